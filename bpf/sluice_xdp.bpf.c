@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * sluice_xdp.bpf.c - the XDP fast path.
+ *
+ * Verdict order: deny list and timed bans (drop), allow list (pass, no rules),
+ * then every matching rule; the packet passes only if all of them admit it.
+ * Rules are found without scanning: userspace compiles them into a source
+ * LPM trie, a port array and a protocol array whose values are bitmasks of
+ * rule slots (docs/design.md, "Classifier").
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "defs.h"
+#include "sluice.h"
+#include "parsing.h"
+#include "gcra.h"
+#include "maps.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Tests set this at load time and drive the clock through sluice_test_now,
+ * so rate logic is tested without sleeping. In production the verifier
+ * removes the branch. */
+const volatile __u32 sluice_use_test_clock = 0;
+__u64 sluice_test_now = 0;
+
+/* A source is banned after this many drops by one rule within a window. */
+#define STRIKE_WINDOW_NS NSEC_PER_SEC
+
+static __always_inline __u64 now_ns(void)
+{
+	if (sluice_use_test_clock)
+		return sluice_test_now;
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&sluice_counters, &idx);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}
+
+static __always_inline void lpm_key_fill(struct sluice_lpm_key *k, __u8 gen,
+					 const struct pkt *p)
+{
+	k->data[0] = gen;
+	k->data[1] = p->family;
+	__builtin_memcpy(&k->data[2], p->saddr, 16);
+	k->prefixlen = SLUICE_LPM_TAG_BITS + (p->family == SLUICE_AF_INET ? 32 : 128);
+}
+
+/* Deny list: a static entry or an unexpired ban drops. An expired ban is
+ * deleted and the lookup repeated once, so it cannot shadow a shorter static
+ * prefix behind it. Returns the drop counter, or -1 to go on. */
+static __always_inline int check_deny(const struct pkt *p, __u64 now)
+{
+	struct sluice_lpm_key k = {};
+	struct sluice_deny_val *d;
+	int i;
+
+	lpm_key_fill(&k, 0, p);
+#pragma unroll
+	for (i = 0; i < 2; i++) {
+		d = bpf_map_lookup_elem(&sluice_deny, &k);
+		if (!d)
+			return -1;
+		if (!d->expires_ns || now < d->expires_ns)
+			return d->kind == SLUICE_DENY_BAN ? SLUICE_CNT_DROP_BAN
+							  : SLUICE_CNT_DROP_DENY;
+		/* Expired: remove the longest-prefix entry we hit. Its key is
+		 * not returned by the lookup, so rebuild it from the entry's
+		 * prefix length, which userspace and ban() both store. */
+		{
+			struct sluice_lpm_key ek = k;
+			__u32 plen = d->prefix_len;
+
+			if (plen > 128)
+				return -1;
+			ek.prefixlen = SLUICE_LPM_TAG_BITS + plen;
+			bpf_map_delete_elem(&sluice_deny, &ek);
+		}
+	}
+	return -1;
+}
+
+static __always_inline int check_allow(const struct pkt *p)
+{
+	struct sluice_lpm_key k = {};
+
+	lpm_key_fill(&k, 0, p);
+	return bpf_map_lookup_elem(&sluice_allow, &k) != NULL;
+}
+
+/* Rules whose every dimension matches. */
+static __always_inline __u64 classify(const struct pkt *p)
+{
+	struct sluice_lpm_key k = {};
+	struct sluice_config *cfg;
+	__u64 *src, *port, *proto;
+	__u32 zero = 0, gen, idx;
+	__u64 mask;
+
+	cfg = bpf_map_lookup_elem(&sluice_cfg, &zero);
+	if (!cfg)
+		return 0;
+	gen = cfg->active_gen & 1;
+
+	idx = gen * SLUICE_PORTS + p->dport;
+	port = bpf_map_lookup_elem(&sluice_ports, &idx);
+	if (!port || !*port)
+		return 0;
+	idx = gen * SLUICE_PROTO_CLASSES + p->proto;
+	proto = bpf_map_lookup_elem(&sluice_protos, &idx);
+	if (!proto)
+		return 0;
+	mask = *port & *proto;
+	if (!mask)
+		return 0;
+
+	lpm_key_fill(&k, gen, p);
+	src = bpf_map_lookup_elem(&sluice_srcs, &k);
+	return mask & (cfg->any_src_mask[gen] | (src ? *src : 0));
+}
+
+/* Index of the lowest set bit; BPF has no count-trailing-zeros. */
+static __always_inline __u32 lowest_bit(__u64 m)
+{
+	__u64 b = m & -m;
+	__u32 n = 0;
+
+	if (b & 0xFFFFFFFF00000000ULL) n += 32;
+	if (b & 0xFFFF0000FFFF0000ULL) n += 16;
+	if (b & 0xFF00FF00FF00FF00ULL) n += 8;
+	if (b & 0xF0F0F0F0F0F0F0F0ULL) n += 4;
+	if (b & 0xCCCCCCCCCCCCCCCCULL) n += 2;
+	if (b & 0xAAAAAAAAAAAAAAAAULL) n += 1;
+	return n;
+}
+
+static __always_inline int insert_allowed(__u64 now)
+{
+	struct sluice_pressure *pr;
+	struct sluice_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&sluice_cfg, &zero);
+	pr = bpf_map_lookup_elem(&sluice_pressure, &zero);
+	if (!cfg || !pr)
+		return 0;
+	if (!cfg->insert_interval_fp)
+		return 1;
+	return gcra_admit(&pr->insert_tat, now, gcra_cost(cfg->insert_interval_fp, 1),
+			  cfg->insert_tolerance_ns) == GCRA_ADMIT;
+}
+
+/* The bucket for this rule and packet, created if absent. A new source only
+ * gets its own entry while the state-insert limiter admits it; otherwise it
+ * shares the rule's overflow bucket, so a spoofed flood cannot churn the LRU
+ * (and evict legitimate sources' state) faster than the operator's budget. */
+static __always_inline struct sluice_bucket *get_bucket(const struct sluice_rule *r,
+							 const struct pkt *p, __u64 now,
+							 struct sluice_bucket_key *key)
+{
+	struct sluice_bucket *b;
+	struct sluice_bucket init = {};
+
+	key->rule_id = r->id;
+	if (r->flags & SLUICE_RULE_KEY_SRC) {
+		key->family = p->family;
+		if (p->family == SLUICE_AF_INET) {
+			__u32 a = p->saddr[0] & r->key_mask4;
+
+			key->prefix_len = r->mask4;
+			__builtin_memcpy(key->addr, &a, 4);
+		} else {
+			__u32 a[4];
+
+			a[0] = p->saddr[0] & r->key_mask6[0];
+			a[1] = p->saddr[1] & r->key_mask6[1];
+			a[2] = p->saddr[2] & r->key_mask6[2];
+			a[3] = p->saddr[3] & r->key_mask6[3];
+			key->prefix_len = r->mask6;
+			__builtin_memcpy(key->addr, a, 16);
+		}
+	}
+
+	b = bpf_map_lookup_elem(&sluice_buckets, key);
+	if (b)
+		return b;
+
+	if ((r->flags & SLUICE_RULE_KEY_SRC) && !insert_allowed(now)) {
+		count(SLUICE_CNT_STATE_THROTTLED);
+		__builtin_memset(key, 0, sizeof(*key));
+		key->rule_id = r->id;
+		key->prefix_len = SLUICE_OVERFLOW_PREFIX;
+		b = bpf_map_lookup_elem(&sluice_buckets, key);
+		if (b)
+			return b;
+	}
+
+	init.pkt_tat = now;
+	init.byte_tat = now;
+	init.created_ns = now;
+	init.last_seen_ns = now;
+	init.strike_window_ns = now;
+	if (bpf_map_update_elem(&sluice_buckets, key, &init, BPF_NOEXIST) == 0)
+		count(SLUICE_CNT_STATE_INSERT);
+	/* On EEXIST another CPU created it first: use theirs. */
+	return bpf_map_lookup_elem(&sluice_buckets, key);
+}
+
+/* Escalation: a source that is dropped `ban_strikes` times within one second
+ * goes on the deny list for ban_secs. The window reset is a plain store that
+ * two CPUs may race on; the cost is a window that starts a few packets late. */
+static __always_inline void maybe_ban(const struct sluice_rule *r, struct sluice_bucket *b,
+				      const struct sluice_bucket_key *key, __u64 now)
+{
+	struct sluice_deny_val ban = {};
+	struct sluice_lpm_key k = {};
+	__u64 strikes;
+
+	if (!r->ban_secs || key->family == SLUICE_AF_NONE)
+		return;
+	if (now - READ_ONCE(b->strike_window_ns) > STRIKE_WINDOW_NS) {
+		WRITE_ONCE(b->strike_window_ns, now);
+		WRITE_ONCE(b->strikes, 0);
+	}
+	strikes = __sync_fetch_and_add(&b->strikes, 1) + 1;
+	if (strikes != r->ban_strikes)
+		return;
+
+	k.prefixlen = SLUICE_LPM_TAG_BITS + key->prefix_len;
+	k.data[1] = key->family;
+	__builtin_memcpy(&k.data[2], key->addr, 16);
+	ban.expires_ns = now + (__u64)r->ban_secs * NSEC_PER_SEC;
+	ban.created_ns = now;
+	ban.kind = SLUICE_DENY_BAN;
+	ban.rule_id = r->id;
+	ban.prefix_len = key->prefix_len;
+	if (bpf_map_update_elem(&sluice_deny, &k, &ban, BPF_ANY) == 0)
+		count(SLUICE_CNT_BANS);
+}
+
+struct rule_walk {
+	const struct pkt *p;
+	__u64 now;
+	__u64 mask;       /* slots still to apply */
+	__u32 drop_reason; /* first drop counter, or SLUICE_CNT_MAX */
+};
+
+/* Applies one matching rule. Called through bpf_loop so the verifier checks
+ * the body once rather than once per possible rule. */
+static long apply_rule(__u32 i, struct rule_walk *w)
+{
+	struct sluice_bucket_key key = {};
+	struct sluice_rule_stats *st;
+	const struct sluice_rule *r;
+	struct sluice_bucket *b;
+	enum gcra_verdict v;
+	__u32 slot, reason = SLUICE_CNT_MAX;
+	__u64 pkt_cost = 0;
+
+	if (!w->mask)
+		return 1;
+	slot = lowest_bit(w->mask);
+	w->mask &= w->mask - 1;
+
+	r = bpf_map_lookup_elem(&sluice_rules, &slot);
+	st = bpf_map_lookup_elem(&sluice_rstats, &slot);
+	if (!r || !st || !(r->flags & SLUICE_RULE_IN_USE))
+		return 0;
+	b = get_bucket(r, w->p, w->now, &key);
+	if (!b)
+		return 0; /* the LRU could not give us an entry: fail open */
+
+	pkt_cost = gcra_cost(r->pkt_interval_fp, 1);
+	v = gcra_admit(&b->pkt_tat, w->now, pkt_cost, r->pkt_tolerance_ns);
+	if (v == GCRA_CONTENDED)
+		count(SLUICE_CNT_CAS_EXHAUSTED);
+	if (v != GCRA_ADMIT) {
+		reason = SLUICE_CNT_DROP_RATE;
+	} else if (r->flags & SLUICE_RULE_HAS_BPS) {
+		v = gcra_admit(&b->byte_tat, w->now, gcra_cost(r->byte_interval_fp, w->p->len),
+			       r->byte_tolerance_ns);
+		if (v == GCRA_CONTENDED)
+			count(SLUICE_CNT_CAS_EXHAUSTED);
+		if (v != GCRA_ADMIT) {
+			reason = SLUICE_CNT_DROP_BYTES;
+			gcra_refund(&b->pkt_tat, pkt_cost);
+		}
+	}
+
+	WRITE_ONCE(b->last_seen_ns, w->now);
+	if (reason == SLUICE_CNT_MAX) {
+		__sync_fetch_and_add(&b->passed_pkts, 1);
+		__sync_fetch_and_add(&b->passed_bytes, w->p->len);
+		st->passed_pkts++;
+		st->passed_bytes += w->p->len;
+		return 0;
+	}
+
+	__sync_fetch_and_add(&b->dropped_pkts, 1);
+	__sync_fetch_and_add(&b->dropped_bytes, w->p->len);
+	st->dropped_pkts++;
+	st->dropped_bytes += w->p->len;
+	if (r->flags & SLUICE_RULE_ACTION_COUNT)
+		return 0; /* dry run: counted above, never dropped or banned */
+	maybe_ban(r, b, &key, w->now);
+	if (w->drop_reason == SLUICE_CNT_MAX)
+		w->drop_reason = reason;
+	return 0;
+}
+
+SEC("xdp")
+int sluice_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct rule_walk w = {};
+	struct pkt p = {};
+	enum parse_result pr;
+	__u64 now;
+	int reason;
+
+	count(SLUICE_CNT_PACKETS);
+	pr = parse_packet(data, data_end, &p);
+	if (pr == PARSE_NON_IP) {
+		count(SLUICE_CNT_NON_IP);
+		return XDP_PASS;
+	}
+	if (pr == PARSE_MALFORMED_L2) {
+		count(SLUICE_CNT_MALFORMED);
+		return XDP_PASS;
+	}
+
+	now = now_ns();
+	/* The source is known even when the transport header is not, so the
+	 * deny list applies to malformed packets too. */
+	reason = check_deny(&p, now);
+	if (reason >= 0) {
+		count(reason);
+		return XDP_DROP;
+	}
+	if (pr == PARSE_MALFORMED_L4) {
+		count(SLUICE_CNT_MALFORMED);
+		return XDP_PASS;
+	}
+	if (check_allow(&p)) {
+		count(SLUICE_CNT_ALLOWED);
+		return XDP_PASS;
+	}
+
+	w.mask = classify(&p);
+	if (!w.mask)
+		return XDP_PASS;
+	w.p = &p;
+	w.now = now;
+	w.drop_reason = SLUICE_CNT_MAX;
+	bpf_loop(SLUICE_MAX_RULES, apply_rule, &w, 0);
+	if (w.drop_reason != SLUICE_CNT_MAX) {
+		count(w.drop_reason);
+		return XDP_DROP;
+	}
+	return XDP_PASS;
+}
