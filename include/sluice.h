@@ -193,6 +193,8 @@ struct sluice_config {
 	__u64 insert_interval_fp; /* 0 = unlimited */
 	__u64 insert_tolerance_ns;
 	__u64 next_rule_id;     /* userspace only, under the lock */
+	__u64 state_deleted;    /* buckets userspace removed (rule del), so that
+				 * evictions = inserts - deleted - live entries */
 };
 
 /* Written by the XDP program only (userspace rewrites sluice_config as a

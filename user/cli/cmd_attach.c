@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* attach, detach, status, unload: the program's life on interfaces. */
+#include <dirent.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include "sluice_xdp.skel.h"
+#include "cli.h"
+#include "json.h"
+#include "loader.h"
+#include "log.h"
+#include "parse.h"
+#include "pin.h"
+#include "policy.h"
+#include "stats.h"
+
+static const char attach_usage[] =
+"Usage: sluice attach DEV [--mode native|generic|auto] [--state-size N] [--insert-rate N]\n"
+"\n"
+"Load the XDP program and attach it to DEV through a pinned bpf_link. The first\n"
+"attach creates the maps under /sys/fs/bpf/sluice; later ones share them.\n"
+"\n"
+"  --mode        native (driver), generic (skb) or auto (native, else generic;\n"
+"                the default)\n"
+"  --state-size  entries in the per-source state table (default 65536); fixed\n"
+"                once created, 'sluice unload' to change it\n"
+"  --insert-rate new per-source entries per second (default: a tenth of the\n"
+"                table); sources past it share their rule's overflow bucket, so\n"
+"                a spoofed flood cannot evict the state of real clients\n";
+
+static const char detach_usage[] =
+"Usage: sluice detach DEV\n"
+"\n"
+"Detach sluice from DEV. The policy and its state stay pinned for the other\n"
+"interfaces and the next attach; 'sluice unload' removes them.\n";
+
+static const char status_usage[] =
+"Usage: sluice status [--json]\n"
+"\n"
+"Show the interfaces sluice is attached to, in which mode, and how full its\n"
+"tables are.\n";
+
+static const char unload_usage[] =
+"Usage: sluice unload\n"
+"\n"
+"Detach sluice from every interface and remove everything pinned under\n"
+"/sys/fs/bpf/sluice: rules, lists, counters and per-source state.\n";
+
+static int dev_index(const char *what, const char *dev)
+{
+	int ifindex = (int)if_nametoindex(dev);
+
+	if (!ifindex)
+		pr_err("%s %s: no such interface (see ip link)", what, dev);
+	return ifindex;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	struct load_opts lo = { .pin = 1 };
+	enum attach_mode mode = MODE_AUTO, used;
+	struct sluice_xdp *skel = NULL;
+	const char *dev = NULL;
+	__u64 state = 0, insert_rate = 0;
+	__u32 pinned;
+	struct errbuf e;
+	int i, lock, ifindex, err;
+
+	if (has_help_flag(argc, argv)) {
+		fputs(attach_usage, stdout);
+		return 0;
+	}
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+			const char *m = argv[++i];
+
+			if (!strcmp(m, "native"))
+				mode = MODE_NATIVE;
+			else if (!strcmp(m, "generic"))
+				mode = MODE_GENERIC;
+			else if (!strcmp(m, "auto"))
+				mode = MODE_AUTO;
+			else {
+				pr_err("attach: bad mode '%s': expected native, generic or auto", m);
+				return EXIT_USAGE;
+			}
+		} else if (!strcmp(argv[i], "--state-size") && i + 1 < argc) {
+			if (parse_u64(argv[++i], 1024, 1U << 26, 1, "state size", &state, &e)) {
+				pr_err("attach: %s", e.msg);
+				return EXIT_USAGE;
+			}
+		} else if (!strcmp(argv[i], "--insert-rate") && i + 1 < argc) {
+			if (parse_u64(argv[++i], 1, 1U << 30, 1, "insert rate", &insert_rate, &e)) {
+				pr_err("attach: %s", e.msg);
+				return EXIT_USAGE;
+			}
+		} else if (argv[i][0] == '-') {
+			pr_err("attach: unknown or incomplete option '%s' (see sluice attach --help)",
+			       argv[i]);
+			return EXIT_USAGE;
+		} else if (!dev) {
+			dev = argv[i];
+		} else {
+			pr_err("attach: unexpected '%s' (one DEV per command)", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!dev) {
+		pr_err("attach: missing DEV (see sluice attach --help)");
+		return EXIT_USAGE;
+	}
+	if (need_root("attach"))
+		return 1;
+	ifindex = dev_index("attach", dev);
+	if (!ifindex)
+		return 1;
+	if (pin_dir_create())
+		return 1;
+	lock = pin_lock();
+	if (lock < 0)
+		return 1;
+
+	pinned = loader_pinned_state_entries();
+	if (pinned && state && state != pinned) {
+		pr_err("attach %s: the state table exists with %u entries; "
+		       "'sluice unload' first to resize it", dev, pinned);
+		err = -EEXIST;
+		goto out;
+	}
+	lo.state_entries = pinned ? pinned : state ? (__u32)state : SLUICE_DEFAULT_STATE_ENTRIES;
+	err = loader_open(&skel, &lo);
+	if (err)
+		goto out;
+	err = loader_init_config(bpf_map__fd(skel->maps.sluice_cfg), lo.state_entries, insert_rate);
+	if (err) {
+		pr_err("attach %s: initialise config: %s", dev, strerror(-err));
+		goto out;
+	}
+	err = loader_attach(skel, ifindex, dev, mode, &used);
+	if (!err)
+		printf("attached to %s (%s mode)\n", dev, used == MODE_NATIVE ? "native" : "generic");
+out:
+	sluice_xdp__destroy(skel);
+	pin_unlock(lock);
+	return err ? 1 : 0;
+}
+
+int cmd_detach(int argc, char **argv)
+{
+	int lock, ifindex, err;
+
+	if (has_help_flag(argc, argv)) {
+		fputs(detach_usage, stdout);
+		return 0;
+	}
+	if (argc != 1) {
+		pr_err("detach: expected exactly one DEV (see sluice detach --help)");
+		return EXIT_USAGE;
+	}
+	if (need_root("detach"))
+		return 1;
+	ifindex = dev_index("detach", argv[0]);
+	if (!ifindex)
+		return 1;
+	lock = pin_lock();
+	if (lock < 0)
+		return 1;
+	err = loader_detach(ifindex, argv[0]);
+	pin_unlock(lock);
+	if (!err)
+		printf("detached from %s\n", argv[0]);
+	return err ? 1 : 0;
+}
+
+struct attachment {
+	int ifindex;
+	char dev[IF_NAMESIZE];
+	const char *mode;
+	__u32 prog_id, link_id;
+};
+
+/* Reads the pinned links. Returns the count, at most max. */
+static int list_attachments(struct attachment *out, int max)
+{
+	struct dirent *de;
+	DIR *d = opendir(SLUICE_LINK_DIR);
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		struct bpf_link_info info = {};
+		__u32 len = sizeof(info);
+		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+		char path[512];
+		int fd;
+
+		if (strncmp(de->d_name, "xdp-", 4))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", SLUICE_LINK_DIR, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			struct attachment *a = &out[n++];
+
+			a->ifindex = (int)info.xdp.ifindex;
+			a->prog_id = info.prog_id;
+			a->link_id = info.id;
+			if (!if_indextoname(info.xdp.ifindex, a->dev))
+				snprintf(a->dev, sizeof(a->dev), "?");
+			a->mode = "unknown";
+			if (!bpf_xdp_query(a->ifindex, 0, &q))
+				a->mode = q.attach_mode == XDP_ATTACHED_DRV ? "native"
+					: q.attach_mode == XDP_ATTACHED_SKB ? "generic"
+					: q.attach_mode == XDP_ATTACHED_HW ? "offload"
+					: q.attach_mode == XDP_ATTACHED_MULTI ? "multi" : "detached";
+		}
+		close(fd);
+	}
+	closedir(d);
+	return n;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct attachment att[64];
+	struct sluice_maps m;
+	struct policy p;
+	__u64 cnt[SLUICE_CNT_MAX];
+	struct bucket_row *rows = NULL;
+	size_t nrows = 0;
+	int n, i, nrules = 0;
+
+	take_json_flag(&argc, argv);
+	if (has_help_flag(argc, argv)) {
+		fputs(status_usage, stdout);
+		return 0;
+	}
+	if (argc) {
+		pr_err("status: unexpected '%s' (see sluice status --help)", argv[0]);
+		return EXIT_USAGE;
+	}
+	if (need_root("status"))
+		return 1;
+	if (maps_open_pinned(&m))
+		return 1;
+	if (policy_load(&p, &m) || stats_counters(&m, cnt) || stats_buckets(&m, &rows, &nrows)) {
+		pr_err("status: reading the pinned maps failed");
+		maps_close(&m);
+		return 1;
+	}
+	for (i = 0; i < SLUICE_MAX_RULES; i++)
+		nrules += policy_rule_live(&p, i);
+	n = list_attachments(att, 64);
+
+	if (cli.json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_str(&j, "pin_root", SLUICE_PIN_ROOT);
+		json_arr_begin(&j, "attached");
+		for (i = 0; i < n; i++) {
+			json_obj_begin(&j, NULL);
+			json_str(&j, "dev", att[i].dev);
+			json_u64(&j, "ifindex", (__u64)att[i].ifindex);
+			json_str(&j, "mode", att[i].mode);
+			json_u64(&j, "prog_id", att[i].prog_id);
+			json_u64(&j, "link_id", att[i].link_id);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		json_u64(&j, "rules", (__u64)nrules);
+		json_u64(&j, "rules_max", SLUICE_MAX_RULES);
+		json_u64(&j, "state_entries", nrows);
+		json_u64(&j, "state_size", loader_pinned_state_entries());
+		json_obj_end(&j);
+		json_end(&j);
+	} else {
+		printf("pinned at %s\n", SLUICE_PIN_ROOT);
+		if (!n)
+			printf("attached: nowhere (sluice attach DEV)\n");
+		for (i = 0; i < n; i++)
+			printf("attached: %s (ifindex %d) mode %s prog %u link %u\n", att[i].dev,
+			       att[i].ifindex, att[i].mode, att[i].prog_id, att[i].link_id);
+		printf("rules: %d of %d\n", nrules, SLUICE_MAX_RULES);
+		printf("state table: %zu of %u entries\n", nrows, loader_pinned_state_entries());
+	}
+	free(rows);
+	policy_free(&p);
+	maps_close(&m);
+	return 0;
+}
+
+static int unlink_dir_entries(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	char path[512];
+	int err = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "links"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path)) {
+			err = -errno;
+			pr_err("unload: remove %s: %s", path, strerror(errno));
+		}
+	}
+	closedir(d);
+	return err;
+}
+
+int cmd_unload(int argc, char **argv)
+{
+	struct attachment att[64];
+	int n, i, lock, err = 0;
+
+	if (has_help_flag(argc, argv)) {
+		fputs(unload_usage, stdout);
+		return 0;
+	}
+	if (argc) {
+		pr_err("unload: unexpected '%s'", argv[0]);
+		return EXIT_USAGE;
+	}
+	if (need_root("unload"))
+		return 1;
+	if (access(SLUICE_PIN_ROOT, F_OK)) {
+		printf("nothing to unload\n");
+		return 0;
+	}
+	lock = pin_lock();
+	if (lock < 0)
+		return 1;
+	n = list_attachments(att, 64);
+	for (i = 0; i < n; i++) {
+		char path[256];
+		int fd;
+
+		pin_link_path(att[i].ifindex, path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			bpf_link_detach(fd);
+			close(fd);
+		}
+	}
+	err |= unlink_dir_entries(SLUICE_LINK_DIR);
+	err |= unlink_dir_entries(SLUICE_PIN_ROOT);
+	if (rmdir(SLUICE_LINK_DIR) && errno != ENOENT)
+		err = -errno;
+	if (rmdir(SLUICE_PIN_ROOT) && errno != ENOENT)
+		err = -errno;
+	pin_unlock(lock);
+	if (err) {
+		pr_err("unload: some pins could not be removed (see above)");
+		return 1;
+	}
+	printf("unloaded: detached from %d interface(s), removed %s\n", n, SLUICE_PIN_ROOT);
+	return 0;
+}

@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* stats and top: read the counters, never write. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cli.h"
+#include "json.h"
+#include "log.h"
+#include "loader.h"
+#include "parse.h"
+#include "policy.h"
+#include "prefix.h"
+#include "stats.h"
+
+static const char stats_usage[] =
+"Usage: sluice stats [--json]\n"
+"\n"
+"Counters since the maps were created: packets seen, drops by reason, per-rule\n"
+"passed and dropped packets and bytes (for an 'action count' rule, dropped\n"
+"means would-have-dropped), and the per-source state table's pressure:\n"
+"entries, inserts, inserts refused by --insert-rate, and evictions.\n";
+
+static const char top_usage[] =
+"Usage: sluice top [--count N] [--once] [--json]\n"
+"\n"
+"The heaviest sources by packets, per rule, with passed and dropped rates.\n"
+"Refreshes every second until interrupted; --once prints the totals once.\n"
+"With --json and no --once, one JSON document per line per refresh.\n"
+"\n"
+"  --count N  rows to show (default 20)\n";
+
+static const int drop_reasons[] = {
+	SLUICE_CNT_DROP_DENY, SLUICE_CNT_DROP_BAN, SLUICE_CNT_DROP_RATE,
+	SLUICE_CNT_DROP_BYTES, SLUICE_CNT_MALFORMED,
+};
+#define N_REASONS (sizeof(drop_reasons) / sizeof(drop_reasons[0]))
+
+static int open_all(const char *what, struct sluice_maps *m, struct policy *p)
+{
+	if (need_root(what))
+		return -1;
+	if (maps_open_pinned(m))
+		return -1;
+	if (policy_load(p, m)) {
+		maps_close(m);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	struct bucket_row *rows = NULL;
+	__u64 cnt[SLUICE_CNT_MAX], evictions = 0;
+	struct sluice_maps m;
+	struct policy p;
+	size_t nrows = 0, i;
+	int slot;
+
+	take_json_flag(&argc, argv);
+	if (has_help_flag(argc, argv)) {
+		fputs(stats_usage, stdout);
+		return 0;
+	}
+	if (argc) {
+		pr_err("stats: unexpected '%s' (see sluice stats --help)", argv[0]);
+		return EXIT_USAGE;
+	}
+	if (open_all("stats", &m, &p))
+		return 1;
+	if (stats_counters(&m, cnt) || stats_buckets(&m, &rows, &nrows)) {
+		pr_err("stats: reading the counters failed: %s", strerror(errno));
+		policy_free(&p);
+		maps_close(&m);
+		return 1;
+	}
+	if (cnt[SLUICE_CNT_STATE_INSERT] > p.cfg.state_deleted + nrows)
+		evictions = cnt[SLUICE_CNT_STATE_INSERT] - p.cfg.state_deleted - nrows;
+
+	if (cli.json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_u64(&j, "packets", cnt[SLUICE_CNT_PACKETS]);
+		json_u64(&j, "non_ip", cnt[SLUICE_CNT_NON_IP]);
+		json_u64(&j, "allowed", cnt[SLUICE_CNT_ALLOWED]);
+		json_obj_begin(&j, "drops");
+		for (i = 0; i < N_REASONS; i++)
+			json_u64(&j, stats_counter_names[drop_reasons[i]], cnt[drop_reasons[i]]);
+		json_obj_end(&j);
+		json_obj_begin(&j, "state");
+		json_u64(&j, "size", loader_pinned_state_entries());
+		json_u64(&j, "entries", nrows);
+		json_u64(&j, "inserts", cnt[SLUICE_CNT_STATE_INSERT]);
+		json_u64(&j, "insert_throttled", cnt[SLUICE_CNT_STATE_THROTTLED]);
+		json_u64(&j, "evictions", evictions);
+		json_obj_end(&j);
+		json_u64(&j, "bans_issued", cnt[SLUICE_CNT_BANS]);
+		json_u64(&j, "bucket_contended", cnt[SLUICE_CNT_CAS_EXHAUSTED]);
+		json_arr_begin(&j, "rules");
+		for (slot = 0; slot < SLUICE_MAX_RULES; slot++) {
+			struct sluice_rule_stats st = {};
+
+			if (!policy_rule_live(&p, slot))
+				continue;
+			stats_rule(&m, (__u32)slot, &st);
+			json_obj_begin(&j, NULL);
+			json_u64(&j, "id", p.rules[slot].id);
+			json_str(&j, "name", p.rules[slot].name);
+			json_str(&j, "action", p.rules[slot].flags & SLUICE_RULE_ACTION_COUNT ? "count" : "drop");
+			json_u64(&j, "passed_pkts", st.passed_pkts);
+			json_u64(&j, "passed_bytes", st.passed_bytes);
+			json_u64(&j, "dropped_pkts", st.dropped_pkts);
+			json_u64(&j, "dropped_bytes", st.dropped_bytes);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		json_obj_end(&j);
+		json_end(&j);
+	} else {
+		printf("packets %llu  non-ip %llu  allowed %llu\n",
+		       (unsigned long long)cnt[SLUICE_CNT_PACKETS],
+		       (unsigned long long)cnt[SLUICE_CNT_NON_IP],
+		       (unsigned long long)cnt[SLUICE_CNT_ALLOWED]);
+		printf("drops:");
+		for (i = 0; i < N_REASONS; i++)
+			printf(" %s %llu", stats_counter_names[drop_reasons[i]],
+			       (unsigned long long)cnt[drop_reasons[i]]);
+		printf("  (malformed packets are passed)\n");
+		printf("state: %zu of %u entries, %llu inserts, %llu throttled, %llu evictions, %llu bans\n",
+		       nrows, loader_pinned_state_entries(),
+		       (unsigned long long)cnt[SLUICE_CNT_STATE_INSERT],
+		       (unsigned long long)cnt[SLUICE_CNT_STATE_THROTTLED],
+		       (unsigned long long)evictions, (unsigned long long)cnt[SLUICE_CNT_BANS]);
+		printf("%-5s %-16s %-6s %14s %16s %14s %16s\n", "ID", "NAME", "ACTION", "PASSED_PKTS",
+		       "PASSED_BYTES", "DROPPED_PKTS", "DROPPED_BYTES");
+		for (slot = 0; slot < SLUICE_MAX_RULES; slot++) {
+			struct sluice_rule_stats st = {};
+
+			if (!policy_rule_live(&p, slot))
+				continue;
+			stats_rule(&m, (__u32)slot, &st);
+			printf("%-5u %-16s %-6s %14llu %16llu %14llu %16llu\n", p.rules[slot].id,
+			       p.rules[slot].name[0] ? p.rules[slot].name : "-",
+			       p.rules[slot].flags & SLUICE_RULE_ACTION_COUNT ? "count" : "drop",
+			       (unsigned long long)st.passed_pkts, (unsigned long long)st.passed_bytes,
+			       (unsigned long long)st.dropped_pkts, (unsigned long long)st.dropped_bytes);
+		}
+	}
+	free(rows);
+	policy_free(&p);
+	maps_close(&m);
+	return 0;
+}
+
+/* --- top ------------------------------------------------------------------ */
+
+struct talker {
+	struct sluice_bucket_key key;
+	__u64 passed, dropped, passed_bytes, dropped_bytes;
+	double passed_rate, dropped_rate;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct talker *)a)->key, &((const struct talker *)b)->key,
+		      sizeof(struct sluice_bucket_key));
+}
+
+static int rank_cmp_total(const void *a, const void *b)
+{
+	const struct talker *x = a, *y = b;
+	__u64 tx = x->passed + x->dropped, ty = y->passed + y->dropped;
+
+	return tx < ty ? 1 : tx > ty ? -1 : 0;
+}
+
+static int rank_cmp_rate(const void *a, const void *b)
+{
+	const struct talker *x = a, *y = b;
+	double tx = x->passed_rate + x->dropped_rate, ty = y->passed_rate + y->dropped_rate;
+
+	if (tx != ty)
+		return tx < ty ? 1 : -1;
+	return rank_cmp_total(a, b);
+}
+
+static const char *source_str(const struct sluice_bucket_key *k, char *buf, size_t len)
+{
+	struct prefix p = { .family = k->family, .len = k->prefix_len };
+
+	if (k->family == SLUICE_AF_NONE) {
+		snprintf(buf, len, k->prefix_len == SLUICE_OVERFLOW_PREFIX ? "(overflow)" : "(rule)");
+		return buf;
+	}
+	memcpy(p.addr, k->addr, 16);
+	return prefix_str(&p, buf, len);
+}
+
+static const char *rule_name(const struct policy *p, __u32 id)
+{
+	int slot;
+
+	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
+		if (policy_rule_live(p, slot) && p->rules[slot].id == id)
+			return p->rules[slot].name;
+	return "";
+}
+
+static int snapshot(const struct sluice_maps *m, struct talker **out, size_t *n)
+{
+	struct bucket_row *rows;
+	struct talker *t;
+	size_t i;
+	int err = stats_buckets(m, &rows, n);
+
+	if (err)
+		return err;
+	t = calloc(*n ? *n : 1, sizeof(*t));
+	if (!t) {
+		free(rows);
+		return -ENOMEM;
+	}
+	for (i = 0; i < *n; i++) {
+		t[i].key = rows[i].key;
+		t[i].passed = rows[i].val.passed_pkts;
+		t[i].dropped = rows[i].val.dropped_pkts;
+		t[i].passed_bytes = rows[i].val.passed_bytes;
+		t[i].dropped_bytes = rows[i].val.dropped_bytes;
+	}
+	free(rows);
+	qsort(t, *n, sizeof(*t), key_cmp);
+	*out = t;
+	return 0;
+}
+
+static void print_top(const struct policy *p, struct talker *t, size_t n, size_t count,
+		      int rates)
+{
+	char src[PREFIX_STRLEN];
+	size_t i;
+
+	qsort(t, n, sizeof(*t), rates ? rank_cmp_rate : rank_cmp_total);
+	if (n > count)
+		n = count;
+	if (cli.json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_arr_begin(&j, NULL);
+		for (i = 0; i < n; i++) {
+			json_obj_begin(&j, NULL);
+			json_str(&j, "source", source_str(&t[i].key, src, sizeof(src)));
+			json_u64(&j, "rule_id", t[i].key.rule_id);
+			json_str(&j, "rule_name", rule_name(p, t[i].key.rule_id));
+			json_u64(&j, "passed_pkts", t[i].passed);
+			json_u64(&j, "passed_bytes", t[i].passed_bytes);
+			json_u64(&j, "dropped_pkts", t[i].dropped);
+			json_u64(&j, "dropped_bytes", t[i].dropped_bytes);
+			if (rates) {
+				json_f64(&j, "passed_pps", t[i].passed_rate);
+				json_f64(&j, "dropped_pps", t[i].dropped_rate);
+			}
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		json_end(&j);
+		return;
+	}
+	if (rates)
+		printf("%-44s %-5s %12s %12s %14s %14s\n", "SOURCE", "RULE", "PASSED/s", "DROPPED/s",
+		       "PASSED", "DROPPED");
+	else
+		printf("%-44s %-5s %14s %14s %16s %16s\n", "SOURCE", "RULE", "PASSED", "DROPPED",
+		       "PASSED_BYTES", "DROPPED_BYTES");
+	for (i = 0; i < n; i++) {
+		if (rates)
+			printf("%-44s %-5u %12.0f %12.0f %14llu %14llu\n",
+			       source_str(&t[i].key, src, sizeof(src)), t[i].key.rule_id,
+			       t[i].passed_rate, t[i].dropped_rate, (unsigned long long)t[i].passed,
+			       (unsigned long long)t[i].dropped);
+		else
+			printf("%-44s %-5u %14llu %14llu %16llu %16llu\n",
+			       source_str(&t[i].key, src, sizeof(src)), t[i].key.rule_id,
+			       (unsigned long long)t[i].passed, (unsigned long long)t[i].dropped,
+			       (unsigned long long)t[i].passed_bytes,
+			       (unsigned long long)t[i].dropped_bytes);
+	}
+	fflush(stdout);
+}
+
+int cmd_top(int argc, char **argv)
+{
+	struct talker *prev = NULL, *cur = NULL;
+	size_t nprev = 0, ncur = 0, i;
+	__u64 count = 20, t_prev, t_cur;
+	struct sluice_maps m;
+	struct policy p;
+	struct errbuf e;
+	int once = 0, err = 0;
+
+	take_json_flag(&argc, argv);
+	if (has_help_flag(argc, argv)) {
+		fputs(top_usage, stdout);
+		return 0;
+	}
+	for (i = 0; i < (size_t)argc; i++) {
+		if (!strcmp(argv[i], "--once")) {
+			once = 1;
+		} else if (!strcmp(argv[i], "--count") && i + 1 < (size_t)argc) {
+			if (parse_u64(argv[++i], 1, 100000, 0, "count", &count, &e)) {
+				pr_err("top: %s", e.msg);
+				return EXIT_USAGE;
+			}
+		} else {
+			pr_err("top: unexpected '%s' (see sluice top --help)", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (open_all("top", &m, &p))
+		return 1;
+	if (once) {
+		err = snapshot(&m, &cur, &ncur);
+		if (!err)
+			print_top(&p, cur, ncur, count, 0);
+		goto out;
+	}
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	err = snapshot(&m, &prev, &nprev);
+	t_prev = monotonic_ns();
+	while (!err && !stop) {
+		struct timespec ts = { .tv_sec = 1 };
+		double secs;
+
+		nanosleep(&ts, NULL);
+		if (stop)
+			break;
+		err = snapshot(&m, &cur, &ncur);
+		if (err)
+			break;
+		t_cur = monotonic_ns();
+		secs = (double)(t_cur - t_prev) / 1e9;
+		for (i = 0; i < ncur; i++) {
+			struct talker *old = bsearch(&cur[i], prev, nprev, sizeof(*prev), key_cmp);
+			__u64 dp = cur[i].passed - (old ? old->passed : 0);
+			__u64 dd = cur[i].dropped - (old ? old->dropped : 0);
+
+			cur[i].passed_rate = (double)dp / secs;
+			cur[i].dropped_rate = (double)dd / secs;
+		}
+		/* The new snapshot is the next baseline: keep it in key order. */
+		free(prev);
+		prev = malloc((ncur ? ncur : 1) * sizeof(*prev));
+		if (!prev) {
+			err = -ENOMEM;
+			break;
+		}
+		memcpy(prev, cur, ncur * sizeof(*cur));
+		nprev = ncur;
+		t_prev = t_cur;
+		if (!cli.json)
+			printf("\033[H\033[2J");
+		print_top(&p, cur, ncur, count, 1);
+		free(cur);
+		cur = NULL;
+	}
+out:
+	if (err)
+		pr_err("top: reading the state table failed: %s", strerror(-err));
+	free(prev);
+	free(cur);
+	policy_free(&p);
+	maps_close(&m);
+	return err ? 1 : 0;
+}

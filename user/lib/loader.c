@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include "sluice_xdp.skel.h"
+#include "log.h"
+#include "loader.h"
+#include "pin.h"
+#include "rate.h"
+#include "sluice.h"
+
+__u32 loader_pinned_state_entries(void)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/sluice_buckets", SLUICE_PIN_ROOT);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.max_entries = 0;
+	close(fd);
+	return info.max_entries;
+}
+
+int loader_open(struct sluice_xdp **out, const struct load_opts *o)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = SLUICE_PIN_ROOT);
+	struct sluice_xdp *skel;
+	struct bpf_map *map;
+	int err;
+
+	skel = sluice_xdp__open_opts(&oo);
+	if (!skel) {
+		err = -errno;
+		pr_err("open BPF object: %s", strerror(-err));
+		return err;
+	}
+	if (!o->pin) {
+		bpf_object__for_each_map(map, skel->obj)
+			bpf_map__set_pin_path(map, NULL);
+	}
+	if (o->state_entries)
+		bpf_map__set_max_entries(skel->maps.sluice_buckets, o->state_entries);
+	skel->rodata->sluice_use_test_clock = o->test_clock ? 1 : 0;
+
+	err = sluice_xdp__load(skel);
+	if (err) {
+		pr_err("load XDP program: %s (run with -v for the verifier log)", strerror(-err));
+		sluice_xdp__destroy(skel);
+		return err;
+	}
+	*out = skel;
+	return 0;
+}
+
+int loader_init_config(int cfg_fd, __u32 state_entries, __u64 insert_rate)
+{
+	struct sluice_config cfg = {};
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg))
+		return -errno;
+	if (cfg.next_rule_id)
+		return 0; /* already initialised: keep the running policy */
+	cfg.next_rule_id = 1;
+	if (!insert_rate)
+		insert_rate = state_entries / 10 ? state_entries / 10 : 1;
+	cfg.insert_interval_fp = rate_interval_fp(insert_rate);
+	/* Burst: a hundredth of the table, so a reconnect storm of real
+	 * clients still gets entries of their own. */
+	cfg.insert_tolerance_ns = rate_tolerance_ns(cfg.insert_interval_fp,
+						    state_entries / 100 ? state_entries / 100 : 1);
+	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int link_create(int prog_fd, int ifindex, __u32 flags)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = flags);
+	int fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &lo);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static const char *mode_name(enum attach_mode m)
+{
+	return m == MODE_NATIVE ? "native" : m == MODE_GENERIC ? "generic" : "auto";
+}
+
+int loader_attach(struct sluice_xdp *skel, int ifindex, const char *dev,
+		  enum attach_mode mode, enum attach_mode *mode_used)
+{
+	int prog_fd = bpf_program__fd(skel->progs.sluice_xdp);
+	char path[256];
+	int fd, err;
+
+	pin_link_path(ifindex, path, sizeof(path));
+	if (access(path, F_OK) == 0) {
+		pr_err("attach %s: sluice is already attached (sluice detach %s first)", dev, dev);
+		return -EEXIST;
+	}
+
+	if (mode == MODE_GENERIC) {
+		fd = link_create(prog_fd, ifindex, XDP_FLAGS_SKB_MODE);
+		*mode_used = MODE_GENERIC;
+	} else {
+		fd = link_create(prog_fd, ifindex, XDP_FLAGS_DRV_MODE);
+		*mode_used = MODE_NATIVE;
+		if (fd == -EOPNOTSUPP && mode == MODE_AUTO) {
+			pr_info("attach %s: native XDP not supported, using generic", dev);
+			fd = link_create(prog_fd, ifindex, XDP_FLAGS_SKB_MODE);
+			*mode_used = MODE_GENERIC;
+		}
+	}
+	if (fd < 0) {
+		err = fd;
+		if (err == -EOPNOTSUPP)
+			pr_err("attach %s: XDP %s mode not supported by driver (use --mode generic)",
+			       dev, mode_name(*mode_used));
+		else if (err == -EBUSY || err == -EEXIST)
+			pr_err("attach %s: another XDP program is attached "
+			       "(remove it first: ip link set dev %s xdp off)", dev, dev);
+		else
+			pr_err("attach %s: %s", dev, strerror(-err));
+		return err;
+	}
+	if (bpf_obj_pin(fd, path)) {
+		err = -errno;
+		pr_err("attach %s: pin link at %s: %s", dev, path, strerror(-err));
+		bpf_link_detach(fd);
+		close(fd);
+		return err;
+	}
+	close(fd); /* the pin keeps the link, and the program, alive */
+	return 0;
+}
+
+int loader_detach(int ifindex, const char *dev)
+{
+	char path[256];
+	int fd, err = 0;
+
+	pin_link_path(ifindex, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			pr_err("detach %s: sluice is not attached to %s", dev, dev);
+		else
+			pr_err("detach %s: open %s: %s", dev, path, strerror(-err));
+		return err;
+	}
+	if (bpf_link_detach(fd)) {
+		err = -errno;
+		pr_err("detach %s: %s", dev, strerror(-err));
+	}
+	close(fd);
+	if (unlink(path) && !err) {
+		err = -errno;
+		pr_err("detach %s: remove %s: %s", dev, path, strerror(-err));
+	}
+	return err;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* loader.h - load the XDP program (with pinned, shared maps) and attach it
+ * to an interface through a pinned bpf_link. */
+#ifndef SLUICE_LOADER_H
+#define SLUICE_LOADER_H
+
+#include <linux/types.h>
+
+struct sluice_xdp;
+
+struct load_opts {
+	int pin;              /* reuse/create the maps under SLUICE_PIN_ROOT */
+	__u32 state_entries;  /* per-source state table size, 0 = default */
+	int test_clock;       /* tests: take time from bss sluice_test_now */
+};
+
+enum attach_mode { MODE_AUTO = 0, MODE_NATIVE, MODE_GENERIC };
+
+int loader_open(struct sluice_xdp **out, const struct load_opts *o);
+/* Size of the pinned state table, or 0 if there is none yet. */
+__u32 loader_pinned_state_entries(void);
+
+/* Attach to ifindex; on success *mode_used says which mode took. */
+int loader_attach(struct sluice_xdp *skel, int ifindex, const char *dev,
+		  enum attach_mode mode, enum attach_mode *mode_used);
+int loader_detach(int ifindex, const char *dev);
+/* Initialise sluice_config on a freshly created map set (no-op otherwise). */
+int loader_init_config(int cfg_fd, __u32 state_entries, __u64 insert_rate);
+
+#endif

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include "parse.h"
+
+int parse_u64(const char *s, __u64 min, __u64 max, int suffixes, const char *what,
+	      __u64 *out, struct errbuf *e)
+{
+	unsigned long long v, mult = 1;
+	const char *p = s;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return errf(e, -EINVAL, "bad %s '%s': expected a number", what, s ? s : "");
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno == ERANGE)
+		return errf(e, -ERANGE, "bad %s '%s': too large (max %llu)", what, s,
+			    (unsigned long long)max);
+	if (suffixes && *end && !end[1]) {
+		switch (tolower((unsigned char)*end)) {
+		case 'k': mult = 1000ULL; end++; break;
+		case 'm': mult = 1000000ULL; end++; break;
+		case 'g': mult = 1000000000ULL; end++; break;
+		}
+	}
+	if (*end)
+		return errf(e, -EINVAL, "bad %s '%s': expected a number%s", what, s,
+			    suffixes ? " with an optional k, m or g" : "");
+	if (v > max / mult || v * mult > max)
+		return errf(e, -ERANGE, "bad %s '%s': too large (max %llu)", what, s,
+			    (unsigned long long)max);
+	v *= mult;
+	if (v < min)
+		return errf(e, -ERANGE, "bad %s '%s': must be at least %llu", what, s,
+			    (unsigned long long)min);
+	*out = v;
+	return 0;
+}
+
+int split_words(char *line, char **words, int max_words)
+{
+	int n = 0;
+	char *p = line;
+
+	for (;;) {
+		while (*p && isspace((unsigned char)*p))
+			p++;
+		if (!*p || *p == '#')
+			break;
+		if (n == max_words)
+			return -E2BIG;
+		words[n++] = p;
+		while (*p && !isspace((unsigned char)*p))
+			p++;
+		if (*p)
+			*p++ = '\0';
+	}
+	return n;
+}

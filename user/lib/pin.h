@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* pin.h - the pin directory: bpffs mounted, root-only, and one writer at a
+ * time (flock on the directory, as xdp-tools' prog_lock_acquire does). */
+#ifndef SLUICE_PIN_H
+#define SLUICE_PIN_H
+
+int bpffs_ensure(void);          /* mount bpffs at /sys/fs/bpf if it is not */
+int pin_dir_create(void);        /* SLUICE_PIN_ROOT and links/, mode 0700 */
+int pin_lock(void);              /* returns a lock fd, or -errno */
+void pin_unlock(int fd);
+/* Link pin path of an interface: SLUICE_LINK_DIR/xdp-IFINDEX. */
+void pin_link_path(int ifindex, char *buf, unsigned long len);
+
+#endif
