@@ -1,0 +1,45 @@
+# tests/lib.sh - shared by the shell test suites. Source it.
+#
+#   t_begin NAME        start a case
+#   t_check "WHAT" CMD  run CMD; a non-zero status fails the case with WHAT
+#   t_expect "WHAT" A OP B   numeric comparison (OP: -eq -ne -lt -le -gt -ge)
+#   t_end               print "ok NAME" or "not ok NAME: WHY"; a case with no
+#                       checks fails
+#   t_ns_cleanup        remove every namespace and veth this suite created
+#
+# Namespaces and interfaces are named with $T_PREFIX so a suite removes only
+# its own. All traffic stays inside them.
+set -u
+SLUICE=${SLUICE:-${SLUICE_BUILD:-build}/sluice}
+SLUICE_SAN=${SLUICE_SAN:-${SLUICE_BUILD:-build}/san/sluice}
+T_PREFIX=${T_PREFIX:-slt$$}
+_t_name="" _t_checks=0 _t_fail=""
+
+t_begin() { _t_name=$1; _t_checks=0; _t_fail=""; }
+t_fail() { [ -n "$_t_fail" ] || _t_fail=$1; echo "  check failed: $1" >&2; }
+t_check() {
+	local what=$1; shift
+	_t_checks=$((_t_checks + 1))
+	"$@" || t_fail "$what"
+}
+t_expect() {
+	local what=$1 a=$2 op=$3 b=$4
+	_t_checks=$((_t_checks + 1))
+	[ "$a" "$op" "$b" ] 2>/dev/null || t_fail "$what: $a $op $b is false"
+}
+t_end() {
+	if [ "$_t_checks" = 0 ]; then echo "not ok $_t_name: made no checks"
+	elif [ -n "$_t_fail" ]; then echo "not ok $_t_name: $_t_fail"
+	else echo "ok $_t_name ($_t_checks checks)"; fi
+}
+
+t_ns_cleanup() {
+	local ns
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$T_PREFIX" || true); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^$T_PREFIX" |
+		while read -r l; do ip link del dev "$l" 2>/dev/null; done
+	"$SLUICE" unload >/dev/null 2>&1 || true
+}
