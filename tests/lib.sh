@@ -13,6 +13,8 @@ set -u
 SLUICE=${SLUICE:-${SLUICE_BUILD:-build}/sluice}
 SLUICE_SAN=${SLUICE_SAN:-${SLUICE_BUILD:-build}/san/sluice}
 T_PREFIX=${T_PREFIX:-slt$$}
+# Each suite pins under its own root: tests never touch a production policy.
+export SLUICE_PIN_ROOT=${SLUICE_PIN_ROOT:-/sys/fs/bpf/sluice-test-$T_PREFIX}
 _t_name="" _t_checks=0 _t_fail=""
 
 t_begin() { _t_name=$1; _t_checks=0; _t_fail=""; }

@@ -188,7 +188,7 @@ struct attachment {
 static int list_attachments(struct attachment *out, int max)
 {
 	struct dirent *de;
-	DIR *d = opendir(SLUICE_LINK_DIR);
+	DIR *d = opendir(pin_link_dir());
 	int n = 0;
 
 	if (!d)
@@ -202,7 +202,7 @@ static int list_attachments(struct attachment *out, int max)
 
 		if (strncmp(de->d_name, "xdp-", 4))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", SLUICE_LINK_DIR, de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", pin_link_dir(), de->d_name);
 		fd = bpf_obj_get(path);
 		if (fd < 0)
 			continue;
@@ -264,7 +264,7 @@ int cmd_status(int argc, char **argv)
 
 		json_init(&j, stdout);
 		json_obj_begin(&j, NULL);
-		json_str(&j, "pin_root", SLUICE_PIN_ROOT);
+		json_str(&j, "pin_root", pin_root());
 		json_arr_begin(&j, "attached");
 		for (i = 0; i < n; i++) {
 			json_obj_begin(&j, NULL);
@@ -283,7 +283,7 @@ int cmd_status(int argc, char **argv)
 		json_obj_end(&j);
 		json_end(&j);
 	} else {
-		printf("pinned at %s\n", SLUICE_PIN_ROOT);
+		printf("pinned at %s\n", pin_root());
 		if (!n)
 			printf("attached: nowhere (sluice attach DEV)\n");
 		for (i = 0; i < n; i++)
@@ -335,7 +335,7 @@ int cmd_unload(int argc, char **argv)
 	}
 	if (need_root("unload"))
 		return 1;
-	if (access(SLUICE_PIN_ROOT, F_OK)) {
+	if (access(pin_root(), F_OK)) {
 		printf("nothing to unload\n");
 		return 0;
 	}
@@ -354,17 +354,17 @@ int cmd_unload(int argc, char **argv)
 			close(fd);
 		}
 	}
-	err |= unlink_dir_entries(SLUICE_LINK_DIR);
-	err |= unlink_dir_entries(SLUICE_PIN_ROOT);
-	if (rmdir(SLUICE_LINK_DIR) && errno != ENOENT)
+	err |= unlink_dir_entries(pin_link_dir());
+	err |= unlink_dir_entries(pin_root());
+	if (rmdir(pin_link_dir()) && errno != ENOENT)
 		err = -errno;
-	if (rmdir(SLUICE_PIN_ROOT) && errno != ENOENT)
+	if (rmdir(pin_root()) && errno != ENOENT)
 		err = -errno;
 	pin_unlock(lock);
 	if (err) {
 		pr_err("unload: some pins could not be removed (see above)");
 		return 1;
 	}
-	printf("unloaded: detached from %d interface(s), removed %s\n", n, SLUICE_PIN_ROOT);
+	printf("unloaded: detached from %d interface(s), removed %s\n", n, pin_root());
 	return 0;
 }

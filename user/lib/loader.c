@@ -20,7 +20,7 @@ __u32 loader_pinned_state_entries(void)
 	char path[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/sluice_buckets", SLUICE_PIN_ROOT);
+	snprintf(path, sizeof(path), "%s/sluice_buckets", pin_root());
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0;
@@ -32,7 +32,7 @@ __u32 loader_pinned_state_entries(void)
 
 int loader_open(struct sluice_xdp **out, const struct load_opts *o)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = SLUICE_PIN_ROOT);
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_root());
 	struct sluice_xdp *skel;
 	struct bpf_map *map;
 	int err;

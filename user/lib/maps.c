@@ -10,6 +10,7 @@
 #include "sluice_xdp.skel.h"
 #include "log.h"
 #include "maps.h"
+#include "pin.h"
 
 static const struct {
 	const char *name;
@@ -46,14 +47,14 @@ int maps_open_pinned(struct sluice_maps *m)
 	for (i = 0; i < N_MAPS; i++) {
 		int fd;
 
-		snprintf(path, sizeof(path), "%s/%s", SLUICE_PIN_ROOT, map_table[i].name);
+		snprintf(path, sizeof(path), "%s/%s", pin_root(), map_table[i].name);
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
 			int err = -errno;
 
 			if (err == -ENOENT)
 				pr_err("nothing attached: no maps pinned at %s "
-				       "(run 'sluice attach DEV' first)", SLUICE_PIN_ROOT);
+				       "(run 'sluice attach DEV' first)", pin_root());
 			else if (err == -EPERM || err == -EACCES)
 				pr_err("open %s: %s (sluice needs root)", path, strerror(-err));
 			else

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -14,6 +15,21 @@
 #include "sluice.h"
 
 #define BPFFS "/sys/fs/bpf"
+
+const char *pin_root(void)
+{
+	const char *env = getenv("SLUICE_PIN_ROOT");
+
+	return env && env[0] == '/' ? env : SLUICE_PIN_ROOT;
+}
+
+const char *pin_link_dir(void)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s/links", pin_root());
+	return buf;
+}
 
 int bpffs_ensure(void)
 {
@@ -51,31 +67,31 @@ int pin_dir_create(void)
 	int err = bpffs_ensure();
 
 	if (!err)
-		err = mkdir_private(SLUICE_PIN_ROOT);
+		err = mkdir_private(pin_root());
 	if (!err)
-		err = mkdir_private(SLUICE_LINK_DIR);
+		err = mkdir_private(pin_link_dir());
 	return err;
 }
 
 int pin_lock(void)
 {
-	int fd = open(SLUICE_PIN_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(pin_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0) {
 		int err = -errno;
 
 		if (err == -ENOENT)
 			pr_err("nothing attached: %s does not exist (run 'sluice attach DEV' first)",
-			       SLUICE_PIN_ROOT);
+			       pin_root());
 		else
-			pr_err("open %s: %s", SLUICE_PIN_ROOT, strerror(-err));
+			pr_err("open %s: %s", pin_root(), strerror(-err));
 		return err;
 	}
 	/* Blocks while another sluice process writes; they are short. */
 	if (flock(fd, LOCK_EX)) {
 		int err = -errno;
 
-		pr_err("lock %s: %s", SLUICE_PIN_ROOT, strerror(-err));
+		pr_err("lock %s: %s", pin_root(), strerror(-err));
 		close(fd);
 		return err;
 	}
@@ -90,5 +106,5 @@ void pin_unlock(int fd)
 
 void pin_link_path(int ifindex, char *buf, unsigned long len)
 {
-	snprintf(buf, len, "%s/xdp-%d", SLUICE_LINK_DIR, ifindex);
+	snprintf(buf, len, "%s/xdp-%d", pin_link_dir(), ifindex);
 }

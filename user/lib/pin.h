@@ -4,6 +4,10 @@
 #ifndef SLUICE_PIN_H
 #define SLUICE_PIN_H
 
+/* SLUICE_PIN_ROOT, or the environment's SLUICE_PIN_ROOT: the tests use their
+ * own root so that they never touch a production policy on the same host. */
+const char *pin_root(void);
+const char *pin_link_dir(void);
 int bpffs_ensure(void);          /* mount bpffs at /sys/fs/bpf if it is not */
 int pin_dir_create(void);        /* SLUICE_PIN_ROOT and links/, mode 0700 */
 int pin_lock(void);              /* returns a lock fd, or -errno */

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install the Debian 12 packages sluice needs to build, test, bench and demo,
+# skipping those already present. Needs root (apt-get).
+set -eu
+pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev make gcc
+      iproute2 nftables netsniff-ng jq libclang-rt-14-dev"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages:$missing; run as root (or: apt-get install$missing)" >&2
+	exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
