@@ -68,9 +68,10 @@ int loader_init_config(int cfg_fd, __u32 state_entries, __u64 insert_rate)
 
 	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg))
 		return -errno;
-	if (cfg.next_rule_id)
+	if (cfg.next_rule_id && !insert_rate)
 		return 0; /* already initialised: keep the running policy */
-	cfg.next_rule_id = 1;
+	if (!cfg.next_rule_id)
+		cfg.next_rule_id = 1;
 	if (!insert_rate)
 		insert_rate = state_entries / 10 ? state_entries / 10 : 1;
 	cfg.insert_interval_fp = rate_interval_fp(insert_rate);

@@ -24,7 +24,8 @@ __u32 loader_pinned_state_entries(void);
 int loader_attach(struct sluice_xdp *skel, int ifindex, const char *dev,
 		  enum attach_mode mode, enum attach_mode *mode_used);
 int loader_detach(int ifindex, const char *dev);
-/* Initialise sluice_config on a freshly created map set (no-op otherwise). */
+/* Initialise sluice_config on a freshly created map set; on an existing one
+ * only a non-zero insert_rate is applied. */
 int loader_init_config(int cfg_fd, __u32 state_entries, __u64 insert_rate);
 
 #endif
