@@ -192,7 +192,18 @@ static __always_inline enum parse_result parse_ipv6(struct cursor *c, void *data
 		if (!first_fragment)
 			goto transport; /* headers after the fragment header are in fragment 0 */
 	}
-	return PARSE_MALFORMED_L4; /* more extension headers than we walk */
+	/* Walked the most we do; what follows must not be one more. */
+	switch (nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_AH:
+	case IPPROTO_FRAGMENT:
+		return PARSE_MALFORMED_L4;
+	case IPPROTO_NONE:
+		p->proto = SLUICE_PROTO_OTHER;
+		return PARSE_OK;
+	}
 
 transport:
 	if (parse_l4(c, data_end, nexthdr, first_fragment, p))

@@ -15,7 +15,8 @@
 #include "rule.h"
 #include "stats.h"
 
-#define MAX_LINE 4096
+/* Longest line -f accepts, without its newline. */
+#define MAX_LINE 4095
 
 static const char rule_usage[] =
 "Usage: sluice rule add [name NAME] [src PREFIX] [dport PORT|LO-HI]\n"
@@ -235,13 +236,13 @@ static void print_list(const struct policy *p, int deny)
 }
 
 /* "rule list", "allow list", "deny list": read-only, no lock. */
-static int run_list(const char *noun, int argc)
+static int run_list(const char *noun, int argc, char **argv)
 {
 	struct sluice_maps m;
 	struct policy p;
 
 	if (argc) {
-		pr_err("%s list: takes no arguments but --json", noun);
+		pr_err("%s list: unexpected '%s' (takes only --json)", noun, argv[0]);
 		return EXIT_USAGE;
 	}
 	if (need_root(noun))
@@ -276,7 +277,7 @@ static int noun_command(const char *noun, const char *usage, int argc, char **ar
 		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[0], "list"))
-		return run_list(noun, argc - 1);
+		return run_list(noun, argc - 1, argv + 1);
 	if (strcmp(argv[0], "add") && strcmp(argv[0], "del")) {
 		pr_err("%s: unknown subcommand '%s' (expected add, del or list)", noun, argv[0]);
 		return EXIT_USAGE;
@@ -298,7 +299,7 @@ int cmd_deny(int argc, char **argv) { return noun_command("deny", deny_usage, ar
 int cmd_file(const char *path)
 {
 	struct command_result res;
-	char line[MAX_LINE];
+	char line[MAX_LINE + 2]; /* the newline and the NUL */
 	char *words[COMMAND_MAX_WORDS];
 	unsigned int lineno = 0, applied = 0;
 	struct errbuf e;
@@ -320,7 +321,7 @@ int cmd_file(const char *path)
 
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
-			err = errf(&e, -EINVAL, "line longer than %d characters", MAX_LINE - 1);
+			err = errf(&e, -EINVAL, "line longer than %d characters", MAX_LINE);
 			break;
 		}
 		n = split_words(line, words, COMMAND_MAX_WORDS);

@@ -86,8 +86,12 @@ int has_help_flag(int argc, char **argv)
 {
 	int i;
 
+	/* "help" is a command word only first ("sluice rule help"); later it
+	 * may be a value, as in "rule add name help". */
+	if (argc > 0 && !strcmp(argv[0], "help"))
+		return 1;
 	for (i = 0; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") || !strcmp(argv[i], "help"))
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return 1;
 	return 0;
 }

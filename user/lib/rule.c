@@ -53,13 +53,12 @@ static int parse_ports(const char *s, struct sluice_rule *r, struct errbuf *e)
 	if (dash)
 		*dash = '\0';
 	err = parse_u64(buf, 1, 65535, 0, "dport", &lo, e);
-	if (err)
-		return err;
 	hi = lo;
-	if (dash) {
+	if (!err && dash)
 		err = parse_u64(dash + 1, 1, 65535, 0, "dport", &hi, e);
-		if (err)
-			return err;
+	if (err) /* name the whole argument, not the half that failed */
+		return errf(e, err, "bad dport '%s': expected PORT or LO-HI, ports 1-65535", s);
+	if (dash) {
 		if (hi < lo)
 			return errf(e, -EINVAL, "bad dport '%s': range ends before it starts", s);
 	}
