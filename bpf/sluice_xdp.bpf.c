@@ -28,11 +28,22 @@ __u64 sluice_test_now = 0;
 /* A source is banned after this many drops by one rule within a window. */
 #define STRIKE_WINDOW_NS NSEC_PER_SEC
 
+/* The clock is the dearest thing a packet pays for (docs/benchmarks.md), so
+ * it is read only when a decision needs it: the precise clock once a rule
+ * matched, the tick-granular one for deny-list expiry, where a few ms of
+ * lateness on a timeout of seconds does not matter. */
 static __always_inline __u64 now_ns(void)
 {
 	if (sluice_use_test_clock)
 		return sluice_test_now;
 	return bpf_ktime_get_ns();
+}
+
+static __always_inline __u64 now_coarse_ns(void)
+{
+	if (sluice_use_test_clock)
+		return sluice_test_now;
+	return bpf_ktime_get_coarse_ns();
 }
 
 static __always_inline void count(__u32 idx)
@@ -55,7 +66,7 @@ static __always_inline void lpm_key_fill(struct sluice_lpm_key *k, __u8 gen,
 /* Deny list: a static entry or an unexpired ban drops. An expired ban is
  * deleted and the lookup repeated once, so it cannot shadow a shorter static
  * prefix behind it. Returns the drop counter, or -1 to go on. */
-static __always_inline int check_deny(const struct pkt *p, __u64 now)
+static __always_inline int check_deny(const struct pkt *p)
 {
 	struct sluice_lpm_key k = {};
 	struct sluice_deny_val *d;
@@ -67,7 +78,7 @@ static __always_inline int check_deny(const struct pkt *p, __u64 now)
 		d = bpf_map_lookup_elem(&sluice_deny, &k);
 		if (!d)
 			return -1;
-		if (!d->expires_ns || now < d->expires_ns)
+		if (!d->expires_ns || now_coarse_ns() < d->expires_ns)
 			return d->kind == SLUICE_DENY_BAN ? SLUICE_CNT_DROP_BAN
 							  : SLUICE_CNT_DROP_DENY;
 		/* Expired: remove the longest-prefix entry we hit. Its key is
@@ -322,7 +333,6 @@ int sluice_xdp(struct xdp_md *ctx)
 	struct rule_walk w = {};
 	struct pkt p = {};
 	enum parse_result pr;
-	__u64 now;
 	int reason;
 
 	count(SLUICE_CNT_PACKETS);
@@ -336,10 +346,9 @@ int sluice_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	now = now_ns();
 	/* The source is known even when the transport header is not, so the
 	 * deny list applies to malformed packets too. */
-	reason = check_deny(&p, now);
+	reason = check_deny(&p);
 	if (reason >= 0) {
 		count(reason);
 		return XDP_DROP;
@@ -357,7 +366,7 @@ int sluice_xdp(struct xdp_md *ctx)
 	if (!w.mask)
 		return XDP_PASS;
 	w.p = &p;
-	w.now = now;
+	w.now = now_ns();
 	w.drop_reason = SLUICE_CNT_MAX;
 	bpf_loop(SLUICE_MAX_RULES, apply_rule, &w, 0);
 	if (w.drop_reason != SLUICE_CNT_MAX) {

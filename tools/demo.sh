@@ -30,7 +30,8 @@ cleanup # leftovers of an interrupted run
 trap cleanup EXIT
 tmp=$(mktemp -d)
 
-say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B='' N=''; fi
+say() { printf '\n%s%s%s\n' "$B" "$*" "$N"; }
 sluice() { printf '  $ sluice %s\n' "$*"; "$SLUICE" "$@" 2>&1 | sed 's/^/    /'; }
 
 say "1. Topology: client $CLIENT and attacker $ATTACKER -> backend $BACKEND:$PORT/udp"
