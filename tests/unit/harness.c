@@ -42,6 +42,12 @@ int harness_check(int cond, const char *file, int line, const char *expr, const 
 	return 0;
 }
 
+int harness_check_eq(unsigned long long a, unsigned long long b, const char *file, int line,
+		     const char *expr, const char *what)
+{
+	return harness_check(a == b, file, line, expr, "%s: got %llu, want %llu", what, a, b);
+}
+
 /* Usage: unit-tests [SUBSTRING]: run the tests whose name contains it. */
 int main(int argc, char **argv)
 {

@@ -26,9 +26,11 @@ int harness_check(int cond, const char *file, int line, const char *expr, const 
 	static void name(void)
 
 #define CHECK(cond, ...) harness_check(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
-#define CHECK_EQ(a, b, what)                                                               \
-	harness_check((unsigned long long)(a) == (unsigned long long)(b), __FILE__, __LINE__, \
-		      #a " == " #b, "%s: got %llu, want %llu", what, (unsigned long long)(a), \
-		      (unsigned long long)(b))
+/* a and b are evaluated once each, so CHECK_EQ(f(), 3, ...) calls f once. */
+int harness_check_eq(unsigned long long a, unsigned long long b, const char *file, int line,
+		     const char *expr, const char *what);
+#define CHECK_EQ(a, b, what)                                                            \
+	harness_check_eq((unsigned long long)(a), (unsigned long long)(b), __FILE__, __LINE__, \
+			 #a " == " #b, what)
 
 #endif
