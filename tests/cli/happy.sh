@@ -267,3 +267,27 @@ sl rule del help
 t_expect "rule del help: exit status ($ERR)" "$RC" -eq 0
 t_check "rule del help: removed it" jq_is "$("$SLUICE" rule list --json)" 'all(.[]; .name != "help")'
 t_end
+
+# An interface that is deleted and created again (often with the same index)
+# must not be refused as "already attached" because of the dead link's pin.
+t_begin "attach after the interface was deleted and re-created with its index"
+idx=$((30000 + $$ % 20000))
+RE0=${T_PREFIX}r0 RE1=${T_PREFIX}r1
+t_check "create $RE0 with index $idx" ip link add dev "$RE0" index "$idx" type veth peer name "$RE1"
+sl attach "$RE0"
+t_expect "first attach ($ERR)" "$RC" -eq 0
+ip link del dev "$RE0"
+sl status --json
+t_check "the dead link shows as defunct: $OUT" jq_is "$OUT" \
+	"any(.attached[]; .ifindex == 0 and .mode == \"defunct\")"
+t_check "re-create $RE0 with index $idx" ip link add dev "$RE0" index "$idx" type veth peer name "$RE1"
+sl attach "$RE0"
+t_expect "attach again ($ERR)" "$RC" -eq 0
+t_check "$RE0 runs sluice's program" [ -n "$(xdp_of "$RE0")" ]
+sl attach "$RE0"
+t_expect "a third attach, while attached, is refused" "$RC" -eq 1
+sl detach "$RE0"
+t_expect "detach ($ERR)" "$RC" -eq 0
+t_check "$RE0 has no XDP program after detach" [ -z "$(xdp_of "$RE0")" ]
+ip link del dev "$RE0" 2>/dev/null
+t_end

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 #include <linux/if_link.h>
 #include "sluice_xdp.skel.h"
 #include "cli.h"
@@ -178,6 +179,8 @@ int cmd_detach(int argc, char **argv)
 }
 
 struct attachment {
+	char pin[512];
+	unsigned long netns; /* inode of the link's network namespace */
 	int ifindex;
 	char dev[IF_NAMESIZE];
 	const char *mode;
@@ -189,10 +192,14 @@ static int list_attachments(struct attachment *out, int max)
 {
 	struct dirent *de;
 	DIR *d = opendir(pin_link_dir());
+	unsigned long my_netns = 0;
+	struct stat st;
 	int n = 0;
 
 	if (!d)
 		return 0;
+	if (!stat("/proc/self/ns/net", &st))
+		my_netns = (unsigned long)st.st_ino;
 	while ((de = readdir(d)) && n < max) {
 		struct bpf_link_info info = {};
 		__u32 len = sizeof(info);
@@ -209,13 +216,22 @@ static int list_attachments(struct attachment *out, int max)
 		if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
 			struct attachment *a = &out[n++];
 
+			snprintf(a->pin, sizeof(a->pin), "%s", path);
 			a->ifindex = (int)info.xdp.ifindex;
 			a->prog_id = info.prog_id;
 			a->link_id = info.id;
-			if (!if_indextoname(info.xdp.ifindex, a->dev))
-				snprintf(a->dev, sizeof(a->dev), "?");
+			a->netns = 0;
+			sscanf(de->d_name, "xdp-%lu-", &a->netns);
 			a->mode = "unknown";
-			if (!bpf_xdp_query(a->ifindex, 0, &q))
+			snprintf(a->dev, sizeof(a->dev), "?");
+			if (!a->ifindex) {
+				a->mode = "defunct"; /* its interface was deleted */
+			} else if (a->netns != my_netns) {
+				/* names and modes only resolve in the link's own
+				 * namespace */
+				a->mode = "other-netns";
+			} else if (if_indextoname(info.xdp.ifindex, a->dev) &&
+				   !bpf_xdp_query(a->ifindex, 0, &q))
 				a->mode = q.attach_mode == XDP_ATTACHED_DRV ? "native"
 					: q.attach_mode == XDP_ATTACHED_SKB ? "generic"
 					: q.attach_mode == XDP_ATTACHED_HW ? "offload"
@@ -270,6 +286,7 @@ int cmd_status(int argc, char **argv)
 			json_obj_begin(&j, NULL);
 			json_str(&j, "dev", att[i].dev);
 			json_u64(&j, "ifindex", (__u64)att[i].ifindex);
+			json_u64(&j, "netns", att[i].netns);
 			json_str(&j, "mode", att[i].mode);
 			json_u64(&j, "prog_id", att[i].prog_id);
 			json_u64(&j, "link_id", att[i].link_id);
@@ -344,11 +361,8 @@ int cmd_unload(int argc, char **argv)
 		return 1;
 	n = list_attachments(att, 64);
 	for (i = 0; i < n; i++) {
-		char path[256];
-		int fd;
+		int fd = bpf_obj_get(att[i].pin);
 
-		pin_link_path(att[i].ifindex, path, sizeof(path));
-		fd = bpf_obj_get(path);
 		if (fd >= 0) {
 			bpf_link_detach(fd);
 			close(fd);

@@ -105,9 +105,26 @@ int loader_attach(struct sluice_xdp *skel, int ifindex, const char *dev,
 	int fd, err;
 
 	pin_link_path(ifindex, path, sizeof(path));
-	if (access(path, F_OK) == 0) {
-		pr_err("attach %s: sluice is already attached (sluice detach %s first)", dev, dev);
-		return -EEXIST;
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		struct bpf_link_info info = {};
+		__u32 len = sizeof(info);
+
+		err = bpf_obj_get_info_by_fd(fd, &info, &len);
+		close(fd);
+		/* A link whose interface was deleted is defunct (ifindex 0); a
+		 * new interface that got the same index may be attached. */
+		if (err || info.xdp.ifindex) {
+			pr_err("attach %s: sluice is already attached (sluice detach %s first)",
+			       dev, dev);
+			return -EEXIST;
+		}
+		pr_info("attach %s: removing the stale link of a deleted interface", dev);
+		if (unlink(path)) {
+			err = -errno;
+			pr_err("attach %s: remove stale %s: %s", dev, path, strerror(-err));
+			return err;
+		}
 	}
 
 	if (mode == MODE_GENERIC) {

@@ -106,5 +106,9 @@ void pin_unlock(int fd)
 
 void pin_link_path(int ifindex, char *buf, unsigned long len)
 {
-	snprintf(buf, len, "%s/xdp-%d", pin_link_dir(), ifindex);
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st))
+		st.st_ino = 0;
+	snprintf(buf, len, "%s/xdp-%lu-%d", pin_link_dir(), (unsigned long)st.st_ino, ifindex);
 }

@@ -12,7 +12,9 @@ int bpffs_ensure(void);          /* mount bpffs at /sys/fs/bpf if it is not */
 int pin_dir_create(void);        /* SLUICE_PIN_ROOT and links/, mode 0700 */
 int pin_lock(void);              /* returns a lock fd, or -errno */
 void pin_unlock(int fd);
-/* Link pin path of an interface: SLUICE_LINK_DIR/xdp-IFINDEX. */
+/* Link pin path of an interface in this network namespace:
+ * links/xdp-NETNS-IFINDEX, NETNS being the namespace's inode number, since an
+ * ifindex is only unique within its namespace. */
 void pin_link_path(int ifindex, char *buf, unsigned long len);
 
 #endif
