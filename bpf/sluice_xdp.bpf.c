@@ -63,9 +63,14 @@ static __always_inline void lpm_key_fill(struct sluice_lpm_key *k, __u8 gen,
 	k->prefixlen = SLUICE_LPM_TAG_BITS + (p->family == SLUICE_AF_INET ? 32 : 128);
 }
 
-/* Deny list: a static entry or an unexpired ban drops. An expired ban is
- * deleted and the lookup repeated once, so it cannot shadow a shorter static
- * prefix behind it. Returns the drop counter, or -1 to go on. */
+/* At most one deny entry per prefix length covers an address (/0 to /128),
+ * so a walk this long gets past every expired entry in front of a live one. */
+#define DENY_MAX_WALK 129
+
+/* Deny list: a static entry or an unexpired ban drops. An expired entry is
+ * deleted and the lookup repeated, so no number of expired longer prefixes
+ * (a /32 ban and a /24 ban, say) can shadow a shorter static prefix behind
+ * them. Returns the drop counter, or -1 to go on. */
 static __always_inline int check_deny(const struct pkt *p)
 {
 	struct sluice_lpm_key k = {};
@@ -73,8 +78,9 @@ static __always_inline int check_deny(const struct pkt *p)
 	int i;
 
 	lpm_key_fill(&k, 0, p);
-#pragma unroll
-	for (i = 0; i < 2; i++) {
+	/* A bounded loop, not unrolled: almost every packet leaves it in the
+	 * first iteration. */
+	for (i = 0; i < DENY_MAX_WALK; i++) {
 		d = bpf_map_lookup_elem(&sluice_deny, &k);
 		if (!d)
 			return -1;
