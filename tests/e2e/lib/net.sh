@@ -14,12 +14,25 @@
 #   net_attach                fresh pin root and sluice attached to $DEV_B
 #   net_reset                 zero the nft counters
 #   nft_count SRC             packets from SRC that passed XDP
+#   nft_bytes SRC             their bytes, whole Ethernet frames as XDP sees them
 #   tg_frame SRC [BYTES]      one trafgen packet from SRC (frame size BYTES)
 #   tg_send CFG NUM GAP_US    trafgen: NUM frames from CFG, round robin, paced
 #   sink_start / sink_stop    receiver clock around a measurement
 #   sink_span SRC...          seconds from the first to the last arrival of
 #                             any of the SRCs
 #   within PCT ACTUAL EXPECTED   |ACTUAL - EXPECTED| <= PCT% of EXPECTED
+#   expect_rate NAME ACTUAL RATE SPAN BURST   a case check: ACTUAL within 5% of
+#                             RATE*SPAN+BURST
+#   measure CFG NUM GAP_US    zero the counters, send with the sink running
+#   tg_cfg FILE SRC[xN]...    a trafgen config, N frames from each SRC in turn
+#   rule_stat ID FIELD        a rule's counter from 'sluice stats --json'
+#   stats_get FILTER          a value from 'sluice stats --json' (jq filter)
+#   sl_b ARGS...              sluice run in $NS_B's network namespace (attach,
+#                             detach and status name $DEV_B from there)
+#   xdp_on_dev                true while $DEV_B has any XDP program
+#   xdp_packets_per_cpu       the program's per-CPU packets-seen counter
+#   cpu_send CPU PPS COUNT SECS SRC   send.py: COUNT frames from SRC at PPS on
+#                             CPU (in the background: collect with wait)
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -84,6 +97,9 @@ net_setup() {
 
 # One counter per source address on the backend's ingress hook, which runs
 # after XDP: it sees exactly what sluice passed, and nothing that it dropped.
+# The counters are anonymous (per rule), which 'nft reset counters' does not
+# touch and nft 1.0.6 cannot reset otherwise: net_reset replaces the table,
+# in one transaction.
 nft_setup() {
 	local a rules=""
 	for a in $SRCS4; do rules="$rules
@@ -91,6 +107,8 @@ nft_setup() {
 	for a in $SRCS6; do rules="$rules
 		ip6 saddr $a counter"; done
 	in_b nft -f - <<-EOF
+	table netdev sluice_e2e
+	delete table netdev sluice_e2e
 	table netdev sluice_e2e {
 		chain rx {
 			type filter hook ingress device "$DEV_B" priority 0;
@@ -100,7 +118,7 @@ nft_setup() {
 	EOF
 }
 
-net_reset() { in_b nft reset counters table netdev sluice_e2e >/dev/null; }
+net_reset() { nft_setup; }
 
 nft_count() {
 	in_b nft -j list chain netdev sluice_e2e rx |
@@ -108,11 +126,24 @@ nft_count() {
 			select(.expr[0].match.right == $a) | .expr[1].counter.packets] | add // -1'
 }
 
+# Bytes as nft counts them at ingress (from the network header), plus the
+# Ethernet header: the frame length that sluice's byte buckets charge.
+nft_bytes() {
+	in_b nft -j list chain netdev sluice_e2e rx |
+		jq --arg a "$1" '[.nftables[].rule? | select(. != null) |
+			select(.expr[0].match.right == $a) | .expr[1].counter |
+			.bytes + 14 * .packets] | add // -1'
+}
+
 # A fresh policy: unload whatever the previous case left, attach anew.
 net_attach() {
 	"$SLUICE" unload >/dev/null 2>&1
 	nsenter --net="/run/netns/$NS_B" timeout 30 "$SLUICE" attach "$DEV_B" --mode native >/dev/null
 }
+
+sl_b() { nsenter --net="/run/netns/$NS_B" timeout 30 "$SLUICE" "$@"; }
+
+xdp_on_dev() { ip -n "$NS_B" -d link show dev "$DEV_B" | grep -q 'prog/xdp'; }
 
 # The XDP program's per-CPU "packets seen" counter (index 5,
 # SLUICE_CNT_PACKETS): "CPU0 CPU1 ...", tab-separated.
@@ -212,8 +243,18 @@ tg_cfg() {
 	done
 }
 
+# cpu_send CPU PPS COUNT MAX_SECONDS SRC: send.py in the sender namespace, in
+# the background; prints the number of frames sent when it ends.
+cpu_send() {
+	ip netns exec "$NS_S" timeout $(($4 + 10)) "$PY" "$E2E_DIR/send.py" "$DEV_S" "$1" "$2" "$3" "$4" \
+		"$MAC_S" "$MAC_B" "$5" "$(case $5 in *:*) echo "$DST6" ;; *) echo "$DST4" ;; esac)" "$PORT" &
+}
+
 # rule_stat ID FIELD: a rule's counter from 'sluice stats --json'.
 rule_stat() {
 	"$SLUICE" stats --json | jq -r --argjson id "$1" --arg f "$2" \
 		'.rules[] | select(.id == $id) | .[$f]'
 }
+
+# stats_get FILTER: e.g. stats_get .drops.deny
+stats_get() { "$SLUICE" stats --json | jq -r "$1"; }
