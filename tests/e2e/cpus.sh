@@ -33,7 +33,7 @@ rule_passed_per_cpu() {
 
 # two_cpu_case NAME SRC
 two_cpu_case() {
-	local name=$1 src=$2 id before after sent0 sent1 n span pass0 pass1
+	local name=$1 src=$2 id before after p0 sent0 sent1 n span pass0 pass1
 	t_begin "$name"
 	net_attach
 	id=$("$SLUICE" rule add name spread $M pps 1000 burst 500)
@@ -41,8 +41,9 @@ two_cpu_case() {
 	before=$(xdp_packets_per_cpu)
 	net_reset && sink_start || { t_fail "start the sink"; t_end; return; }
 	cpu_send 0 "$PPS" "$COUNT" "$SECS" "$src" >"$E2E_TMP/sent0"
+	p0=$!
 	cpu_send 1 "$PPS" "$COUNT" "$SECS" "$src" >"$E2E_TMP/sent1"
-	wait $(jobs -p | grep -vx "$_sink_pid")
+	wait "$p0" "$!"
 	t_check "stop the sink" sink_stop
 	after=$(xdp_packets_per_cpu)
 	sent0=$(cat "$E2E_TMP/sent0") sent1=$(cat "$E2E_TMP/sent1")
