@@ -210,6 +210,45 @@ TEST(match_source_prefix)
 	run_match(src_rules, S_NRULES, src_cases, NELEM(src_cases));
 }
 
+/* Two rules whose prefixes nest, and nothing covering the rest of the
+ * space: an address in the inner prefix reaches both rules, one outside it
+ * only the outer rule, one outside both no rule. The v4 pair has the inner
+ * prefix in the lower slot, the v6 pair the outer, so neither slot order
+ * nor the order the classifier meets the prefixes decides the result. */
+enum { O4_24, O4_8, O6_32, O6_48, O_NRULES };
+
+static const char *const overlap_rules[O_NRULES] = {
+	[O4_24] = "src 198.18.0.0/24",
+	[O4_8] = "src 198.0.0.0/8",
+	[O6_32] = "src 2001:db8::/32",
+	[O6_48] = "src 2001:db8:1::/48",
+};
+
+static const struct match_case overlap_cases[] = {
+	{ "v4 first of the /24", UDP4("198.18.0.0"), B(O4_24) | B(O4_8) },
+	{ "v4 last of the /24", UDP4("198.18.0.255"), B(O4_24) | B(O4_8) },
+	{ "v4 just past the /24", UDP4("198.18.1.0"), B(O4_8) },
+	{ "v4 just before the /24", UDP4("198.17.255.255"), B(O4_8) },
+	{ "v4 first of the /8", UDP4("198.0.0.0"), B(O4_8) },
+	{ "v4 last of the /8", UDP4("198.255.255.255"), B(O4_8) },
+	{ "v4 just past the /8", UDP4("199.0.0.0"), 0 },
+	{ "v4 just before the /8", UDP4("197.255.255.255"), 0 },
+	{ "v6 first of the /48", UDP6("2001:db8:1::"), B(O6_32) | B(O6_48) },
+	{ "v6 last of the /48", UDP6("2001:db8:1:ffff:ffff:ffff:ffff:ffff"),
+	  B(O6_32) | B(O6_48) },
+	{ "v6 just past the /48", UDP6("2001:db8:2::"), B(O6_32) },
+	{ "v6 just before the /48", UDP6("2001:db8:0:ffff:ffff:ffff:ffff:ffff"), B(O6_32) },
+	{ "v6 first of the /32", UDP6("2001:db8::"), B(O6_32) },
+	{ "v6 last of the /32", UDP6("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), B(O6_32) },
+	{ "v6 just past the /32", UDP6("2001:db9::"), 0 },
+	{ "v6 just before the /32", UDP6("2001:db7:ffff:ffff:ffff:ffff:ffff:ffff"), 0 },
+};
+
+TEST(match_overlapping_prefixes)
+{
+	run_match(overlap_rules, O_NRULES, overlap_cases, NELEM(overlap_cases));
+}
+
 /* --- destination ports and protocols ------------------------------------- */
 
 enum { P_TCP80, P_ANY80, P_UDP1000, P_ANY1000, P_TCP443, P_UDP53, P_LO, P_HI, P_TCP, P_UDP,
