@@ -26,11 +26,12 @@ t_check "the backend veth runs sluice in native (driver) mode" \
 t_end
 [ "$setup_ok" = 1 ] || exit 1
 
-# per_source_case NAME OVER UNDER: OVER sends ~6x a 1000 pps per-source
-# limit, UNDER ~2/3 of it, 9:1 round robin for ~5 s. The burst is half a
-# second of the rate, so that a sender a busy machine stalls for a moment
-# still saturates the bucket over the run, as rate * span + burst assumes
-# (with ~2x and a 0.1 s burst, stalls cost up to 10% on a noisy host).
+# per_source_case NAME OVER UNDER SRC: under a rule for source prefix SRC,
+# OVER sends ~6x a 1000 pps per-source limit, UNDER ~2/3 of it, 9:1 round
+# robin for ~5 s. The burst is half a second of the rate, so that a sender
+# a busy machine stalls for a moment still saturates the bucket over the run,
+# as rate * span + burst assumes (with ~2x and a 0.1 s burst, stalls cost up
+# to 10% on a noisy host).
 per_source_case() {
 	local name=$1 over=$2 under=$3 id n_over n_under span drop
 	t_begin "$name"

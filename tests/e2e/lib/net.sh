@@ -20,6 +20,7 @@
 #   sink_start / sink_stop    receiver clock around a measurement
 #   sink_span SRC...          seconds from the first to the last arrival of
 #                             any of the SRCs
+#   sink_count SRC            datagrams from SRC the sink received
 #   within PCT ACTUAL EXPECTED   |ACTUAL - EXPECTED| <= PCT% of EXPECTED
 #   expect_rate NAME ACTUAL RATE SPAN BURST   a case check: ACTUAL within 5% of
 #                             RATE*SPAN+BURST
@@ -164,9 +165,12 @@ tg_frame() {
 
 # tg_send CFG NUM GAP_US: NUM frames, round robin over CFG's packets, one
 # every GAP_US (plus trafgen's own overhead; the receiver measures the span).
+# Bounded at ~1 ms a frame: each paced frame is a wakeup, which a host with
+# much CPU steal delays by a millisecond or more, and a send cut short fails
+# every count after it.
 tg_send() {
 	local cfg=$1 num=$2 gap=$3 limit
-	limit=$((num * (gap + 200) / 1000000 + 10))
+	limit=$((num * (gap + 1000) / 1000000 + 10))
 	ip netns exec "$NS_S" timeout "$limit" trafgen --dev "$DEV_S" --conf "$cfg" \
 		--num "$num" -t "${gap}us" -P 1 -C >"$E2E_TMP/trafgen.log" 2>&1 || {
 		tr '\r' '\n' <"$E2E_TMP/trafgen.log" | grep -v '^$' | tail -3 >&2
