@@ -51,6 +51,8 @@ MAC_S="" MAC_B="" _sink_pid=""
 net_cleanup() {
 	[ -n "$_sink_pid" ] && kill "$_sink_pid" 2>/dev/null
 	t_ns_cleanup
+	# Even a broken 'sluice unload' must not leave this suite's own pins.
+	case $SLUICE_PIN_ROOT in */sluice-test-"$T_PREFIX") rm -rf "$SLUICE_PIN_ROOT" ;; esac
 	rm -rf "$E2E_TMP"
 }
 
