@@ -25,6 +25,11 @@
 
 #define NSEC_PER_SEC	1000000000ULL
 
+/* errno values helpers return (negated). */
+#define E2BIG		7
+#define EBUSY		16
+#define EEXIST		17
+
 #ifndef READ_ONCE
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
 #endif

@@ -11,3 +11,10 @@ int floor_drop(struct xdp_md *ctx)
 {
 	return XDP_DROP;
 }
+
+/* The floor of the TC egress program: a bare TC_ACT_OK. */
+SEC("tc")
+int floor_tc(struct __sk_buff *skb)
+{
+	return 0;
+}

@@ -34,7 +34,7 @@ static __always_inline __u64 gcra_cost(__u64 interval_fp, __u64 units)
 	return (interval_fp * units) >> SLUICE_FP_SHIFT;
 }
 
-static __always_inline enum gcra_verdict gcra_admit(__u64 *tat, __u64 now, __u64 cost,
+static __noinline enum gcra_verdict gcra_admit(__u64 *tat, __u64 now, __u64 cost,
 						    __u64 tolerance)
 {
 	int i;

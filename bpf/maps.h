@@ -105,4 +105,44 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sluice_counters SEC(".maps");
 
+/* Connection tracking: the flows (sized by the operator at first attach),
+ * the concurrent count per limit key, and the sweeper's timer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_DEFAULT_FLOW_ENTRIES);
+	__type(key, struct sluice_flow_key);
+	__type(value, struct sluice_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_DEFAULT_FLOW_ENTRIES);
+	__type(key, struct sluice_bucket_key);
+	__type(value, struct sluice_conn_count);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_conns SEC(".maps");
+
+struct sluice_gc_slot {
+	struct bpf_timer timer;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_gc_slot);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_gc SEC(".maps");
+
+/* Backend signals by service port. An LRU, so a port scan's one-off
+ * entries make way for services that are measured all the time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sluice_signals);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_signals SEC(".maps");
+
 #endif

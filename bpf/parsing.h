@@ -23,6 +23,12 @@ enum parse_result {
 	PARSE_MALFORMED_L4,  /* source known, transport header truncated */
 };
 
+/* TCP flags as in byte 13 of the header. */
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
 /* What the rest of the program looks at. Addresses stay in network order. */
 struct pkt {
 	__u8 family;      /* SLUICE_AF_INET or SLUICE_AF_INET6 */
@@ -30,6 +36,15 @@ struct pkt {
 	__u16 dport;      /* host order; 0 = no port (ICMP, non-first fragment) */
 	__u32 len;        /* whole frame, for byte limits */
 	__u32 saddr[4];   /* IPv4 in saddr[0] */
+	__u32 daddr[4];
+	__u16 sport;      /* host order, 0 like dport */
+	__u8 tcp_flags;   /* TCP_* of a first fragment, else 0 */
+	__u8 icmp_type;   /* ICMP/ICMPv6 type of a first fragment */
+	__u16 l4_off;     /* offset of the transport header in the frame */
+	__u16 payload_off;/* TCP: offset of the payload */
+	__u32 payload_len;/* TCP: payload bytes, from the IP lengths (not the
+			   * frame, which Ethernet may have padded) */
+	__u32 ip_end;     /* offset where the IP packet ends, by its header */
 };
 
 struct cursor {
@@ -62,14 +77,17 @@ static __always_inline int parse_eth(struct cursor *c, void *data_end, __u16 *et
 	return 0;
 }
 
-/* Reads the destination port for TCP/UDP, checks ICMP's fixed header.
- * first_fragment is 0 for a non-first fragment, which carries no L4 header. */
-static __always_inline int parse_l4(struct cursor *c, void *data_end, __u8 ipproto,
-				    int first_fragment, struct pkt *p)
+/* Reads the ports for TCP/UDP (and TCP's flags and payload), checks
+ * ICMP's fixed header. first_fragment is 0 for a non-first fragment, which
+ * carries no L4 header. */
+static __always_inline int parse_l4(struct cursor *c, void *data, void *data_end,
+				    __u8 ipproto, int first_fragment, struct pkt *p)
 {
+	p->l4_off = c->pos - data;
 	switch (ipproto) {
 	case IPPROTO_TCP: {
 		struct tcphdr *th = c->pos;
+		__u32 hdr_end;
 
 		p->proto = SLUICE_PROTO_TCP;
 		if (!first_fragment)
@@ -77,6 +95,14 @@ static __always_inline int parse_l4(struct cursor *c, void *data_end, __u8 ippro
 		if ((void *)(th + 1) > data_end)
 			return -1;
 		p->dport = bpf_ntohs(th->dest);
+		p->sport = bpf_ntohs(th->source);
+		p->tcp_flags = ((__u8 *)th)[13];
+		hdr_end = p->l4_off + th->doff * 4;
+		p->payload_off = hdr_end;
+		/* A sender may lie in its lengths: the payload is only what
+		 * both the IP header and the TCP header allow. */
+		if (p->ip_end > hdr_end)
+			p->payload_len = p->ip_end - hdr_end;
 		return 0;
 	}
 	case IPPROTO_UDP: {
@@ -88,6 +114,7 @@ static __always_inline int parse_l4(struct cursor *c, void *data_end, __u8 ippro
 		if ((void *)(uh + 1) > data_end)
 			return -1;
 		p->dport = bpf_ntohs(uh->dest);
+		p->sport = bpf_ntohs(uh->source);
 		return 0;
 	}
 	case IPPROTO_ICMP:
@@ -100,6 +127,7 @@ static __always_inline int parse_l4(struct cursor *c, void *data_end, __u8 ippro
 			return 0;
 		if ((void *)(ih + 8) > data_end)
 			return -1;
+		p->icmp_type = ih[0];
 		return 0;
 	}
 	default:
@@ -108,8 +136,8 @@ static __always_inline int parse_l4(struct cursor *c, void *data_end, __u8 ippro
 	}
 }
 
-static __always_inline enum parse_result parse_ipv4(struct cursor *c, void *data_end,
-						    struct pkt *p)
+static __always_inline enum parse_result parse_ipv4(struct cursor *c, void *data,
+						    void *data_end, struct pkt *p)
 {
 	struct iphdr *iph = c->pos;
 	__u32 hdr_len;
@@ -125,18 +153,20 @@ static __always_inline enum parse_result parse_ipv4(struct cursor *c, void *data
 
 	p->family = SLUICE_AF_INET;
 	p->saddr[0] = iph->saddr;
+	p->daddr[0] = iph->daddr;
+	p->ip_end = (c->pos - data) + bpf_ntohs(iph->tot_len);
 	c->pos += hdr_len;
 
 	frag = bpf_ntohs(iph->frag_off);
-	if (parse_l4(c, data_end, iph->protocol, (frag & IP_OFFSET) == 0, p))
+	if (parse_l4(c, data, data_end, iph->protocol, (frag & IP_OFFSET) == 0, p))
 		return PARSE_MALFORMED_L4;
 	return PARSE_OK;
 }
 
 /* Extension headers: Hop-by-Hop, Routing, Destination Options and AH have a
  * next-header byte and a length; Fragment is fixed size and may end the walk. */
-static __always_inline enum parse_result parse_ipv6(struct cursor *c, void *data_end,
-						    struct pkt *p)
+static __always_inline enum parse_result parse_ipv6(struct cursor *c, void *data,
+						    void *data_end, struct pkt *p)
 {
 	struct ipv6hdr *ip6h = c->pos;
 	int first_fragment = 1;
@@ -150,6 +180,8 @@ static __always_inline enum parse_result parse_ipv6(struct cursor *c, void *data
 
 	p->family = SLUICE_AF_INET6;
 	__builtin_memcpy(p->saddr, &ip6h->saddr, 16);
+	__builtin_memcpy(p->daddr, &ip6h->daddr, 16);
+	p->ip_end = (c->pos - data) + sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
 	nexthdr = ip6h->nexthdr;
 	c->pos = ip6h + 1;
 
@@ -206,7 +238,7 @@ static __always_inline enum parse_result parse_ipv6(struct cursor *c, void *data
 	}
 
 transport:
-	if (parse_l4(c, data_end, nexthdr, first_fragment, p))
+	if (parse_l4(c, data, data_end, nexthdr, first_fragment, p))
 		return PARSE_MALFORMED_L4;
 	return PARSE_OK;
 }
@@ -220,9 +252,9 @@ static __always_inline enum parse_result parse_packet(void *data, void *data_end
 	if (parse_eth(&c, data_end, &eth_proto))
 		return PARSE_MALFORMED_L2;
 	if (eth_proto == ETH_P_IP)
-		return parse_ipv4(&c, data_end, p);
+		return parse_ipv4(&c, data, data_end, p);
 	if (eth_proto == ETH_P_IPV6)
-		return parse_ipv6(&c, data_end, p);
+		return parse_ipv6(&c, data, data_end, p);
 	if (eth_proto == ETH_P_8021Q || eth_proto == ETH_P_8021AD)
 		return PARSE_MALFORMED_L2; /* a third tag: more than we walk */
 	return PARSE_NON_IP;

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * sluice_xdp.bpf.c - the XDP fast path.
+ * sluice_xdp.bpf.c - the XDP fast path (client to server).
  *
  * Verdict order: deny list and timed bans (drop), allow list (pass, no rules),
  * then every matching rule; the packet passes only if all of them admit it.
  * Rules are found without scanning: userspace compiles them into a source
  * LPM trie, a port array and a protocol array whose values are bitmasks of
- * rule slots (docs/design.md, "Classifier").
+ * rule slots (docs/design.md, "Classifier"). A TCP packet that passes feeds
+ * the flow table (bpf/flow.h); a SYN that opens a connection is first
+ * checked against the matching rules' conn-rate and conns limits.
+ *
+ * The object also carries the flow sweeper: sluice_gc_arm starts its timer,
+ * sluice_sweep runs one pass (tests, on their clock).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -16,43 +21,19 @@
 #include "parsing.h"
 #include "gcra.h"
 #include "maps.h"
+#include "clock.h"
+#include "keys.h"
+#include "flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Tests set this at load time and drive the clock through sluice_test_now,
- * so rate logic is tested without sleeping. In production the verifier
- * removes the branch. */
-const volatile __u32 sluice_use_test_clock = 0;
-__u64 sluice_test_now = 0;
+/* 0 on an interface attached without its TC egress program (--no-tc): the
+ * server's packets are not seen there, so flows are not tracked and conns
+ * limits do not apply; conn-rate still does, per SYN. */
+const volatile __u32 sluice_track_flows = 1;
 
 /* A source is banned after this many drops by one rule within a window. */
 #define STRIKE_WINDOW_NS NSEC_PER_SEC
-
-/* The clock is the dearest thing a packet pays for (docs/benchmarks.md), so
- * it is read only when a decision needs it: the precise clock once a rule
- * matched, the tick-granular one for deny-list expiry, where a few ms of
- * lateness on a timeout of seconds does not matter. */
-static __always_inline __u64 now_ns(void)
-{
-	if (sluice_use_test_clock)
-		return sluice_test_now;
-	return bpf_ktime_get_ns();
-}
-
-static __always_inline __u64 now_coarse_ns(void)
-{
-	if (sluice_use_test_clock)
-		return sluice_test_now;
-	return bpf_ktime_get_coarse_ns();
-}
-
-static __always_inline void count(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&sluice_counters, &idx);
-
-	if (v)
-		*v += 1; /* per-CPU: no atomics needed */
-}
 
 static __always_inline void lpm_key_fill(struct sluice_lpm_key *k, __u8 gen,
 					 const struct pkt *p)
@@ -71,12 +52,14 @@ static __always_inline void lpm_key_fill(struct sluice_lpm_key *k, __u8 gen,
  * deleted and the lookup repeated, so no number of expired longer prefixes
  * (a /32 ban and a /24 ban, say) can shadow a shorter static prefix behind
  * them. Returns the drop counter, or -1 to go on. */
-static __always_inline int check_deny(const struct pkt *p)
+__noinline int check_deny(const struct pkt *p)
 {
 	struct sluice_lpm_key k = {};
 	struct sluice_deny_val *d;
 	int i;
 
+	if (!p)
+		return -1;
 	lpm_key_fill(&k, 0, p);
 	/* A bounded loop, not unrolled: almost every packet leaves it in the
 	 * first iteration. */
@@ -187,26 +170,7 @@ static __always_inline struct sluice_bucket *get_bucket(const struct sluice_rule
 	struct sluice_bucket *b;
 	struct sluice_bucket init = {};
 
-	key->rule_id = r->id;
-	if (r->flags & SLUICE_RULE_KEY_SRC) {
-		key->family = p->family;
-		if (p->family == SLUICE_AF_INET) {
-			__u32 a = p->saddr[0] & r->key_mask4;
-
-			key->prefix_len = r->mask4;
-			__builtin_memcpy(key->addr, &a, 4);
-		} else {
-			__u32 a[4];
-
-			a[0] = p->saddr[0] & r->key_mask6[0];
-			a[1] = p->saddr[1] & r->key_mask6[1];
-			a[2] = p->saddr[2] & r->key_mask6[2];
-			a[3] = p->saddr[3] & r->key_mask6[3];
-			key->prefix_len = r->mask6;
-			__builtin_memcpy(key->addr, a, 16);
-		}
-	}
-
+	limit_key_fill(r, p->family, p->saddr, key);
 	b = bpf_map_lookup_elem(&sluice_buckets, key);
 	if (b)
 		return b;
@@ -269,7 +233,38 @@ struct rule_walk {
 	__u64 now;
 	__u64 mask;       /* slots still to apply */
 	__u32 drop_reason; /* first drop counter, or SLUICE_CNT_MAX */
+	__u32 new_conn;   /* a SYN that opens a connection */
+	__u32 conns_full; /* a conns count found no room */
+	struct conn_charges charges; /* counts this SYN took so far */
 };
+
+/* A new connection against one rule's conns limit. Returns a drop counter,
+ * or SLUICE_CNT_MAX to go on. */
+static __always_inline __u32 charge_conns(const struct sluice_rule *r, __u32 slot,
+					  struct rule_walk *w)
+{
+	struct conn_charges *ch = &w->charges;
+	struct sluice_bucket_key key = {};
+	__u32 n = ch->n;
+	int res;
+
+	/* Past SLUICE_FLOW_CONN_RULES conns rules a connection is not
+	 * counted again (docs/design.md). */
+	if (n >= SLUICE_FLOW_CONN_RULES)
+		return SLUICE_CNT_MAX;
+	limit_key_fill(r, w->p->family, w->p->saddr, &key);
+	res = conns_reserve(&key, r->conns, !(r->flags & SLUICE_RULE_ACTION_COUNT), w->now);
+	if (res & CONN_NO_ROOM) {
+		w->conns_full = 1;
+		return SLUICE_CNT_MAX;
+	}
+	if (res & CONN_CHARGED) {
+		ch->id[n] = r->id;
+		ch->slot[n] = slot;
+		ch->n = n + 1;
+	}
+	return res & CONN_OVER ? SLUICE_CNT_DROP_CONNS : SLUICE_CNT_MAX;
+}
 
 /* Applies one matching rule. Called through bpf_loop so the verifier checks
  * the body once rather than once per possible rule. */
@@ -278,10 +273,11 @@ static long apply_rule(__u32 i, struct rule_walk *w)
 	struct sluice_bucket_key key = {};
 	struct sluice_rule_stats *st;
 	const struct sluice_rule *r;
-	struct sluice_bucket *b;
+	struct sluice_bucket *b = NULL;
 	enum gcra_verdict v;
 	__u32 slot, reason = SLUICE_CNT_MAX;
-	__u64 pkt_cost = 0;
+	__u64 pkt_cost = 0, byte_cost = 0;
+	__u32 conn_limits;
 
 	if (!w->mask)
 		return 1;
@@ -292,46 +288,115 @@ static long apply_rule(__u32 i, struct rule_walk *w)
 	st = bpf_map_lookup_elem(&sluice_rstats, &slot);
 	if (!r || !st || !(r->flags & SLUICE_RULE_IN_USE))
 		return 0;
-	b = get_bucket(r, w->p, w->now, &key);
-	if (!b)
-		return 0; /* the LRU could not give us an entry: fail open */
+	conn_limits = w->new_conn ? r->flags & (SLUICE_RULE_HAS_CONN_RATE | SLUICE_RULE_HAS_CONNS) : 0;
+	/* A rule of connection limits only has no bucket to charge for the
+	 * other packets of a connection. */
+	if ((r->flags & (SLUICE_RULE_HAS_PPS | SLUICE_RULE_HAS_BPS)) ||
+	    (conn_limits & SLUICE_RULE_HAS_CONN_RATE)) {
+		b = get_bucket(r, w->p, w->now, &key);
+		if (!b)
+			return 0; /* the LRU could not give us an entry: fail open */
+	}
 
-	pkt_cost = gcra_cost(r->pkt_interval_fp, 1);
-	v = gcra_admit(&b->pkt_tat, w->now, pkt_cost, r->pkt_tolerance_ns);
-	if (v == GCRA_CONTENDED)
-		count(SLUICE_CNT_CAS_EXHAUSTED);
-	if (v != GCRA_ADMIT) {
-		reason = SLUICE_CNT_DROP_RATE;
-	} else if (r->flags & SLUICE_RULE_HAS_BPS) {
-		v = gcra_admit(&b->byte_tat, w->now, gcra_cost(r->byte_interval_fp, w->p->len),
-			       r->byte_tolerance_ns);
+	if (b && (r->flags & SLUICE_RULE_HAS_PPS)) {
+		pkt_cost = gcra_cost(r->pkt_interval_fp, 1);
+		v = gcra_admit(&b->pkt_tat, w->now, pkt_cost, r->pkt_tolerance_ns);
+		if (v == GCRA_CONTENDED)
+			count(SLUICE_CNT_CAS_EXHAUSTED);
+		if (v != GCRA_ADMIT) {
+			reason = SLUICE_CNT_DROP_RATE;
+			pkt_cost = 0;
+		}
+	}
+	if (b && reason == SLUICE_CNT_MAX && (r->flags & SLUICE_RULE_HAS_BPS)) {
+		byte_cost = gcra_cost(r->byte_interval_fp, w->p->len);
+		v = gcra_admit(&b->byte_tat, w->now, byte_cost, r->byte_tolerance_ns);
 		if (v == GCRA_CONTENDED)
 			count(SLUICE_CNT_CAS_EXHAUSTED);
 		if (v != GCRA_ADMIT) {
 			reason = SLUICE_CNT_DROP_BYTES;
-			gcra_refund(&b->pkt_tat, pkt_cost);
+			byte_cost = 0;
 		}
 	}
+	if (b && reason == SLUICE_CNT_MAX && (conn_limits & SLUICE_RULE_HAS_CONN_RATE)) {
+		v = gcra_admit(&b->conn_tat, w->now, gcra_cost(r->conn_interval_fp, 1),
+			       r->conn_tolerance_ns);
+		if (v == GCRA_CONTENDED)
+			count(SLUICE_CNT_CAS_EXHAUSTED);
+		if (v != GCRA_ADMIT)
+			reason = SLUICE_CNT_DROP_CONN_RATE;
+	}
+	if (reason == SLUICE_CNT_MAX && (conn_limits & SLUICE_RULE_HAS_CONNS) && sluice_track_flows)
+		reason = charge_conns(r, slot, w);
+	/* A later limit refused the packet: give back what the earlier ones
+	 * charged, so one drop does not also spend tokens. */
+	if (reason != SLUICE_CNT_MAX && b) {
+		if (pkt_cost)
+			gcra_refund(&b->pkt_tat, pkt_cost);
+		if (byte_cost)
+			gcra_refund(&b->byte_tat, byte_cost);
+	}
 
-	WRITE_ONCE(b->last_seen_ns, w->now);
+	if (b)
+		WRITE_ONCE(b->last_seen_ns, w->now);
 	if (reason == SLUICE_CNT_MAX) {
-		__sync_fetch_and_add(&b->passed_pkts, 1);
-		__sync_fetch_and_add(&b->passed_bytes, w->p->len);
+		if (b) {
+			__sync_fetch_and_add(&b->passed_pkts, 1);
+			__sync_fetch_and_add(&b->passed_bytes, w->p->len);
+		}
 		st->passed_pkts++;
 		st->passed_bytes += w->p->len;
 		return 0;
 	}
 
-	__sync_fetch_and_add(&b->dropped_pkts, 1);
-	__sync_fetch_and_add(&b->dropped_bytes, w->p->len);
+	if (b) {
+		__sync_fetch_and_add(&b->dropped_pkts, 1);
+		__sync_fetch_and_add(&b->dropped_bytes, w->p->len);
+	}
 	st->dropped_pkts++;
 	st->dropped_bytes += w->p->len;
 	if (r->flags & SLUICE_RULE_ACTION_COUNT)
 		return 0; /* dry run: counted above, never dropped or banned */
-	maybe_ban(r, b, &key, w->now);
+	if (b)
+		maybe_ban(r, b, &key, w->now);
 	if (w->drop_reason == SLUICE_CNT_MAX)
 		w->drop_reason = reason;
 	return 0;
+}
+
+/* A SYN that the rules admitted becomes a tracked flow holding its counts.
+ * Returns the drop counter when the flow-table policy refuses it, else
+ * SLUICE_CNT_MAX. Global, so the verifier checks it once rather than after
+ * every way through the rules. */
+__noinline int open_flow(const struct sluice_flow_key *fk, const struct conn_charges *ch,
+			 __u64 now, __u32 conns_full)
+{
+	struct sluice_config *cfg;
+	__u32 zero = 0;
+	int err = 0;
+
+	if (!fk || !ch)
+		return SLUICE_CNT_MAX;
+	if (!conns_full) {
+		err = flow_open(fk, ch, now);
+		if (!err)
+			return SLUICE_CNT_MAX;
+	}
+	conn_charges_release(fk, ch, now);
+	if (err == -EEXIST)
+		return SLUICE_CNT_MAX; /* another CPU saw its twin first */
+	count(SLUICE_CNT_FLOW_FULL);
+	cfg = bpf_map_lookup_elem(&sluice_cfg, &zero);
+	if (cfg && cfg->flows_full == SLUICE_FULL_CLOSED)
+		return SLUICE_CNT_DROP_FLOW_FULL;
+	return SLUICE_CNT_MAX; /* fail open: passes untracked */
+}
+
+/* A SYN without ACK or RST: a client opening a connection. */
+static __always_inline int is_syn(const struct pkt *p)
+{
+	return p->proto == SLUICE_PROTO_TCP && p->dport &&
+	       (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN;
 }
 
 SEC("xdp")
@@ -339,10 +404,11 @@ int sluice_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct sluice_flow_key fk = {};
 	struct rule_walk w = {};
 	struct pkt p = {};
 	enum parse_result pr;
-	int reason;
+	int reason, track;
 
 	count(SLUICE_CNT_PACKETS);
 	pr = parse_packet(data, data_end, &p);
@@ -366,26 +432,86 @@ int sluice_xdp(struct xdp_md *ctx)
 		count(SLUICE_CNT_MALFORMED);
 		return XDP_PASS;
 	}
+
+	track = sluice_track_flows && p.proto == SLUICE_PROTO_TCP && p.dport;
+	if (track)
+		flow_key_from_client(&p, &fk);
+	/* A retransmitted SYN finds its flow: it is not a new connection. */
+	if (is_syn(&p))
+		w.new_conn = !track || !bpf_map_lookup_elem(&sluice_flows, &fk);
+
 	if (check_allow(&p)) {
 		count(SLUICE_CNT_ALLOWED);
-		return XDP_PASS;
+	} else {
+		w.mask = classify(&p);
+		if (w.mask)
+			w.now = now_ns();
+		w.p = &p;
+		w.drop_reason = SLUICE_CNT_MAX;
+		/* Most packets match one rule: a direct call saves bpf_loop's
+		 * two indirect calls (the rule, then the empty mask that ends
+		 * the walk). */
+		if (w.mask && !(w.mask & (w.mask - 1)))
+			apply_rule(0, &w);
+		else if (w.mask)
+			bpf_loop(SLUICE_MAX_RULES, apply_rule, &w, 0);
+		if (w.drop_reason != SLUICE_CNT_MAX) {
+			conn_charges_release(&fk, &w.charges, w.now);
+			count(w.drop_reason);
+			return XDP_DROP;
+		}
 	}
 
-	w.mask = classify(&p);
-	if (!w.mask)
+	if (!track)
 		return XDP_PASS;
-	w.p = &p;
-	w.now = now_ns();
-	w.drop_reason = SLUICE_CNT_MAX;
-	/* Most packets match one rule: a direct call saves bpf_loop's two
-	 * indirect calls (the rule, then the empty mask that ends the walk). */
-	if (!(w.mask & (w.mask - 1)))
-		apply_rule(0, &w);
-	else
-		bpf_loop(SLUICE_MAX_RULES, apply_rule, &w, 0);
-	if (w.drop_reason != SLUICE_CNT_MAX) {
-		count(w.drop_reason);
-		return XDP_DROP;
+	if (w.new_conn) {
+		if (!w.now)
+			w.now = now_ns();
+		reason = open_flow(&fk, &w.charges, w.now, w.conns_full);
+		if (reason != SLUICE_CNT_MAX) {
+			count(reason);
+			return XDP_DROP;
+		}
+		return XDP_PASS;
 	}
+	flow_from_client(&fk, &p);
+	return XDP_PASS;
+}
+
+/* The sweeper's timer: started (or taken over) by sluice_gc_arm, which the
+ * loader runs once with BPF_PROG_TEST_RUN after every load, so the newest
+ * program's sweeper is the one that runs. Never attached. */
+static int gc_fire(void *map, __u32 *key, struct sluice_gc_slot *slot)
+{
+	flow_sweep(now_ns());
+	bpf_timer_start(&slot->timer, FLOW_SWEEP_INTERVAL_NS, 0);
+	return 0;
+}
+
+SEC("xdp")
+int sluice_gc_arm(struct xdp_md *ctx)
+{
+	struct sluice_gc_slot *slot;
+	__u32 zero = 0;
+	long err;
+
+	slot = bpf_map_lookup_elem(&sluice_gc, &zero);
+	if (!slot)
+		return XDP_ABORTED;
+	err = bpf_timer_init(&slot->timer, &sluice_gc, 1 /* CLOCK_MONOTONIC */);
+	if (err && err != -EBUSY)
+		return XDP_ABORTED;
+	if (bpf_timer_set_callback(&slot->timer, gc_fire))
+		return XDP_ABORTED;
+	if (bpf_timer_start(&slot->timer, FLOW_SWEEP_INTERVAL_NS, 0))
+		return XDP_ABORTED;
+	return XDP_PASS;
+}
+
+/* One sweep now, on the program's clock (the test clock in tests). */
+SEC("xdp")
+int sluice_sweep(struct xdp_md *ctx)
+{
+	flow_sweep(now_ns());
 	return XDP_PASS;
 }

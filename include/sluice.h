@@ -71,6 +71,18 @@ enum sluice_counter {
 	SLUICE_CNT_STATE_THROTTLED, /* new sources refused state (table pressure) */
 	SLUICE_CNT_BANS,            /* bans issued by escalation */
 	SLUICE_CNT_CAS_EXHAUSTED,   /* token-bucket updates that lost every retry */
+	/* Connection tracking (bpf/flow.h). */
+	SLUICE_CNT_DROP_CONN_RATE,  /* SYN over a conn-rate limit */
+	SLUICE_CNT_DROP_CONNS,      /* SYN over a conns (concurrent) limit */
+	SLUICE_CNT_DROP_FLOW_FULL,  /* SYN refused: flow table full, fail closed */
+	SLUICE_CNT_FLOW_INSERT,     /* connections tracked */
+	SLUICE_CNT_FLOW_FULL,       /* SYNs that found the flow or count table full */
+	SLUICE_CNT_FLOW_CLOSED,     /* ended by FIN both ways */
+	SLUICE_CNT_FLOW_RESET,      /* ended by RST from either side */
+	SLUICE_CNT_FLOW_EXPIRED_HALF_OPEN, /* handshake never completed */
+	SLUICE_CNT_FLOW_EXPIRED_IDLE,      /* established or closing, then silent */
+	SLUICE_CNT_SWEEPS,          /* runs of the flow table sweeper */
+	SLUICE_CNT_SIGNALS_FULL,    /* ports not measured: the signals table is full */
 	SLUICE_CNT_MAX,
 };
 
@@ -108,6 +120,9 @@ struct sluice_allow_val {
 #define SLUICE_RULE_KEY_SRC     (1u << 1) /* else one bucket for the rule */
 #define SLUICE_RULE_ACTION_COUNT (1u << 2) /* dry run: count, never drop */
 #define SLUICE_RULE_HAS_BPS     (1u << 3)
+#define SLUICE_RULE_HAS_PPS     (1u << 4)
+#define SLUICE_RULE_HAS_CONN_RATE (1u << 5) /* new TCP connections per second */
+#define SLUICE_RULE_HAS_CONNS   (1u << 6)   /* concurrent TCP connections */
 
 /* One rule, stored in the rules array at its slot. The match fields are for
  * userspace (the classifier maps encode them for the fast path); the limit
@@ -143,6 +158,13 @@ struct sluice_rule {
 	__u64 pkt_tolerance_ns; /* burst * interval */
 	__u64 byte_interval_fp; /* ns per byte << SLUICE_FP_SHIFT */
 	__u64 byte_tolerance_ns;
+
+	/* connection limits (TCP; see bpf/flow.h) */
+	__u64 conn_rate;  /* new connections per second, 0 = none */
+	__u64 conn_burst;
+	__u64 conns;      /* concurrent connections, 0 = none */
+	__u64 conn_interval_fp;
+	__u64 conn_tolerance_ns;
 };
 #define SLUICE_PROTO_ANY 0xff
 
@@ -181,6 +203,7 @@ struct sluice_bucket {
 	__u64 last_seen_ns;
 	__u64 strike_window_ns; /* start of the current 1 s escalation window */
 	__u64 strikes;          /* drops within that window */
+	__u64 conn_tat;         /* GCRA of the rule's conn-rate limit */
 };
 
 /* Single-entry array with global settings; both sides write distinct fields. */
@@ -195,12 +218,158 @@ struct sluice_config {
 	__u64 next_rule_id;     /* userspace only, under the lock */
 	__u64 state_deleted;    /* buckets userspace removed (rule del), so that
 				 * evictions = inserts - deleted - live entries */
+	/* Connection tracking. A flow whose handshake has not completed
+	 * expires after syn_timeout; one that saw a FIN from one side only,
+	 * after fin_timeout of silence; an established one after
+	 * idle_timeout of silence. */
+	__u64 syn_timeout_ns;
+	__u64 fin_timeout_ns;
+	__u64 idle_timeout_ns;
+	__u32 flows_full;       /* enum sluice_full_policy */
+	__u32 pad1;
 };
+
+/* What a SYN gets when the flow table (or the connection count table) has
+ * no room for it. */
+enum sluice_full_policy {
+	SLUICE_FULL_OPEN = 0,   /* pass it, untracked and uncounted */
+	SLUICE_FULL_CLOSED = 1, /* drop it (drop reason flow_full) */
+};
+
+#define SLUICE_DEFAULT_SYN_TIMEOUT_S  5
+#define SLUICE_DEFAULT_FIN_TIMEOUT_S  30
+#define SLUICE_DEFAULT_IDLE_TIMEOUT_S 600
 
 /* Written by the XDP program only (userspace rewrites sluice_config as a
  * whole, which must not clobber this). */
 struct sluice_pressure {
 	__u64 insert_tat;       /* GCRA state of the state-insert limiter */
 };
+
+/* ------------------------------------------------------------------------
+ * Connection tracking (bpf/flow.h). XDP sees the client's packets on
+ * ingress, the TC program the server's on egress of the same interface.
+ */
+#define SLUICE_DEFAULT_FLOW_ENTRIES 65536
+/* A connection holds a slot in the concurrent count of at most this many
+ * `conns` rules (the lowest-numbered slots that match it). */
+#define SLUICE_FLOW_CONN_RULES 4
+
+enum sluice_flow_state {
+	SLUICE_FLOW_SYN_SENT = 1,   /* client SYN seen at ingress */
+	SLUICE_FLOW_SYN_RECV = 2,   /* server SYN-ACK seen at egress */
+	SLUICE_FLOW_ESTABLISHED = 3,/* client ACKed the SYN-ACK */
+	SLUICE_FLOW_CLOSING = 4,    /* a FIN from one side (fin says which) */
+	SLUICE_FLOW_DEAD = 5,       /* claimed by whoever deletes it */
+};
+#define SLUICE_FIN_CLIENT 1
+#define SLUICE_FIN_SERVER 2
+
+/* The connection as the client opened it. Ports in host order. */
+struct sluice_flow_key {
+	__u8 client[16];  /* IPv4 in the first four bytes */
+	__u8 server[16];
+	__u16 client_port;
+	__u16 server_port;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct sluice_flow {
+	__u64 created_ns;     /* the first SYN: connect latency starts here */
+	__u64 client_seen_ns; /* last packet from the client (coarse clock) */
+	__u64 server_seen_ns; /* last packet from the server (coarse clock) */
+	__u64 request_ns;     /* start of the unanswered request, 0 = none */
+	__u32 state;          /* enum sluice_flow_state, changed by CAS */
+	__u32 fin;            /* SLUICE_FIN_* bits */
+	/* The conns counts this connection holds: rule id and slot. */
+	__u32 charged_id[SLUICE_FLOW_CONN_RULES];
+	__u8 charged_slot[SLUICE_FLOW_CONN_RULES];
+	__u32 pad;
+};
+
+/* Concurrent connections per limit key (a bucket key: rule id and masked
+ * source, or the rule). Not an LRU: a count must never be evicted while its
+ * connections live; the sweeper reclaims entries that sat at zero. */
+#define SLUICE_CONN_DEAD (1ULL << 63) /* count: being reclaimed */
+struct sluice_conn_count {
+	__u64 count;   /* live connections holding this key */
+	__u64 opened;  /* connections admitted under this key, ever */
+	__u64 refused; /* SYNs refused by this key's conns limit */
+	__u64 changed_ns;
+};
+
+/* ------------------------------------------------------------------------
+ * Backend signals, per service (TCP destination port). The TC program and
+ * sluice-l7 write them; sluice signals and the daemon read them.
+ *
+ * Latencies are log-linear histograms in microseconds: values below
+ * 2^SUB_BITS us have a bucket each; above, every power of two is split into
+ * 2^SUB_BITS buckets, so a bucket spans at most 1/8 of its lower bound and
+ * its midpoint is within 6.25% of any value in it.
+ */
+#define SLUICE_MAX_SERVICES 256
+#define SLUICE_HIST_SUB_BITS 3
+#define SLUICE_HIST_BUCKETS 192  /* up to 2^26 us (67 s); the last bucket holds the rest */
+
+enum sluice_hist {
+	SLUICE_HIST_CONNECT = 0,  /* client SYN to server SYN-ACK */
+	SLUICE_HIST_RESPONSE,     /* request start to first response byte */
+	SLUICE_HIST_TOTAL,        /* request start to end of response (sluice-l7) */
+	SLUICE_HIST_PER_TOKEN,    /* time per output token (sluice-l7) */
+	SLUICE_HISTS,
+};
+
+enum sluice_signal {
+	SLUICE_SIG_CONNECTIONS = 0, /* handshakes answered (SYN-ACK seen) */
+	SLUICE_SIG_REQUESTS,        /* requests started */
+	SLUICE_SIG_RESPONSES,       /* first response bytes seen */
+	SLUICE_SIG_SERVER_RST,      /* RSTs sent by the server */
+	SLUICE_SIG_ICMP_UNREACH,    /* ICMP(v6) unreachable sent back */
+	SLUICE_SIG_SYN_TIMEOUT,     /* SYNs that got no SYN-ACK */
+	SLUICE_SIG_HTTP_1XX,        /* HTTP/1.x status classes of responses */
+	SLUICE_SIG_HTTP_2XX,
+	SLUICE_SIG_HTTP_3XX,
+	SLUICE_SIG_HTTP_4XX,
+	SLUICE_SIG_HTTP_5XX,
+	SLUICE_SIG_L7_429,          /* requests sluice-l7 answered 429 */
+	SLUICE_SIG_MAX,
+};
+
+struct sluice_hist_data {
+	__u64 count;
+	__u64 sum_us;
+	__u64 bucket[SLUICE_HIST_BUCKETS];
+};
+
+/* Key: the service's port (host order), as a __u32. Shared by every CPU:
+ * updated with atomic adds, once per connection or request, not per packet. */
+struct sluice_signals {
+	__u64 counter[SLUICE_SIG_MAX];
+	struct sluice_hist_data hist[SLUICE_HISTS];
+};
+
+/* Bucket of a latency in microseconds (both sides use this). */
+static inline __u32 sluice_hist_bucket(__u64 us)
+{
+	__u32 msb = 0;
+	__u64 v = us;
+
+	if (us < (1u << SLUICE_HIST_SUB_BITS))
+		return (__u32)us;
+	if (v >> 32) { msb += 32; v >>= 32; }
+	if (v >> 16) { msb += 16; v >>= 16; }
+	if (v >> 8) { msb += 8; v >>= 8; }
+	if (v >> 4) { msb += 4; v >>= 4; }
+	if (v >> 2) { msb += 2; v >>= 2; }
+	if (v >> 1) { msb += 1; }
+	{
+		__u32 b = ((msb - SLUICE_HIST_SUB_BITS + 1) << SLUICE_HIST_SUB_BITS) +
+			  (__u32)((us >> (msb - SLUICE_HIST_SUB_BITS)) &
+				  ((1u << SLUICE_HIST_SUB_BITS) - 1));
+
+		return b < SLUICE_HIST_BUCKETS ? b : SLUICE_HIST_BUCKETS - 1;
+	}
+}
 
 #endif /* SLUICE_H */

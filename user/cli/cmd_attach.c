@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <linux/if_link.h>
 #include "sluice_xdp.skel.h"
+#include "sluice_tc.skel.h"
 #include "cli.h"
 #include "json.h"
 #include "loader.h"
@@ -21,18 +22,25 @@
 #include "stats.h"
 
 static const char attach_usage[] =
-"Usage: sluice attach DEV [--mode native|generic|auto] [--state-size N] [--insert-rate N]\n"
+"Usage: sluice attach DEV [--mode native|generic|auto] [--no-tc] [--state-size N]\n"
+"                         [--insert-rate N] [--flow-size N]\n"
 "\n"
-"Load the XDP program and attach it to DEV through a pinned bpf_link. The first\n"
-"attach creates the maps under /sys/fs/bpf/sluice; later ones share them.\n"
+"Load the XDP program and attach it to DEV through a pinned bpf_link, and the\n"
+"TC egress program that sees the servers' replies on the same interface. The\n"
+"first attach creates the maps under /sys/fs/bpf/sluice; later ones share them.\n"
 "\n"
 "  --mode        native (driver), generic (skb) or auto (native, else generic;\n"
 "                the default)\n"
+"  --no-tc       XDP only: connections are not tracked on DEV, so conns limits\n"
+"                and backend signals are off there (conn-rate still applies)\n"
 "  --state-size  entries in the per-source state table (default 65536); fixed\n"
 "                once created, 'sluice unload' to change it\n"
 "  --insert-rate new per-source entries per second (default: a tenth of the\n"
 "                table); sources past it share their rule's overflow bucket, so\n"
-"                a spoofed flood cannot evict the state of real clients\n";
+"                a spoofed flood cannot evict the state of real clients\n"
+"  --flow-size   entries in the connection table (default 65536), fixed like\n"
+"                --state-size; what a SYN gets when it is full: 'sluice set\n"
+"                flows-full open|closed'\n";
 
 static const char detach_usage[] =
 "Usage: sluice detach DEV\n"
@@ -66,9 +74,10 @@ int cmd_attach(int argc, char **argv)
 	struct load_opts lo = { .pin = 1 };
 	enum attach_mode mode = MODE_AUTO, used;
 	struct sluice_xdp *skel = NULL;
+	struct sluice_tc *tc = NULL;
 	const char *dev = NULL;
-	__u64 state = 0, insert_rate = 0;
-	__u32 pinned;
+	__u64 state = 0, insert_rate = 0, flows = 0;
+	__u32 pinned, pinned_flows;
 	struct errbuf e;
 	int i, lock, ifindex, err;
 
@@ -95,6 +104,13 @@ int cmd_attach(int argc, char **argv)
 				pr_err("attach: %s", e.msg);
 				return EXIT_USAGE;
 			}
+		} else if (!strcmp(argv[i], "--flow-size") && i + 1 < argc) {
+			if (parse_u64(argv[++i], 1024, 1U << 26, 1, "flow size", &flows, &e)) {
+				pr_err("attach: %s", e.msg);
+				return EXIT_USAGE;
+			}
+		} else if (!strcmp(argv[i], "--no-tc")) {
+			lo.no_tc = 1;
 		} else if (!strcmp(argv[i], "--insert-rate") && i + 1 < argc) {
 			if (parse_u64(argv[++i], 1, 1U << 30, 1, "insert rate", &insert_rate, &e)) {
 				pr_err("attach: %s", e.msg);
@@ -133,7 +149,16 @@ int cmd_attach(int argc, char **argv)
 		err = -EEXIST;
 		goto out;
 	}
+	pinned_flows = loader_pinned_entries("sluice_flows");
+	if (pinned_flows && flows && flows != pinned_flows) {
+		pr_err("attach %s: the flow table exists with %u entries; "
+		       "'sluice unload' first to resize it", dev, pinned_flows);
+		err = -EEXIST;
+		goto out;
+	}
 	lo.state_entries = pinned ? pinned : state ? (__u32)state : SLUICE_DEFAULT_STATE_ENTRIES;
+	lo.flow_entries = pinned_flows ? pinned_flows : flows ? (__u32)flows
+							       : SLUICE_DEFAULT_FLOW_ENTRIES;
 	err = loader_open(&skel, &lo);
 	if (err)
 		goto out;
@@ -142,10 +167,31 @@ int cmd_attach(int argc, char **argv)
 		pr_err("attach %s: initialise config: %s", dev, strerror(-err));
 		goto out;
 	}
+	/* TC first, so the first connection XDP tracks has its replies seen. */
+	if (!lo.no_tc) {
+		err = loader_open_tc(&tc, skel, &lo);
+		if (!err)
+			err = loader_attach_tc(tc, ifindex, dev);
+		if (err)
+			goto out;
+	}
 	err = loader_attach(skel, ifindex, dev, mode, &used);
-	if (!err)
-		printf("attached to %s (%s mode)\n", dev, used == MODE_NATIVE ? "native" : "generic");
+	if (err) {
+		if (!lo.no_tc)
+			loader_detach_tc(ifindex, dev);
+		goto out;
+	}
+	err = loader_arm_sweeper(skel);
+	if (err)
+		pr_err("attach %s: attached, but idle connections will not expire "
+		       "until the next attach succeeds in starting the sweeper", dev);
+	printf("attached to %s (%s mode%s)\n", dev, used == MODE_NATIVE ? "native" : "generic",
+	       lo.no_tc ? ", XDP only" : ", TC egress");
+	if (lo.no_tc)
+		printf("note: no TC egress on %s: conns limits and backend signals are off "
+		       "there; conn-rate still applies\n", dev);
 out:
+	sluice_tc__destroy(tc);
 	sluice_xdp__destroy(skel);
 	pin_unlock(lock);
 	return err ? 1 : 0;
@@ -172,6 +218,8 @@ int cmd_detach(int argc, char **argv)
 	if (lock < 0)
 		return 1;
 	err = loader_detach(ifindex, argv[0]);
+	if (!err)
+		err = loader_detach_tc(ifindex, argv[0]);
 	pin_unlock(lock);
 	if (!err)
 		printf("detached from %s\n", argv[0]);
@@ -185,6 +233,7 @@ struct attachment {
 	char dev[IF_NAMESIZE];
 	const char *mode;
 	__u32 prog_id, link_id;
+	__u32 tc_prog_id; /* our TC egress filter, 0 = none (--no-tc) */
 };
 
 /* Reads the pinned links. Returns the count, at most max. */
@@ -290,6 +339,8 @@ int cmd_status(int argc, char **argv)
 			json_str(&j, "mode", att[i].mode);
 			json_u64(&j, "prog_id", att[i].prog_id);
 			json_u64(&j, "link_id", att[i].link_id);
+			json_bool(&j, "tc_egress", att[i].tc_prog_id != 0);
+			json_u64(&j, "tc_prog_id", att[i].tc_prog_id);
 			json_obj_end(&j);
 		}
 		json_arr_end(&j);
@@ -304,8 +355,9 @@ int cmd_status(int argc, char **argv)
 		if (!n)
 			printf("attached: nowhere (sluice attach DEV)\n");
 		for (i = 0; i < n; i++)
-			printf("attached: %s (ifindex %d) mode %s prog %u link %u\n", att[i].dev,
-			       att[i].ifindex, att[i].mode, att[i].prog_id, att[i].link_id);
+			printf("attached: %s (ifindex %d) mode %s prog %u link %u, %s\n",
+			       att[i].dev, att[i].ifindex, att[i].mode, att[i].prog_id,
+			       att[i].link_id, att[i].tc_prog_id ? "tc egress" : "no tc egress");
 		printf("rules: %d of %d\n", nrules, SLUICE_MAX_RULES);
 		printf("state table: %zu of %u entries\n", nrows, loader_pinned_state_entries());
 	}
@@ -367,6 +419,8 @@ int cmd_unload(int argc, char **argv)
 			bpf_link_detach(fd);
 			close(fd);
 		}
+		if (att[i].ifindex && strcmp(att[i].mode, "other-netns"))
+			loader_detach_tc(att[i].ifindex, att[i].dev);
 	}
 	err |= unlink_dir_entries(pin_link_dir());
 	err |= unlink_dir_entries(pin_root());

@@ -7,20 +7,31 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include "sluice_xdp.skel.h"
+#include "sluice_tc.skel.h"
 #include "log.h"
 #include "loader.h"
 #include "pin.h"
 #include "rate.h"
 #include "sluice.h"
 
+/* Our TC filter: one fixed handle and priority, so attach can replace it
+ * and detach find it without owning the qdisc's other filters. */
+#define TC_HANDLE 0x5c1
+#define TC_PRIORITY 0xc1
+
 __u32 loader_pinned_state_entries(void)
+{
+	return loader_pinned_entries("sluice_buckets");
+}
+
+__u32 loader_pinned_entries(const char *map_name)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 	char path[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/sluice_buckets", pin_root());
+	snprintf(path, sizeof(path), "%s/%s", pin_root(), map_name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0;
@@ -49,7 +60,14 @@ int loader_open(struct sluice_xdp **out, const struct load_opts *o)
 	}
 	if (o->state_entries)
 		bpf_map__set_max_entries(skel->maps.sluice_buckets, o->state_entries);
+	if (o->flow_entries) {
+		/* A count entry exists only while a flow holds it (or briefly
+		 * after), so the count table needs no more room than flows. */
+		bpf_map__set_max_entries(skel->maps.sluice_flows, o->flow_entries);
+		bpf_map__set_max_entries(skel->maps.sluice_conns, o->flow_entries);
+	}
 	skel->rodata->sluice_use_test_clock = o->test_clock ? 1 : 0;
+	skel->rodata->sluice_track_flows = o->no_tc ? 0 : 1;
 
 	err = sluice_xdp__load(skel);
 	if (err) {
@@ -58,6 +76,70 @@ int loader_open(struct sluice_xdp **out, const struct load_opts *o)
 		return err;
 	}
 	*out = skel;
+	return 0;
+}
+
+int loader_open_tc(struct sluice_tc **out, struct sluice_xdp *xdp, const struct load_opts *o)
+{
+	struct sluice_tc *skel;
+	struct bpf_map *map;
+	int err;
+
+	skel = sluice_tc__open();
+	if (!skel) {
+		err = -errno;
+		pr_err("open TC BPF object: %s", strerror(-err));
+		return err;
+	}
+	/* One set of maps: the XDP object's, pinned or not. */
+	bpf_object__for_each_map(map, skel->obj) {
+		struct bpf_map *twin;
+
+		bpf_map__set_pin_path(map, NULL);
+		if (bpf_map__is_internal(map))
+			continue; /* its own .rodata/.bss */
+		twin = bpf_object__find_map_by_name(xdp->obj, bpf_map__name(map));
+		if (!twin) {
+			pr_err("TC object: map %s has no twin in the XDP object (build mismatch)",
+			       bpf_map__name(map));
+			sluice_tc__destroy(skel);
+			return -ENOENT;
+		}
+		err = bpf_map__reuse_fd(map, bpf_map__fd(twin));
+		if (err) {
+			pr_err("TC object: share map %s: %s", bpf_map__name(map), strerror(-err));
+			sluice_tc__destroy(skel);
+			return err;
+		}
+	}
+	skel->rodata->sluice_use_test_clock = o->test_clock ? 1 : 0;
+	err = sluice_tc__load(skel);
+	if (err) {
+		pr_err("load TC program: %s (run with -v for the verifier log)", strerror(-err));
+		sluice_tc__destroy(skel);
+		return err;
+	}
+	*out = skel;
+	return 0;
+}
+
+int loader_arm_sweeper(struct sluice_xdp *xdp)
+{
+	unsigned char frame[64] = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = frame, .data_size_in = sizeof(frame),
+		    .repeat = 1);
+	int err;
+
+	err = bpf_prog_test_run_opts(bpf_program__fd(xdp->progs.sluice_gc_arm), &t);
+	if (err) {
+		err = -errno;
+		pr_err("start the flow sweeper: %s", strerror(-err));
+		return err;
+	}
+	if (t.retval != XDP_PASS) {
+		pr_err("start the flow sweeper: its timer could not be armed");
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -70,8 +152,13 @@ int loader_init_config(int cfg_fd, __u32 state_entries, __u64 insert_rate)
 		return -errno;
 	if (cfg.next_rule_id && !insert_rate)
 		return 0; /* already initialised: keep the running policy */
-	if (!cfg.next_rule_id)
+	if (!cfg.next_rule_id) {
 		cfg.next_rule_id = 1;
+		cfg.syn_timeout_ns = SLUICE_DEFAULT_SYN_TIMEOUT_S * 1000000000ULL;
+		cfg.fin_timeout_ns = SLUICE_DEFAULT_FIN_TIMEOUT_S * 1000000000ULL;
+		cfg.idle_timeout_ns = SLUICE_DEFAULT_IDLE_TIMEOUT_S * 1000000000ULL;
+		cfg.flows_full = SLUICE_FULL_OPEN;
+	}
 	if (!insert_rate)
 		insert_rate = state_entries / 10 ? state_entries / 10 : 1;
 	cfg.insert_interval_fp = rate_interval_fp(insert_rate);
@@ -187,4 +274,60 @@ int loader_detach(int ifindex, const char *dev)
 		pr_err("detach %s: remove %s: %s", dev, path, strerror(-err));
 	}
 	return err;
+}
+
+static void tc_hook_init(struct bpf_tc_hook *h, int ifindex)
+{
+	memset(h, 0, sizeof(*h));
+	h->sz = sizeof(*h);
+	h->ifindex = ifindex;
+	h->attach_point = BPF_TC_EGRESS;
+}
+
+int loader_attach_tc(struct sluice_tc *tc, int ifindex, const char *dev)
+{
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY,
+		    .flags = BPF_TC_F_REPLACE);
+	struct bpf_tc_hook h;
+	int err;
+
+	tc_hook_init(&h, ifindex);
+	err = bpf_tc_hook_create(&h); /* the clsact qdisc */
+	if (err && err != -EEXIST) {
+		pr_err("attach %s: create clsact qdisc: %s", dev, strerror(-err));
+		return err;
+	}
+	o.prog_fd = bpf_program__fd(tc->progs.sluice_tc_egress);
+	err = bpf_tc_attach(&h, &o);
+	if (err) {
+		pr_err("attach %s: TC egress filter: %s", dev, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int loader_detach_tc(int ifindex, const char *dev)
+{
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+	struct bpf_tc_hook h;
+	int err;
+
+	tc_hook_init(&h, ifindex);
+	err = bpf_tc_detach(&h, &o);
+	if (err == -ENOENT || err == -EINVAL)
+		return 0; /* not there: attached with --no-tc, or removed by hand */
+	if (err)
+		pr_err("detach %s: TC egress filter: %s", dev, strerror(-err));
+	return err;
+}
+
+__u32 loader_tc_prog_id(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+	struct bpf_tc_hook h;
+
+	tc_hook_init(&h, ifindex);
+	if (bpf_tc_query(&h, &o))
+		return 0;
+	return o.prog_id;
 }

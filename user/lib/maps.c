@@ -27,6 +27,9 @@ static const struct {
 	{ "sluice_deny", offsetof(struct sluice_maps, deny) },
 	{ "sluice_buckets", offsetof(struct sluice_maps, buckets) },
 	{ "sluice_counters", offsetof(struct sluice_maps, counters) },
+	{ "sluice_flows", offsetof(struct sluice_maps, flows) },
+	{ "sluice_conns", offsetof(struct sluice_maps, conns) },
+	{ "sluice_signals", offsetof(struct sluice_maps, signals) },
 };
 #define N_MAPS (sizeof(map_table) / sizeof(map_table[0]))
 
@@ -80,6 +83,9 @@ void maps_from_skel(struct sluice_maps *m, struct sluice_xdp *skel)
 	m->deny = bpf_map__fd(skel->maps.sluice_deny);
 	m->buckets = bpf_map__fd(skel->maps.sluice_buckets);
 	m->counters = bpf_map__fd(skel->maps.sluice_counters);
+	m->flows = bpf_map__fd(skel->maps.sluice_flows);
+	m->conns = bpf_map__fd(skel->maps.sluice_conns);
+	m->signals = bpf_map__fd(skel->maps.sluice_signals);
 	m->owned = 0;
 }
 

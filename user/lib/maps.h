@@ -8,6 +8,7 @@
 
 struct sluice_maps {
 	int cfg, pressure, rules, rstats, ports, protos, srcs, allow, deny, buckets, counters;
+	int flows, conns, signals;
 	int owned; /* close the fds in maps_close() */
 };
 

@@ -83,16 +83,28 @@ static int parse_proto(const char *s, __u8 *out, struct errbuf *e)
 }
 
 enum { K_NAME, K_SRC, K_DPORT, K_PROTO, K_PPS, K_BURST, K_BPS, K_BBURST, K_KEY, K_MASK4,
-       K_MASK6, K_ACTION, K_BAN, K_COUNT };
+       K_MASK6, K_ACTION, K_BAN, K_CONN_RATE, K_CONN_BURST, K_CONNS, K_COUNT };
 static const char *const keywords[K_COUNT] = {
 	"name", "src", "dport", "proto", "pps", "burst", "bps", "bburst", "key", "mask4",
-	"mask6", "action", "ban",
+	"mask6", "action", "ban", "conn-rate", "conn-burst", "conns",
 };
 
 static void compile(struct sluice_rule *r)
 {
-	r->pkt_interval_fp = rate_interval_fp(r->pps);
-	r->pkt_tolerance_ns = rate_tolerance_ns(r->pkt_interval_fp, r->burst);
+	__u64 strikes;
+
+	if (r->pps) {
+		r->flags |= SLUICE_RULE_HAS_PPS;
+		r->pkt_interval_fp = rate_interval_fp(r->pps);
+		r->pkt_tolerance_ns = rate_tolerance_ns(r->pkt_interval_fp, r->burst);
+	}
+	if (r->conn_rate) {
+		r->flags |= SLUICE_RULE_HAS_CONN_RATE;
+		r->conn_interval_fp = rate_interval_fp(r->conn_rate);
+		r->conn_tolerance_ns = rate_tolerance_ns(r->conn_interval_fp, r->conn_burst);
+	}
+	if (r->conns)
+		r->flags |= SLUICE_RULE_HAS_CONNS;
 	if (r->bps) {
 		r->flags |= SLUICE_RULE_HAS_BPS;
 		r->byte_interval_fp = rate_byte_interval_fp(r->bps);
@@ -100,8 +112,10 @@ static void compile(struct sluice_rule *r)
 	}
 	prefix_mask_words(r->mask4, &r->key_mask4, 1);
 	prefix_mask_words(r->mask6, r->key_mask6, 4);
-	/* "Keeps exceeding": a burst's worth of drops within one second. */
-	r->ban_strikes = (__u32)(r->burst > 0xFFFFFFFFu ? 0xFFFFFFFFu : r->burst);
+	/* "Keeps exceeding": a burst's worth of drops within one second (the
+	 * packet burst, else the connection burst, else the conns limit). */
+	strikes = r->pps ? r->burst : r->conn_rate ? r->conn_burst : r->conns ? r->conns : 1;
+	r->ban_strikes = (__u32)(strikes > 0xFFFFFFFFu ? 0xFFFFFFFFu : strikes);
 }
 
 int rule_parse(int argc, char **argv, struct sluice_rule *r, struct errbuf *e)
@@ -194,6 +208,15 @@ int rule_parse(int argc, char **argv, struct sluice_rule *r, struct errbuf *e)
 			err = parse_u64(arg, 1, RULE_MAX_BAN_SECS, 0, "ban", &v, e);
 			r->ban_secs = (__u32)v;
 			break;
+		case K_CONN_RATE:
+			err = parse_u64(arg, 1, RULE_MAX_CONN_RATE, 1, "conn-rate", &r->conn_rate, e);
+			break;
+		case K_CONN_BURST:
+			err = parse_u64(arg, 1, RULE_MAX_CONN_RATE, 1, "conn-burst", &r->conn_burst, e);
+			break;
+		case K_CONNS:
+			err = parse_u64(arg, 1, RULE_MAX_CONNS, 1, "conns", &r->conns, e);
+			break;
 		default:
 			err = -EINVAL;
 		}
@@ -201,10 +224,20 @@ int rule_parse(int argc, char **argv, struct sluice_rule *r, struct errbuf *e)
 			return err;
 	}
 
-	if (!seen[K_PPS])
-		return errf(e, -EINVAL, "rule add: 'pps N' is required");
+	if (!seen[K_PPS] && !seen[K_BPS] && !seen[K_CONN_RATE] && !seen[K_CONNS])
+		return errf(e, -EINVAL, "rule add: a limit is required: pps, bps, conn-rate or conns");
+	if (seen[K_BURST] && !seen[K_PPS])
+		return errf(e, -EINVAL, "rule add: 'burst' needs 'pps'");
 	if (!seen[K_BURST])
 		r->burst = r->pps; /* one second's worth */
+	if (seen[K_CONN_BURST] && !seen[K_CONN_RATE])
+		return errf(e, -EINVAL, "rule add: 'conn-burst' needs 'conn-rate'");
+	if (!seen[K_CONN_BURST])
+		r->conn_burst = r->conn_rate;
+	if ((seen[K_CONN_RATE] || seen[K_CONNS]) && r->proto != SLUICE_PROTO_TCP &&
+	    r->proto != SLUICE_PROTO_ANY)
+		return errf(e, -EINVAL, "rule add: conn-rate and conns limit TCP connections: "
+			    "they need proto tcp or any");
 	if (seen[K_BBURST] && !seen[K_BPS])
 		return errf(e, -EINVAL, "rule add: 'bburst' needs 'bps'");
 	if (seen[K_BPS] && !seen[K_BBURST])
@@ -244,7 +277,13 @@ void rule_describe(const struct sluice_rule *r, char *buf, size_t len)
 		ADD("dport %u-%u ", r->dport_lo, r->dport_hi);
 	if (r->proto != SLUICE_PROTO_ANY)
 		ADD("proto %s ", rule_proto_name(r->proto));
-	ADD("pps %llu burst %llu ", (unsigned long long)r->pps, (unsigned long long)r->burst);
+	if (r->pps)
+		ADD("pps %llu burst %llu ", (unsigned long long)r->pps, (unsigned long long)r->burst);
+	if (r->conn_rate)
+		ADD("conn-rate %llu conn-burst %llu ", (unsigned long long)r->conn_rate,
+		    (unsigned long long)r->conn_burst);
+	if (r->conns)
+		ADD("conns %llu ", (unsigned long long)r->conns);
 	if (r->bps)
 		ADD("bps %llu bburst %llu ", (unsigned long long)r->bps, (unsigned long long)r->bburst);
 	if (r->flags & SLUICE_RULE_KEY_SRC)

@@ -11,6 +11,8 @@
 #define RULE_DEFAULT_MASK4 32
 #define RULE_DEFAULT_MASK6 64 /* one host usually owns a whole /64 */
 #define RULE_MAX_BAN_SECS (365U * 86400U)
+#define RULE_MAX_CONN_RATE 100000000ULL /* new connections per second */
+#define RULE_MAX_CONNS (1ULL << 32)     /* concurrent connections */
 
 /* Parses the words after `rule add` and compiles the fast-path fields. */
 int rule_parse(int argc, char **argv, struct sluice_rule *r, struct errbuf *e);

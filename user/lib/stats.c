@@ -19,6 +19,17 @@ const char *const stats_counter_names[SLUICE_CNT_MAX] = {
 	[SLUICE_CNT_STATE_THROTTLED] = "state_insert_throttled",
 	[SLUICE_CNT_BANS] = "bans_issued",
 	[SLUICE_CNT_CAS_EXHAUSTED] = "bucket_contended",
+	[SLUICE_CNT_DROP_CONN_RATE] = "conn_rate",
+	[SLUICE_CNT_DROP_CONNS] = "conns",
+	[SLUICE_CNT_DROP_FLOW_FULL] = "flow_full",
+	[SLUICE_CNT_FLOW_INSERT] = "flows_opened",
+	[SLUICE_CNT_FLOW_FULL] = "flow_table_full",
+	[SLUICE_CNT_FLOW_CLOSED] = "flows_closed",
+	[SLUICE_CNT_FLOW_RESET] = "flows_reset",
+	[SLUICE_CNT_FLOW_EXPIRED_HALF_OPEN] = "flows_expired_half_open",
+	[SLUICE_CNT_FLOW_EXPIRED_IDLE] = "flows_expired_idle",
+	[SLUICE_CNT_SWEEPS] = "sweeps",
+	[SLUICE_CNT_SIGNALS_FULL] = "signals_table_full",
 };
 
 int stats_counters(const struct sluice_maps *m, __u64 out[SLUICE_CNT_MAX])
