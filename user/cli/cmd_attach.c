@@ -285,6 +285,7 @@ static int list_attachments(struct attachment *out, int max)
 					: q.attach_mode == XDP_ATTACHED_SKB ? "generic"
 					: q.attach_mode == XDP_ATTACHED_HW ? "offload"
 					: q.attach_mode == XDP_ATTACHED_MULTI ? "multi" : "detached";
+			a->tc_prog_id = a->netns == my_netns ? loader_tc_prog_id(a->ifindex) : 0;
 		}
 		close(fd);
 	}
