@@ -269,6 +269,7 @@ static int list_attachments(struct attachment *out, int max)
 			a->ifindex = (int)info.xdp.ifindex;
 			a->prog_id = info.prog_id;
 			a->link_id = info.id;
+			a->tc_prog_id = 0;
 			a->netns = 0;
 			sscanf(de->d_name, "xdp-%lu-", &a->netns);
 			a->mode = "unknown";
