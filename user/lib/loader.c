@@ -13,6 +13,7 @@
 #include "pin.h"
 #include "rate.h"
 #include "sluice.h"
+#include "tc_filters.h"
 
 /* Our TC filter: one fixed handle and priority, so attach can replace it
  * and detach find it without owning the qdisc's other filters. */
@@ -316,9 +317,19 @@ int loader_detach_tc(int ifindex, const char *dev)
 	err = bpf_tc_detach(&h, &o);
 	if (err == -ENOENT || err == -EINVAL)
 		return 0; /* not there: attached with --no-tc, or removed by hand */
-	if (err)
+	if (err) {
 		pr_err("detach %s: TC egress filter: %s", dev, strerror(-err));
-	return err;
+		return err;
+	}
+	/* Leave the interface as we found it: the clsact qdisc goes too,
+	 * unless somebody else's filters still hang on it. */
+	if (tc_clsact_filters(ifindex) == 0) {
+		h.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		err = bpf_tc_hook_destroy(&h);
+		if (err && err != -ENOENT && err != -EINVAL)
+			pr_info("detach %s: remove the empty clsact qdisc: %s", dev, strerror(-err));
+	}
+	return 0;
 }
 
 __u32 loader_tc_prog_id(int ifindex)
