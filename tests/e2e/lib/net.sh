@@ -50,6 +50,8 @@ MAC_S="" MAC_B="" _sink_pid=""
 
 net_cleanup() {
 	[ -n "$_sink_pid" ] && kill "$_sink_pid" 2>/dev/null
+	[ -n "$_srv_pid" ] && kill "$_srv_pid" 2>/dev/null
+	[ -n "$_cl_pid" ] && kill "$_cl_pid" 2>/dev/null
 	t_ns_cleanup
 	# Even a broken 'sluice unload' must not leave this suite's own pins.
 	case $SLUICE_PIN_ROOT in */sluice-test-"$T_PREFIX") rm -rf "$SLUICE_PIN_ROOT" ;; esac
@@ -264,3 +266,91 @@ rule_stat() {
 
 # stats_get FILTER: e.g. stats_get .drops.deny
 stats_get() { "$SLUICE" stats --json | jq -r "$1"; }
+
+# ------------------------------------------------------------------------
+# TCP: a real server in $NS_B and clients in $NS_S (tcpserver.py and
+# tcpclient.py describe themselves). The server's accept counts and the
+# client's success counts are the suites' independent counters.
+#
+#   srv_start [--sniff] SPEC...  the server on PORT[,delay=MS][,status=N][,rst]
+#                             (--sniff: also record SYNs past XDP on $DEV_B)
+#   srv_stop                  stop it (net_cleanup does too)
+#   srv_get FILTER            a value from its stats (jq filter), e.g.
+#                             srv_get '.ports["8080"].accepted'
+#   srv_wait FILTER VALUE [SECS]  until srv_get FILTER = VALUE (default 5 s)
+#   cl_start / cl_stop        the client, driven through two FIFOs
+#   cl CMD ARGS...            one client command; prints its JSON answer
+#   tg_syn SRC SPORT DPORT    a trafgen TCP SYN frame from SRC to the backend
+_srv_pid="" _cl_pid="" _cl_w="" _cl_r=""
+
+srv_start() {
+	local i sniff=""
+	[ "$1" = --sniff ] && { sniff="--sniff $DEV_B"; shift; }
+	rm -f "$E2E_TMP/srv.json" "$E2E_TMP/srv.ready"
+	# shellcheck disable=SC2086
+	ip netns exec "$NS_B" timeout 300 "$PY" "$E2E_DIR/tcpserver.py" "$E2E_TMP/srv.json" \
+		"$E2E_TMP/srv.ready" 290 $sniff "$@" &
+	_srv_pid=$!
+	for i in $(seq 100); do
+		[ -e "$E2E_TMP/srv.ready" ] && return 0
+		sleep 0.05
+	done
+	echo "tcpserver did not start" >&2
+	return 1
+}
+
+srv_stop() {
+	[ -n "$_srv_pid" ] || return 0
+	kill -TERM "$_srv_pid" 2>/dev/null
+	wait "$_srv_pid" 2>/dev/null
+	_srv_pid=""
+}
+
+srv_get() { jq -r "$1" "$E2E_TMP/srv.json"; }
+
+srv_wait() {
+	local i
+	for i in $(seq $((${3:-5} * 10))); do
+		[ "$(srv_get "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+cl_start() {
+	rm -f "$E2E_TMP/cl.in" "$E2E_TMP/cl.out"
+	mkfifo "$E2E_TMP/cl.in" "$E2E_TMP/cl.out" || return 1
+	ip netns exec "$NS_S" timeout 300 "$PY" "$E2E_DIR/tcpclient.py" \
+		<"$E2E_TMP/cl.in" >"$E2E_TMP/cl.out" &
+	_cl_pid=$!
+	exec {_cl_w}>"$E2E_TMP/cl.in" {_cl_r}<"$E2E_TMP/cl.out"
+}
+
+cl_stop() {
+	[ -n "$_cl_pid" ] || return 0
+	echo quit >&"$_cl_w" 2>/dev/null
+	exec {_cl_w}>&- {_cl_r}<&-
+	wait "$_cl_pid" 2>/dev/null
+	_cl_pid=""
+}
+
+# cl CMD ARGS...: the answer, or "{}" (and failure) if none came in 60 s.
+cl() {
+	local reply
+	echo "$*" >&"$_cl_w"
+	if ! read -r -t 60 reply <&"$_cl_r"; then
+		echo "tcpclient: no answer to '$*'" >&2
+		echo "{}"
+		return 1
+	fi
+	echo "$reply"
+}
+
+tg_syn() {
+	local src=$1 sp=$2 dp=$3 ip
+	case $src in
+	*:*) ip="ipv6(sa=$src, da=$DST6, hoplimit=64)" ;;
+	*) ip="ipv4(sa=$src, da=$DST4, ttl=64)" ;;
+	esac
+	echo "{ eth(da=$MAC_B, sa=$MAC_S), $ip, tcp(sp=$sp, dp=$dp, seq=$((0x10000 + sp)), syn, win=64240) }"
+}
