@@ -62,6 +62,9 @@ gone() {
 }
 
 no_xdp() { ! xdp_on_dev; }
+# sluice's TC egress filter, and the clsact qdisc it created, are gone too.
+no_tc() { ! tc -n "$NS_B" qdisc show dev "$DEV_B" | grep -q clsact; }
+tc_egress_on() { tc -n "$NS_B" filter show dev "$DEV_B" egress | grep -q sluice_tc_egres; }
 quiet() { "$@" >/dev/null; }
 listed_rules() { "$SLUICE" rule list --json | jq length; }
 listed_deny() { "$SLUICE" deny list --json | jq length; }
@@ -80,8 +83,10 @@ t_end
 t_begin "detach: no XDP on the link, traffic unlimited, the policy stays pinned"
 prog=$(dev_prog_id)
 t_check "an XDP program on $DEV_B before (id ${prog:-none})" [ -n "$prog" ]
+t_check "sluice's TC egress filter on $DEV_B before" tc_egress_on
 t_check "sluice detach $DEV_B" quiet sl_b detach "$DEV_B"
 t_check "ip -d link shows no prog/xdp on $DEV_B" no_xdp
+t_check "no clsact qdisc (and so no TC filter) left on $DEV_B" no_tc
 t_expect "status lists no attachment" "$(attached)" -eq 0
 send
 unlimited "detached"
@@ -103,6 +108,7 @@ t_end
 t_begin "unload: nothing pinned, no XDP on the link, traffic unlimited"
 prog=$(dev_prog_id)
 t_check "sluice unload" quiet "$SLUICE" unload
+t_check "no clsact qdisc left on $DEV_B after unload" no_tc
 t_check "nothing under $SLUICE_PIN_ROOT" \
 	sh -c "[ ! -e '$SLUICE_PIN_ROOT' ] || [ -z \"\$(ls -A '$SLUICE_PIN_ROOT')\" ]"
 t_check "ip -d link shows no prog/xdp on $DEV_B" no_xdp

@@ -16,6 +16,7 @@
 #include "json.h"
 #include "loader.h"
 #include "log.h"
+#include "netns.h"
 #include "parse.h"
 #include "pin.h"
 #include "policy.h"
@@ -391,6 +392,30 @@ static int unlink_dir_entries(const char *dir)
 	return err;
 }
 
+/* The TC filter of an attachment, in whichever namespace it lives: left
+ * behind, it would keep its program and every map alive. */
+static void unload_tc(const struct attachment *a)
+{
+	char dev[IF_NAMESIZE] = "?";
+	int saved = -1;
+
+	if (!strcmp(a->mode, "other-netns")) {
+		saved = netns_enter(a->netns);
+		if (saved < 0) {
+			pr_err("unload: ifindex %d is in network namespace %lu, which has no name "
+			       "under /run/netns: remove its TC filter there "
+			       "(tc filter del dev DEV egress handle 0x5c1 prio 0xc1 bpf)",
+			       a->ifindex, a->netns);
+			return;
+		}
+	}
+	if (!if_indextoname((unsigned int)a->ifindex, dev))
+		snprintf(dev, sizeof(dev), "ifindex %d", a->ifindex);
+	loader_detach_tc(a->ifindex, dev);
+	if (saved >= 0)
+		netns_leave(saved);
+}
+
 int cmd_unload(int argc, char **argv)
 {
 	struct attachment att[64];
@@ -421,8 +446,8 @@ int cmd_unload(int argc, char **argv)
 			bpf_link_detach(fd);
 			close(fd);
 		}
-		if (att[i].ifindex && strcmp(att[i].mode, "other-netns"))
-			loader_detach_tc(att[i].ifindex, att[i].dev);
+		if (att[i].ifindex)
+			unload_tc(&att[i]);
 	}
 	err |= unlink_dir_entries(pin_link_dir());
 	err |= unlink_dir_entries(pin_root());
