@@ -33,6 +33,9 @@
 #define NON_IP(n) [SLUICE_CNT_NON_IP] = (n)
 #define ALLOWED(n) [SLUICE_CNT_ALLOWED] = (n)
 #define INSERTS(n) [SLUICE_CNT_STATE_INSERT] = (n)
+/* A TCP SYN with a port that passes opens a flow; its repeats are
+ * retransmissions of the same connection and open none. */
+#define FLOWS(n) [SLUICE_CNT_FLOW_INSERT] = (n)
 
 #define V4_TCP80 { .family = 4, .proto = PKT_TCP, .sport = 1234, .dport = 80 }
 #define V6_TCP80 { .family = 6, .proto = PKT_TCP, .sport = 1234, .dport = 80 }
@@ -88,6 +91,7 @@ static int clear_map(int fd, const char *what)
 	union {
 		struct sluice_lpm_key lpm;
 		struct sluice_bucket_key bucket;
+		struct sluice_flow_key flow;
 	} k;
 
 	while (!bpf_map_get_next_key(fd, NULL, &k))
@@ -96,8 +100,9 @@ static int clear_map(int fd, const char *what)
 	return 0;
 }
 
-/* Back to an empty policy, so that one loaded program serves a whole table
- * (verifying the program takes a third of a second). */
+/* Back to an empty policy and no flows, so that one loaded program serves a
+ * whole table (verifying the program takes a third of a second) and every
+ * row's first SYN opens a connection of its own. */
 static int reset(struct fx *f)
 {
 	static const struct sluice_pressure zero_pressure;
@@ -119,7 +124,8 @@ static int reset(struct fx *f)
 	if (n && fx_policy(f, dels, n, NULL, 0) < 0)
 		return -1;
 	if (clear_map(f->m.allow, "allow") || clear_map(f->m.deny, "deny") ||
-	    clear_map(f->m.buckets, "buckets"))
+	    clear_map(f->m.buckets, "buckets") || clear_map(f->m.flows, "flows") ||
+	    clear_map(f->m.conns, "conns"))
 		return -1;
 	/* A rule add zeroes its slot's stats, but a case also checks the
 	 * slots it leaves empty. */
@@ -187,9 +193,9 @@ static void run_vcases(const struct vcase *cases, size_t n)
  * counters, the lists let the frame through to it; where it does not, a
  * list decided first. */
 static const struct vcase order_cases[] = {
-	{ "v4 no policy", {}, V4_TCP80, 0, "PPP", {}, {} },
+	{ "v4 no policy", {}, V4_TCP80, 0, "PPP", { FLOWS(1) }, {} },
 	{ "v4 rule alone: one frame, then rate drops", { RULE_ONE }, V4_TCP80, 0, "PDD",
-	  { RATE(2), INSERTS(1) }, { { 1, 2 } } },
+	  { RATE(2), INSERTS(1), FLOWS(1) }, { { 1, 2 } } },
 	{ "v4 deny", { "deny add 198.18.0.1/32" }, V4_TCP80, 0, "DDD", { DENY(3) }, {} },
 	{ "v4 deny beats allow of the same /32",
 	  { "allow add 198.18.0.1/32", "deny add 198.18.0.1/32" }, V4_TCP80, 0, "DDD",
@@ -208,36 +214,37 @@ static const struct vcase order_cases[] = {
 	  { "allow add 198.18.0.0/24", "deny add 198.18.0.1/32" }, V4_TCP80, 0, "DDD",
 	  { DENY(3) }, {} },
 	{ "v4 allow skips a rule that would drop", { RULE_ONE, "allow add 198.18.0.1/32" },
-	  V4_TCP80, 0, "PPP", { ALLOWED(3) }, { { 0, 0 } } },
+	  V4_TCP80, 0, "PPP", { ALLOWED(3), FLOWS(1) }, { { 0, 0 } } },
 	/* Three kinds of rule that all drop the source (the control row), and
 	 * the same three behind an allow entry: none of them is even charged. */
 	{ "v4 rule wide, per source and count rules all drop",
 	  { RULE_ONE, "rule add proto tcp pps 1 burst 1",
 	    "rule add dport 80 " ONE " action count" },
-	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(3) }, { { 1, 2 }, { 1, 2 }, { 1, 2 } } },
+	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(3), FLOWS(1) },
+	  { { 1, 2 }, { 1, 2 }, { 1, 2 } } },
 	{ "v4 allow skips every rule",
 	  { RULE_ONE, "rule add proto tcp pps 1 burst 1", "rule add dport 80 " ONE " action count",
 	    "allow add 198.18.0.1/32" },
-	  V4_TCP80, 0, "PPP", { ALLOWED(3) }, { { 0, 0 }, { 0, 0 }, { 0, 0 } } },
+	  V4_TCP80, 0, "PPP", { ALLOWED(3), FLOWS(1) }, { { 0, 0 }, { 0, 0 }, { 0, 0 } } },
 	{ "v4 allow /24 covers the source", { RULE_ONE, "allow add 198.18.0.0/24" }, V4_TCP80, 0,
-	  "PPP", { ALLOWED(3) }, { { 0, 0 } } },
+	  "PPP", { ALLOWED(3), FLOWS(1) }, { { 0, 0 } } },
 	{ "v4 allow /24 beside a denied neighbour /32",
 	  { RULE_ONE, "allow add 198.18.0.0/24", "deny add 198.18.0.2/32" }, V4_TCP80, 0, "PPP",
-	  { ALLOWED(3) }, { { 0, 0 } } },
+	  { ALLOWED(3), FLOWS(1) }, { { 0, 0 } } },
 	{ "v4 lists of other sources: the rule decides",
 	  { RULE_ONE, "allow add 198.18.0.2/32", "deny add 198.18.1.0/24" }, V4_TCP80, 0, "PDD",
-	  { RATE(2), INSERTS(1) }, { { 1, 2 } } },
+	  { RATE(2), INSERTS(1), FLOWS(1) }, { { 1, 2 } } },
 	{ "v4 deny 0.0.0.0/0 covers every v4 source", { RULE_OPEN, "deny add 0.0.0.0/0" },
 	  { .family = 4, .src = "203.0.113.9", .proto = PKT_UDP, .dport = 53 }, 0, "DDD",
 	  { DENY(3) }, { { 0, 0 } } },
 	/* The family tag in the LPM key keeps the families apart. */
 	{ "v6 frame: deny 0.0.0.0/0 does not cover it", { RULE_ONE, "deny add 0.0.0.0/0" },
-	  V6_TCP80, 0, "PDD", { RATE(2), INSERTS(1) }, { { 1, 2 } } },
+	  V6_TCP80, 0, "PDD", { RATE(2), INSERTS(1), FLOWS(1) }, { { 1, 2 } } },
 	{ "v4 frame: deny ::/0 does not cover it", { RULE_ONE, "deny add ::/0" }, V4_TCP80, 0,
-	  "PDD", { RATE(2), INSERTS(1) }, { { 1, 2 } } },
+	  "PDD", { RATE(2), INSERTS(1), FLOWS(1) }, { { 1, 2 } } },
 
 	{ "v6 rule alone: one frame, then rate drops", { RULE_ONE }, V6_TCP80, 0, "PDD",
-	  { RATE(2), INSERTS(1) }, { { 1, 2 } } },
+	  { RATE(2), INSERTS(1), FLOWS(1) }, { { 1, 2 } } },
 	{ "v6 deny", { "deny add 2001:db8::1/128" }, V6_TCP80, 0, "DDD", { DENY(3) }, {} },
 	{ "v6 deny beats allow of the same /128",
 	  { "allow add 2001:db8::1/128", "deny add 2001:db8::1/128" }, V6_TCP80, 0, "DDD",
@@ -249,11 +256,11 @@ static const struct vcase order_cases[] = {
 	  { RULE_OPEN, "allow add 2001:db8::/48", "deny add 2001:db8::1/128" }, V6_TCP80, 0,
 	  "DDD", { DENY(3) }, { { 0, 0 } } },
 	{ "v6 allow skips a rule that would drop", { RULE_ONE, "allow add 2001:db8::/32" },
-	  V6_TCP80, 0, "PPP", { ALLOWED(3) }, { { 0, 0 } } },
+	  V6_TCP80, 0, "PPP", { ALLOWED(3), FLOWS(1) }, { { 0, 0 } } },
 	{ "v6 allow skips every rule",
 	  { RULE_ONE, "rule add proto tcp pps 1 burst 1", "rule add dport 80 " ONE " action count",
 	    "allow add 2001:db8::1/128" },
-	  V6_TCP80, 0, "PPP", { ALLOWED(3) }, { { 0, 0 }, { 0, 0 }, { 0, 0 } } },
+	  V6_TCP80, 0, "PPP", { ALLOWED(3), FLOWS(1) }, { { 0, 0 }, { 0, 0 }, { 0, 0 } } },
 	{ "v6 deny ::/0 covers every v6 source", { RULE_OPEN, "deny add ::/0" },
 	  { .family = 6, .src = "fe80::9", .proto = PKT_ICMPV6 }, 0, "DDD", { DENY(3) },
 	  { { 0, 0 } } },
@@ -314,39 +321,40 @@ TEST(verdict_order)
 static const struct vcase several_cases[] = {
 	{ "an admitting rule counts a pass for a frame a later rule drops",
 	  { "rule add dport 80 pps 1000000 key rule", "rule add proto tcp " ONE },
-	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(2) }, { { 3, 0 }, { 1, 2 } } },
+	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(2), FLOWS(1) }, { { 3, 0 }, { 1, 2 } } },
 	{ "the walk goes on past a dropping rule",
 	  { "rule add proto tcp " ONE, "rule add dport 80 pps 1000000 key rule" },
-	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(2) }, { { 1, 2 }, { 3, 0 } } },
+	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(2), FLOWS(1) }, { { 1, 2 }, { 3, 0 } } },
 	/* Frame 2 spends slot 0's second token although slot 1 drops it, so
 	 * frame 3 finds slot 0 empty too. */
 	{ "a dropped frame has spent the admitting rule's token",
 	  { "rule add dport 80 pps 2 burst 2 key rule", "rule add proto tcp " ONE },
-	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(2) }, { { 2, 1 }, { 1, 2 } } },
+	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(2), FLOWS(1) }, { { 2, 1 }, { 1, 2 } } },
 	{ "three rules, the middle one drops",
 	  { "rule add dport 80 pps 1000000 key rule", "rule add proto tcp " ONE,
 	    "rule add src 198.18.0.0/24 pps 1000000 key rule" },
-	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(3) }, { { 3, 0 }, { 1, 2 }, { 3, 0 } } },
+	  V4_TCP80, 0, "PDD", { RATE(2), INSERTS(3), FLOWS(1) },
+	  { { 3, 0 }, { 1, 2 }, { 3, 0 } } },
 	/* bps 8000 = 1000 bytes/s, bburst 1518: one 1000-byte frame fits,
 	 * two do not. Both rules drop frames 2 and 3; slot 0 names why. */
 	{ "bytes in slot 0 and rate in slot 1: the reason is bytes",
 	  { "rule add pps 1000000 bps 8000 bburst 1518 key rule", RULE_ONE },
 	  { .family = 4, .proto = PKT_TCP, .dport = 80, .frame_len = 1000 }, 0, "PDD",
-	  { BYTES(2), INSERTS(2) }, { { 1, 2 }, { 1, 2 } } },
+	  { BYTES(2), INSERTS(2), FLOWS(1) }, { { 1, 2 }, { 1, 2 } } },
 	{ "rate in slot 0 and bytes in slot 1: the reason is rate",
 	  { RULE_ONE, "rule add pps 1000000 bps 8000 bburst 1518 key rule" },
 	  { .family = 4, .proto = PKT_TCP, .dport = 80, .frame_len = 1000 }, 0, "PDD",
-	  { RATE(2), INSERTS(2) }, { { 1, 2 }, { 1, 2 } } },
+	  { RATE(2), INSERTS(2), FLOWS(1) }, { { 1, 2 }, { 1, 2 } } },
 	{ "a count rule's would-be drop neither drops nor names the reason",
 	  { RULE_ONE " action count", "rule add dport 80 pps 2 burst 2 key rule" }, V4_TCP80, 0,
-	  "PPD", { RATE(1), INSERTS(2) }, { { 1, 2 }, { 2, 1 } } },
+	  "PPD", { RATE(1), INSERTS(2), FLOWS(1) }, { { 1, 2 }, { 2, 1 } } },
 	{ "rules that do not match are not charged",
 	  { "rule add dport 81 pps 1 burst 1 key rule", "rule add proto udp " ONE,
 	    "rule add dport 80 pps 1000000 key rule" },
-	  V4_TCP80, 0, "PPP", { INSERTS(1) }, { { 0, 0 }, { 0, 0 }, { 3, 0 } } },
+	  V4_TCP80, 0, "PPP", { INSERTS(1), FLOWS(1) }, { { 0, 0 }, { 0, 0 }, { 3, 0 } } },
 	{ "v6: an admitting rule counts a pass for a frame a later rule drops",
 	  { "rule add src 2001:db8::/64 pps 1000000", "rule add dport 80 " ONE },
-	  V6_TCP80, 0, "PDD", { RATE(2), INSERTS(2) }, { { 3, 0 }, { 1, 2 } } },
+	  V6_TCP80, 0, "PDD", { RATE(2), INSERTS(2), FLOWS(1) }, { { 3, 0 }, { 1, 2 } } },
 };
 
 TEST(verdict_every_matching_rule_applies)
@@ -358,20 +366,20 @@ TEST(verdict_every_matching_rule_applies)
  * frame passes and no drop reason moves. */
 static const struct vcase count_cases[] = {
 	{ "count over a packet rate", { "rule add dport 80 pps 1 burst 1 key rule action count" },
-	  V4_TCP80, 0, "PPPP", { INSERTS(1) }, { { 1, 3 } } },
+	  V4_TCP80, 0, "PPPP", { INSERTS(1), FLOWS(1) }, { { 1, 3 } } },
 	{ "count over a byte rate",
 	  { "rule add pps 1000000 bps 8000 bburst 1518 key rule action count" },
 	  { .family = 4, .proto = PKT_UDP, .dport = 53, .frame_len = 1000 }, 0, "PPP",
 	  { INSERTS(1) }, { { 1, 2 } } },
 	{ "count per source (key src), v6", { "rule add pps 1 burst 1 action count" }, V6_TCP80,
-	  0, "PPP", { INSERTS(1) }, { { 1, 2 } } },
+	  0, "PPP", { INSERTS(1), FLOWS(1) }, { { 1, 2 } } },
 	{ "count, key src, at a higher burst", { "rule add proto tcp pps 5 burst 2 action count" },
-	  V4_TCP80, 0, "PPPPP", { INSERTS(1) }, { { 2, 3 } } },
+	  V4_TCP80, 0, "PPPPP", { INSERTS(1), FLOWS(1) }, { { 2, 3 } } },
 	{ "deny drops before a count rule", { RULE_ONE " action count", "deny add 198.18.0.1/32" },
 	  V4_TCP80, 0, "DD", { DENY(2) }, { { 0, 0 } } },
 	{ "allow passes before a count rule",
 	  { RULE_ONE " action count", "allow add 198.18.0.1/32" }, V4_TCP80, 0, "PP",
-	  { ALLOWED(2) }, { { 0, 0 } } },
+	  { ALLOWED(2), FLOWS(1) }, { { 0, 0 } } },
 };
 
 TEST(verdict_action_count)
@@ -608,6 +616,8 @@ TEST(verdict_expired_deny_does_not_shadow_static)
 			      "%s: %s left the map", name, shadow_cases[i].kept[j]);
 		want[SLUICE_CNT_DROP_DENY] = 1 + (__u64)shadow_cases[i].drops_after;
 		want[SLUICE_CNT_PACKETS] = 2;
+		/* The SYN that gets through opens a connection. */
+		want[SLUICE_CNT_FLOW_INSERT] = !shadow_cases[i].drops_after;
 		check_counters(&f, name, c0, want);
 	}
 	fx_close(&f);
