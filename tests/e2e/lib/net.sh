@@ -354,3 +354,11 @@ tg_syn() {
 	esac
 	echo "{ eth(da=$MAC_B, sa=$MAC_S), $ip, tcp(sp=$sp, dp=$dp, seq=$((0x10000 + sp)), syn, win=64240) }"
 }
+
+# sluice_signal PORT FILTER: a value of PORT's entry in 'sluice signals
+# --json' (jq FILTER, e.g. .counters.http_5xx or .response.p50_ms); "none"
+# if the port is not listed.
+sluice_signal() {
+	"$SLUICE" signals --json --interval 100 |
+		jq -r --argjson p "$1" "(.services[] | select(.port == \$p) | $2) // \"none\""
+}
