@@ -28,5 +28,8 @@ int cmd_deny(int argc, char **argv);
 int cmd_file(const char *path);
 int cmd_stats(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_conns(int argc, char **argv);
+int cmd_signals(int argc, char **argv);
 
 #endif

@@ -52,8 +52,9 @@ static const char detach_usage[] =
 static const char status_usage[] =
 "Usage: sluice status [--json]\n"
 "\n"
-"Show the interfaces sluice is attached to, in which mode, and how full its\n"
-"tables are.\n";
+"Show the interfaces sluice is attached to, in which mode and whether with\n"
+"TC egress, how full its tables are, and the connection tracking settings\n"
+"(sluice set).\n";
 
 static const char unload_usage[] =
 "Usage: sluice unload\n"
@@ -295,6 +296,17 @@ static int list_attachments(struct attachment *out, int max)
 	return n;
 }
 
+/* A timeout as the flow sweeper uses it: 0 in the config means its default. */
+static __u64 timeout_s(__u64 ns, __u64 default_s)
+{
+	return ns ? ns / 1000000000ULL : default_s;
+}
+
+static const char *full_policy_name(__u32 policy)
+{
+	return policy == SLUICE_FULL_CLOSED ? "closed" : "open";
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct attachment att[64];
@@ -303,6 +315,8 @@ int cmd_status(int argc, char **argv)
 	__u64 cnt[SLUICE_CNT_MAX];
 	struct bucket_row *rows = NULL;
 	size_t nrows = 0;
+	__u64 flows = 0;
+	__u32 flows_max = 0;
 	int n, i, nrules = 0;
 
 	take_json_flag(&argc, argv);
@@ -318,7 +332,8 @@ int cmd_status(int argc, char **argv)
 		return 1;
 	if (maps_open_pinned(&m))
 		return 1;
-	if (policy_load(&p, &m) || stats_counters(&m, cnt) || stats_buckets(&m, &rows, &nrows)) {
+	if (policy_load(&p, &m) || stats_counters(&m, cnt) || stats_buckets(&m, &rows, &nrows) ||
+	    stats_map_fill(m.flows, &flows, &flows_max)) {
 		pr_err("status: reading the pinned maps failed");
 		maps_close(&m);
 		return 1;
@@ -351,6 +366,14 @@ int cmd_status(int argc, char **argv)
 		json_u64(&j, "rules_max", SLUICE_MAX_RULES);
 		json_u64(&j, "state_entries", nrows);
 		json_u64(&j, "state_size", loader_pinned_state_entries());
+		json_obj_begin(&j, "flows");
+		json_u64(&j, "entries", flows);
+		json_u64(&j, "max", flows_max);
+		json_u64(&j, "syn_timeout_s", timeout_s(p.cfg.syn_timeout_ns, SLUICE_DEFAULT_SYN_TIMEOUT_S));
+		json_u64(&j, "fin_timeout_s", timeout_s(p.cfg.fin_timeout_ns, SLUICE_DEFAULT_FIN_TIMEOUT_S));
+		json_u64(&j, "idle_timeout_s", timeout_s(p.cfg.idle_timeout_ns, SLUICE_DEFAULT_IDLE_TIMEOUT_S));
+		json_str(&j, "flows_full", full_policy_name(p.cfg.flows_full));
+		json_obj_end(&j);
 		json_obj_end(&j);
 		json_end(&j);
 	} else {
@@ -363,6 +386,12 @@ int cmd_status(int argc, char **argv)
 			       att[i].link_id, att[i].tc_prog_id ? "tc egress" : "no tc egress");
 		printf("rules: %d of %d\n", nrules, SLUICE_MAX_RULES);
 		printf("state table: %zu of %u entries\n", nrows, loader_pinned_state_entries());
+		printf("flow table: %llu of %u entries; syn-timeout %llu s, fin-timeout %llu s, "
+		       "idle-timeout %llu s, flows-full %s\n", (unsigned long long)flows, flows_max,
+		       (unsigned long long)timeout_s(p.cfg.syn_timeout_ns, SLUICE_DEFAULT_SYN_TIMEOUT_S),
+		       (unsigned long long)timeout_s(p.cfg.fin_timeout_ns, SLUICE_DEFAULT_FIN_TIMEOUT_S),
+		       (unsigned long long)timeout_s(p.cfg.idle_timeout_ns, SLUICE_DEFAULT_IDLE_TIMEOUT_S),
+		       full_policy_name(p.cfg.flows_full));
 	}
 	free(rows);
 	policy_free(&p);

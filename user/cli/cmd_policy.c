@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* rule, allow, deny and -f FILE: change the policy in one locked
+/* rule, allow, deny, set and -f FILE: change the policy in one locked
  * transaction, and list it. */
 #include <errno.h>
 #include <stdio.h>
@@ -20,21 +20,32 @@
 
 static const char rule_usage[] =
 "Usage: sluice rule add [name NAME] [src PREFIX] [dport PORT|LO-HI]\n"
-"                       [proto tcp|udp|icmp|any] pps N [burst N]\n"
-"                       [bps N[k|m|g]] [bburst BYTES] [key src|rule]\n"
+"                       [proto tcp|udp|icmp|any] [pps N [burst N]]\n"
+"                       [bps N[k|m|g]] [bburst BYTES]\n"
+"                       [conn-rate N [conn-burst N]] [conns N] [key src|rule]\n"
 "                       [mask4 LEN] [mask6 LEN] [action drop|count] [ban SECONDS]\n"
 "       sluice rule del ID|NAME\n"
 "       sluice rule list [--json]\n"
 "\n"
 "A rule matches packets by source prefix, destination port (or range) and\n"
 "protocol; each part left out matches anything. Every rule that matches a\n"
-"packet applies, and the packet passes only if all of them admit it.\n"
+"packet applies, and the packet passes only if all of them admit it. A rule\n"
+"needs at least one limit: pps, bps, conn-rate or conns.\n"
 "\n"
 "  pps N        packets per second (k, m, g suffixes: x1000)\n"
 "  burst N      packets that may arrive at once (default: one second of pps)\n"
-"  bps N        bits per second, in addition to pps\n"
+"  bps N        bits per second\n"
 "  bburst B     bytes that may arrive at once (default: one second of bps;\n"
 "               at least 1518, one full-size frame)\n"
+"  conn-rate N  new TCP connections per second: a SYN over it is dropped\n"
+"  conn-burst N connections that may open at once (default: one second of\n"
+"               conn-rate)\n"
+"  conns N      concurrent TCP connections: a SYN that would open one more is\n"
+"               dropped; established connections are never cut. Counted from\n"
+"               the SYN until both FINs or an RST, or until a connection expires\n"
+"               (see sluice set); needs TC egress on the interface (not --no-tc)\n"
+"               to see the server's side. conn-rate and conns need proto tcp\n"
+"               or any, and are keyed like the other limits.\n"
 "  key src      one bucket per source address, masked to mask4 (default 32)\n"
 "               or mask6 (default 64) bits: the default\n"
 "  key rule     one bucket for the whole rule\n"
@@ -44,6 +55,28 @@ static const char rule_usage[] =
 "               goes on the deny list for S seconds (needs key src)\n"
 "\n"
 "'rule add' prints the new rule's id. Names: letters, digits, '-', '_', '.'.\n";
+
+static const char set_usage[] =
+"Usage: sluice set [syn-timeout S] [fin-timeout S] [idle-timeout S]\n"
+"                  [flows-full open|closed]\n"
+"\n"
+"Settings of connection tracking, for every interface. Give at least one;\n"
+"the others keep their values ('sluice status' shows them all). Also valid\n"
+"in 'sluice -f' files.\n"
+"\n"
+"  syn-timeout S   a connection whose handshake has not completed this many\n"
+"                  seconds after its SYN is forgotten, and frees its place in\n"
+"                  any conns limit (default 5; 1 to 86400)\n"
+"  fin-timeout S   one that saw a FIN from one side only, after S seconds of\n"
+"                  silence (default 30; 1 to 86400)\n"
+"  idle-timeout S  an established one, after S seconds of silence (default 600;\n"
+"                  1 to 2592000, thirty days)\n"
+"  flows-full open|closed\n"
+"                  what a SYN gets when the flow table (sluice attach\n"
+"                  --flow-size) or the count table is full: open passes it,\n"
+"                  untracked and outside any conns limit (the default); closed\n"
+"                  drops it. Either way 'sluice stats' counts it as table_full,\n"
+"                  and closed also as a flow_full drop.\n";
 
 static const char allow_usage[] =
 "Usage: sluice allow add|del PREFIX\n"
@@ -97,7 +130,7 @@ static int txn_end(struct txn *t, int commit)
 	return err;
 }
 
-/* argv starts at the noun ("rule", "allow", "deny"). */
+/* argv starts at the noun ("rule", "allow", "deny", "set"). */
 static int run_policy_command(int argc, char **argv)
 {
 	struct command_result res;
@@ -151,6 +184,9 @@ static void print_rules(const struct policy *p, const struct sluice_maps *m)
 			json_u64(&j, "burst", r->burst);
 			json_u64(&j, "bps", r->bps);
 			json_u64(&j, "bburst", r->bburst);
+			json_u64(&j, "conn_rate", r->conn_rate);
+			json_u64(&j, "conn_burst", r->conn_burst);
+			json_u64(&j, "conns", r->conns);
 			json_str(&j, "key", r->flags & SLUICE_RULE_KEY_SRC ? "src" : "rule");
 			json_u64(&j, "mask4", r->mask4);
 			json_u64(&j, "mask6", r->mask6);
@@ -292,6 +328,25 @@ static int noun_command(const char *noun, const char *usage, int argc, char **ar
 	return run_policy_command(argc + 1, words);
 }
 
+int cmd_set(int argc, char **argv)
+{
+	char *words[COMMAND_MAX_WORDS + 1];
+	int i;
+
+	if (has_help_flag(argc, argv)) {
+		fputs(set_usage, stdout);
+		return 0;
+	}
+	if (argc + 1 > COMMAND_MAX_WORDS) {
+		pr_err("set: too many words");
+		return EXIT_USAGE;
+	}
+	words[0] = (char *)"set";
+	for (i = 0; i < argc; i++)
+		words[i + 1] = argv[i];
+	return run_policy_command(argc + 1, words);
+}
+
 int cmd_rule(int argc, char **argv) { return noun_command("rule", rule_usage, argc, argv); }
 int cmd_allow(int argc, char **argv) { return noun_command("allow", allow_usage, argc, argv); }
 int cmd_deny(int argc, char **argv) { return noun_command("deny", deny_usage, argc, argv); }
@@ -333,7 +388,7 @@ int cmd_file(const char *path)
 		}
 		if (!command_is_policy(n, words)) {
 			err = errf(&e, -EINVAL, "'%s%s%s' is not allowed in a file "
-				   "(only rule add|del, allow add|del, deny add|del)",
+				   "(only rule add|del, allow add|del, deny add|del, set)",
 				   words[0], n > 1 ? " " : "", n > 1 ? words[1] : "");
 			break;
 		}

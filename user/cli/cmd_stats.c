@@ -20,8 +20,15 @@ static const char stats_usage[] =
 "\n"
 "Counters since the maps were created: packets seen, drops by reason, per-rule\n"
 "passed and dropped packets and bytes (for an 'action count' rule, dropped\n"
-"means would-have-dropped), and the per-source state table's pressure:\n"
-"entries, inserts, inserts refused by --insert-rate, and evictions.\n";
+"means would-have-dropped), the per-source state table's pressure (entries,\n"
+"inserts, inserts refused by --insert-rate, and evictions), and the flow\n"
+"table's: connections tracked now and ever, how they ended (closed by FINs,\n"
+"reset, expired half-open or idle), SYNs that found it full, sweeper runs.\n"
+"\n"
+"Drop reasons: deny and ban (the deny list), rate (pps), bytes (bps),\n"
+"conn_rate and conns (a SYN over a connection limit), flow_full (a SYN\n"
+"refused because the flow table was full under 'sluice set flows-full\n"
+"closed'). malformed packets are counted with them but passed.\n";
 
 static const char top_usage[] =
 "Usage: sluice top [--count N] [--once] [--json]\n"
@@ -34,8 +41,24 @@ static const char top_usage[] =
 
 static const int drop_reasons[] = {
 	SLUICE_CNT_DROP_DENY, SLUICE_CNT_DROP_BAN, SLUICE_CNT_DROP_RATE,
-	SLUICE_CNT_DROP_BYTES, SLUICE_CNT_MALFORMED,
+	SLUICE_CNT_DROP_BYTES, SLUICE_CNT_MALFORMED, SLUICE_CNT_DROP_CONN_RATE,
+	SLUICE_CNT_DROP_CONNS, SLUICE_CNT_DROP_FLOW_FULL,
 };
+
+/* The flow table's counters: JSON key and counter. */
+static const struct {
+	const char *key;
+	int cnt;
+} flow_counters[] = {
+	{ "opened", SLUICE_CNT_FLOW_INSERT },
+	{ "closed", SLUICE_CNT_FLOW_CLOSED },
+	{ "reset", SLUICE_CNT_FLOW_RESET },
+	{ "expired_half_open", SLUICE_CNT_FLOW_EXPIRED_HALF_OPEN },
+	{ "expired_idle", SLUICE_CNT_FLOW_EXPIRED_IDLE },
+	{ "table_full", SLUICE_CNT_FLOW_FULL },
+	{ "sweeps", SLUICE_CNT_SWEEPS },
+};
+#define N_FLOW_COUNTERS (sizeof(flow_counters) / sizeof(flow_counters[0]))
 #define N_REASONS (sizeof(drop_reasons) / sizeof(drop_reasons[0]))
 
 static int open_all(const char *what, struct sluice_maps *m, struct policy *p)
@@ -54,7 +77,8 @@ static int open_all(const char *what, struct sluice_maps *m, struct policy *p)
 int cmd_stats(int argc, char **argv)
 {
 	struct bucket_row *rows = NULL;
-	__u64 cnt[SLUICE_CNT_MAX], evictions = 0;
+	__u64 cnt[SLUICE_CNT_MAX], evictions = 0, flows = 0;
+	__u32 flows_max = 0;
 	struct sluice_maps m;
 	struct policy p;
 	size_t nrows = 0, i;
@@ -71,7 +95,8 @@ int cmd_stats(int argc, char **argv)
 	}
 	if (open_all("stats", &m, &p))
 		return 1;
-	if (stats_counters(&m, cnt) || stats_buckets(&m, &rows, &nrows)) {
+	if (stats_counters(&m, cnt) || stats_buckets(&m, &rows, &nrows) ||
+	    stats_map_fill(m.flows, &flows, &flows_max)) {
 		pr_err("stats: reading the counters failed: %s", strerror(errno));
 		policy_free(&p);
 		maps_close(&m);
@@ -99,6 +124,13 @@ int cmd_stats(int argc, char **argv)
 		json_u64(&j, "insert_throttled", cnt[SLUICE_CNT_STATE_THROTTLED]);
 		json_u64(&j, "evictions", evictions);
 		json_obj_end(&j);
+		json_obj_begin(&j, "flows");
+		json_u64(&j, "entries", flows);
+		json_u64(&j, "max", flows_max);
+		for (i = 0; i < N_FLOW_COUNTERS; i++)
+			json_u64(&j, flow_counters[i].key, cnt[flow_counters[i].cnt]);
+		json_obj_end(&j);
+		json_u64(&j, "signals_table_full", cnt[SLUICE_CNT_SIGNALS_FULL]);
 		json_u64(&j, "bans_issued", cnt[SLUICE_CNT_BANS]);
 		json_u64(&j, "bucket_contended", cnt[SLUICE_CNT_CAS_EXHAUSTED]);
 		json_arr_begin(&j, "rules");
@@ -136,6 +168,14 @@ int cmd_stats(int argc, char **argv)
 		       (unsigned long long)cnt[SLUICE_CNT_STATE_INSERT],
 		       (unsigned long long)cnt[SLUICE_CNT_STATE_THROTTLED],
 		       (unsigned long long)evictions, (unsigned long long)cnt[SLUICE_CNT_BANS]);
+		printf("flows: %llu of %u entries,", (unsigned long long)flows, flows_max);
+		for (i = 0; i < N_FLOW_COUNTERS; i++)
+			printf(" %s %llu", flow_counters[i].key,
+			       (unsigned long long)cnt[flow_counters[i].cnt]);
+		printf("\n");
+		if (cnt[SLUICE_CNT_SIGNALS_FULL])
+			printf("signals: %llu events on ports past the table's %d\n",
+			       (unsigned long long)cnt[SLUICE_CNT_SIGNALS_FULL], SLUICE_MAX_SERVICES);
 		printf("%-5s %-16s %-6s %14s %16s %14s %16s\n", "ID", "NAME", "ACTION", "PASSED_PKTS",
 		       "PASSED_BYTES", "DROPPED_PKTS", "DROPPED_BYTES");
 		for (slot = 0; slot < SLUICE_MAX_RULES; slot++) {

@@ -20,25 +20,32 @@ static const char usage[] =
 "interface, and it outlives this command.\n"
 "\n"
 "Commands:\n"
-"  attach DEV [--mode native|generic|auto] [--state-size N] [--insert-rate N]\n"
+"  attach DEV [--mode native|generic|auto] [--no-tc] [--state-size N]\n"
+"             [--insert-rate N] [--flow-size N]\n"
 "  detach DEV\n"
 "  status [--json]\n"
 "  rule add [name NAME] [src PREFIX] [dport PORT|LO-HI] [proto tcp|udp|icmp|any]\n"
-"           pps N [burst N] [bps N[k|m|g]] [bburst BYTES]\n"
+"           [pps N [burst N]] [bps N[k|m|g]] [bburst BYTES]\n"
+"           [conn-rate N [conn-burst N]] [conns N]\n"
 "           [key src|rule] [mask4 LEN] [mask6 LEN] [action drop|count] [ban SECONDS]\n"
 "  rule del ID|NAME\n"
 "  rule list [--json]\n"
 "  allow add|del PREFIX        allow list [--json]\n"
 "  deny add PREFIX [timeout SECONDS]\n"
 "  deny del PREFIX             deny list [--json]\n"
+"  set [syn-timeout S] [fin-timeout S] [idle-timeout S] [flows-full open|closed]\n"
 "  stats [--json]\n"
 "  top [--count N] [--once] [--json]\n"
+"  conns [--count N] [--interval MS] [--json]\n"
+"                              keys with the most concurrent connections\n"
+"  signals [--interval MS] [--json]\n"
+"                              backend latency and errors per service port\n"
 "  unload                      detach everywhere and remove all pinned state\n"
 "\n"
 "Options:\n"
-"  -f FILE     apply the rule/allow/deny commands in FILE, one per line (# starts\n"
-"              a comment), as one transaction: the first bad line is named and\n"
-"              nothing from the file is applied\n"
+"  -f FILE     apply the rule/allow/deny/set commands in FILE, one per line\n"
+"              (# starts a comment), as one transaction: the first bad line is\n"
+"              named and nothing from the file is applied\n"
 "  -v          verbose: show libbpf's messages (-vv: and its debug output)\n"
 "  -h, --help  this text; 'sluice COMMAND --help' for a command\n"
 "\n"
@@ -56,6 +63,9 @@ static const struct {
 	{ "deny", cmd_deny },
 	{ "stats", cmd_stats },
 	{ "top", cmd_top },
+	{ "set", cmd_set },
+	{ "conns", cmd_conns },
+	{ "signals", cmd_signals },
 	{ "unload", cmd_unload },
 };
 

@@ -272,7 +272,9 @@ static int zero_rule_stats(int fd, __u32 slot)
 	return err;
 }
 
-/* Drop the deleted rules' buckets so their memory goes back to the table. */
+/* Drop the deleted rules' entries of a map keyed by struct sluice_bucket_key
+ * (their buckets, their connection counts) so the memory goes back to the
+ * table. Returns how many it deleted. */
 static __u64 delete_buckets(int fd, const __u32 *ids, unsigned int nids)
 {
 	struct sluice_bucket_key k, next, *doomed = NULL;
@@ -363,6 +365,9 @@ static int commit_rules(struct policy *p, const struct sluice_maps *m)
 	}
 	if (ndeleted) {
 		p->cfg.state_deleted += delete_buckets(m->buckets, deleted_ids, ndeleted);
+		/* Their connection counts too: a connection that still holds
+		 * one finds it gone when it closes, and lets it be. */
+		delete_buckets(m->conns, deleted_ids, ndeleted);
 		if (bpf_map_update_elem(m->cfg, &zero, &p->cfg, BPF_ANY)) {
 			err = -errno;
 			pr_err("write config: %s", strerror(-err));
@@ -374,10 +379,15 @@ static int commit_rules(struct policy *p, const struct sluice_maps *m)
 
 int policy_commit(struct policy *p, const struct sluice_maps *m)
 {
+	__u32 zero = 0;
 	int err = 0;
 
-	if (p->rules_changed)
-		err = commit_rules(p, m);
+	if (p->rules_changed) {
+		err = commit_rules(p, m); /* writes the settings with the flip */
+	} else if (p->cfg_changed && bpf_map_update_elem(m->cfg, &zero, &p->cfg, BPF_ANY)) {
+		err = -errno;
+		pr_err("write config: %s", strerror(-err));
+	}
 	if (!err)
 		err = commit_list(m->allow, &p->allow, 0, "allow");
 	if (!err)

@@ -33,6 +33,7 @@ struct policy {
 	struct sluice_rule rules[SLUICE_MAX_RULES];  /* by slot */
 	enum entry_state rule_state[SLUICE_MAX_RULES];
 	int rules_changed;
+	int cfg_changed; /* settings (sluice set) to write with the commit */
 	struct entry_list allow, deny;
 	__u64 now_ns; /* CLOCK_MONOTONIC at load: the XDP program's clock */
 };

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -30,6 +31,28 @@ const char *const stats_counter_names[SLUICE_CNT_MAX] = {
 	[SLUICE_CNT_FLOW_EXPIRED_IDLE] = "flows_expired_idle",
 	[SLUICE_CNT_SWEEPS] = "sweeps",
 	[SLUICE_CNT_SIGNALS_FULL] = "signals_table_full",
+};
+
+const char *const stats_signal_names[SLUICE_SIG_MAX] = {
+	[SLUICE_SIG_CONNECTIONS] = "connections",
+	[SLUICE_SIG_REQUESTS] = "requests",
+	[SLUICE_SIG_RESPONSES] = "responses",
+	[SLUICE_SIG_SERVER_RST] = "server_rst",
+	[SLUICE_SIG_ICMP_UNREACH] = "icmp_unreach",
+	[SLUICE_SIG_SYN_TIMEOUT] = "syn_timeout",
+	[SLUICE_SIG_HTTP_1XX] = "http_1xx",
+	[SLUICE_SIG_HTTP_2XX] = "http_2xx",
+	[SLUICE_SIG_HTTP_3XX] = "http_3xx",
+	[SLUICE_SIG_HTTP_4XX] = "http_4xx",
+	[SLUICE_SIG_HTTP_5XX] = "http_5xx",
+	[SLUICE_SIG_L7_429] = "l7_429",
+};
+
+const char *const stats_hist_names[SLUICE_HISTS] = {
+	[SLUICE_HIST_CONNECT] = "connect",
+	[SLUICE_HIST_RESPONSE] = "response",
+	[SLUICE_HIST_TOTAL] = "total",
+	[SLUICE_HIST_PER_TOKEN] = "per_token",
 };
 
 int stats_counters(const struct sluice_maps *m, __u64 out[SLUICE_CNT_MAX])
@@ -78,4 +101,100 @@ int stats_buckets(const struct sluice_maps *m, struct bucket_row **rows, size_t 
 	}
 	*rows = v;
 	return 0;
+}
+
+int stats_map_fill(int fd, __u64 *entries, __u32 *max)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char key[256], next[256];
+	void *prev = NULL;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.key_size > sizeof(key))
+		return -E2BIG;
+	*max = info.max_entries;
+	*entries = 0;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		(*entries)++;
+		memcpy(key, next, info.key_size);
+		prev = key;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+/* Walks a hash map into a growing array of rows: each row is the key at
+ * key_off and the value at val_off of a row_size struct. */
+static int walk_map(int fd, size_t row_size, size_t key_off, size_t key_size, size_t val_off,
+		    void **rows, size_t *n)
+{
+	char *v = NULL, prev_key[64];
+	void *prev = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (;;) {
+		char *row;
+
+		if (*n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			char *nv = realloc(v, ncap * row_size);
+
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		row = v + *n * row_size;
+		memset(row, 0, row_size);
+		if (bpf_map_get_next_key(fd, prev, row + key_off))
+			break;
+		if (!bpf_map_lookup_elem(fd, row + key_off, row + val_off))
+			(*n)++; /* else deleted between the two calls */
+		memcpy(prev_key, row + key_off, key_size);
+		prev = prev_key;
+	}
+	if (errno != ENOENT) {
+		int err = -errno;
+
+		free(v);
+		return err;
+	}
+	*rows = v;
+	return 0;
+}
+
+int stats_conns(const struct sluice_maps *m, struct conn_row **rows, size_t *n)
+{
+	size_t i;
+	int err = walk_map(m->conns, sizeof(**rows), offsetof(struct conn_row, key),
+			   sizeof(struct sluice_bucket_key), offsetof(struct conn_row, val),
+			   (void **)rows, n);
+
+	if (err)
+		return err;
+	for (i = 0; i < *n; i++)
+		if ((*rows)[i].val.count & SLUICE_CONN_DEAD)
+			(*rows)[i].val.count = 0;
+	return 0;
+}
+
+static int port_cmp(const void *a, const void *b)
+{
+	__u32 x = ((const struct signal_row *)a)->port, y = ((const struct signal_row *)b)->port;
+
+	return x < y ? -1 : x > y;
+}
+
+int stats_signals(const struct sluice_maps *m, struct signal_row **rows, size_t *n)
+{
+	int err = walk_map(m->signals, sizeof(**rows), offsetof(struct signal_row, port),
+			   sizeof(__u32), offsetof(struct signal_row, val), (void **)rows, n);
+
+	if (!err)
+		qsort(*rows, *n, sizeof(**rows), port_cmp);
+	return err;
 }
