@@ -19,7 +19,7 @@ one_array_per_line() {
 }
 
 t_begin "--help for sluice and every command"
-for cmd in "" attach detach status rule allow deny stats top unload; do
+for cmd in "" attach detach status rule allow deny set stats top conns signals unload; do
 	# shellcheck disable=SC2086
 	sl $cmd --help
 	t_expect "'sluice $cmd --help' exit status ($ERR)" "$RC" -eq 0
