@@ -122,7 +122,7 @@ demo: deps  ## flood a namespace backend and show sluice stopping it (needs root
 	$(Q)$(MAKE) --no-print-directory $(SLUICE)
 	$(Q)tools/demo.sh $(BUILD)
 
-bench: deps  ## ns per packet against a bare XDP_DROP, see docs/benchmarks.md
+bench: deps  ## ns per packet against bare XDP and TC floors, see docs/benchmarks.md
 	$(Q)$(MAKE) --no-print-directory $(BENCH)
 	$(Q)$(BENCH)
 
