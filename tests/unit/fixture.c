@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "sluice_xdp.skel.h"
+#include "sluice_tc.skel.h"
 #include "command.h"
 #include "fixture.h"
 #include "harness.h"
@@ -17,17 +18,35 @@
 
 int fx_open(struct fx *f, __u32 state_entries)
 {
-	struct load_opts o = { .pin = 0, .test_clock = 1, .state_entries = state_entries };
+	struct fx_opts o = { .state_entries = state_entries };
+
+	return fx_open_opts(f, &o);
+}
+
+int fx_open_opts(struct fx *f, const struct fx_opts *fo)
+{
+	struct load_opts o = { .pin = 0, .test_clock = 1, .state_entries = fo->state_entries,
+			       .flow_entries = fo->flow_entries, .no_tc = fo->no_tc };
 	int err;
 
 	memset(f, 0, sizeof(*f));
 	f->prog_fd = -1;
+	f->tc_fd = -1;
 	err = loader_open(&f->skel, &o);
 	if (!CHECK(err == 0, "loader_open: %s", strerror(-err)))
 		return err ? err : -EINVAL;
 	if (!CHECK(f->skel->bss != NULL, "skeleton has no mmapped .bss")) {
 		fx_close(f);
 		return -EINVAL;
+	}
+	if (fo->tc) {
+		err = loader_open_tc(&f->tc, f->skel, &o);
+		if (!CHECK(err == 0, "loader_open_tc: %s", strerror(-err)) ||
+		    !CHECK(f->tc->bss != NULL, "TC skeleton has no mmapped .bss")) {
+			fx_close(f);
+			return err ? err : -EINVAL;
+		}
+		f->tc_fd = bpf_program__fd(f->tc->progs.sluice_tc_egress);
 	}
 	maps_from_skel(&f->m, f->skel);
 	f->prog_fd = bpf_program__fd(f->skel->progs.sluice_xdp);
@@ -38,6 +57,9 @@ int fx_open(struct fx *f, __u32 state_entries)
 
 void fx_close(struct fx *f)
 {
+	if (f->tc)
+		sluice_tc__destroy(f->tc);
+	f->tc = NULL;
 	if (f->skel)
 		sluice_xdp__destroy(f->skel);
 	f->skel = NULL;
@@ -106,7 +128,10 @@ __u32 fx_rule_id(struct fx *f, int slot)
 
 void fx_at(struct fx *f, __u64 offset_ns)
 {
+	/* Each object has its own .bss, so each its own clock. */
 	f->skel->bss->sluice_test_now = f->t0 + offset_ns;
+	if (f->tc)
+		f->tc->bss->sluice_test_now = f->t0 + offset_ns;
 }
 
 __u64 fx_now(struct fx *f)
@@ -132,6 +157,207 @@ int fx_send(struct fx *f, const struct pkt_spec *s)
 	if (!n)
 		return -EINVAL;
 	return fx_run(f, buf, n);
+}
+
+int fx_run_tc(struct fx *f, const __u8 *frame, size_t len)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len,
+		    .repeat = 1);
+
+	if (!CHECK(f->tc_fd >= 0, "no TC program (open with fx_opts.tc)"))
+		return -ENOENT;
+	if (bpf_prog_test_run_opts(f->tc_fd, &o))
+		return -errno;
+	return (int)o.retval;
+}
+
+int fx_send_tc(struct fx *f, const struct pkt_spec *s)
+{
+	__u8 buf[PKT_MAX];
+	size_t n = pkt_build(s, buf, sizeof(buf));
+
+	if (!n)
+		return -EINVAL;
+	return fx_run_tc(f, buf, n);
+}
+
+int fx_client(struct fx *f, const struct pkt_spec *c, __u16 flags, const char *data)
+{
+	struct pkt_spec s = *c;
+
+	s.tcp_flags = flags;
+	s.data = data;
+	s.payload = 0;
+	return fx_send(f, &s);
+}
+
+int fx_server(struct fx *f, const struct pkt_spec *c, __u16 flags, const char *data)
+{
+	struct pkt_spec s = pkt_reply(c, flags);
+
+	s.data = data;
+	return fx_send_tc(f, &s);
+}
+
+int fx_handshake(struct fx *f, const struct pkt_spec *c)
+{
+	int v1 = fx_client(f, c, PKT_SYN, NULL);
+	int v2 = fx_server(f, c, PKT_SYN | PKT_ACK, NULL);
+	int v3 = fx_client(f, c, PKT_ACK, NULL);
+
+	if (!CHECK(v1 == XDP_PASS_V && v2 == TC_ACT_OK_V && v3 == XDP_PASS_V,
+		   "handshake %s:%u > %s:%u: SYN %d, SYN-ACK %d, ACK %d", pkt_src(c), c->sport,
+		   pkt_dst(c), c->dport, v1, v2, v3))
+		return -1;
+	return 0;
+}
+
+int fx_sweep(struct fx *f)
+{
+	__u8 frame[64] = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = sizeof(frame),
+		    .repeat = 1);
+	int err = bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.sluice_sweep), &o);
+
+	if (!CHECK(err == 0 && o.retval == XDP_PASS_V, "sweep: %s, retval %u",
+		   err ? strerror(errno) : "ran", o.retval))
+		return -EIO;
+	return 0;
+}
+
+static int cfg_update(struct fx *f, const struct sluice_config *want, int timeouts)
+{
+	struct sluice_config c;
+	__u32 zero = 0;
+
+	if (!CHECK(bpf_map_lookup_elem(f->m.cfg, &zero, &c) == 0, "read config: %s",
+		   strerror(errno)))
+		return -EIO;
+	if (timeouts) {
+		c.syn_timeout_ns = want->syn_timeout_ns;
+		c.fin_timeout_ns = want->fin_timeout_ns;
+		c.idle_timeout_ns = want->idle_timeout_ns;
+	} else {
+		c.flows_full = want->flows_full;
+	}
+	if (!CHECK(bpf_map_update_elem(f->m.cfg, &zero, &c, BPF_ANY) == 0, "write config: %s",
+		   strerror(errno)))
+		return -EIO;
+	return 0;
+}
+
+int fx_timeouts(struct fx *f, __u64 syn_ns, __u64 fin_ns, __u64 idle_ns)
+{
+	struct sluice_config c = { .syn_timeout_ns = syn_ns, .fin_timeout_ns = fin_ns,
+				   .idle_timeout_ns = idle_ns };
+
+	return cfg_update(f, &c, 1);
+}
+
+int fx_flows_full(struct fx *f, __u32 policy)
+{
+	struct sluice_config c = { .flows_full = policy };
+
+	return cfg_update(f, &c, 0);
+}
+
+struct sluice_flow_key fx_flow_key(const struct pkt_spec *s)
+{
+	struct sluice_flow_key k = { .client_port = s->sport, .server_port = s->dport };
+	int af = s->family == 6 ? AF_INET6 : AF_INET;
+
+	k.family = s->family == 6 ? SLUICE_AF_INET6 : SLUICE_AF_INET;
+	CHECK(inet_pton(af, pkt_src(s), k.client) == 1 && inet_pton(af, pkt_dst(s), k.server) == 1,
+	      "flow key: bad test address %s or %s", pkt_src(s), pkt_dst(s));
+	return k;
+}
+
+int fx_flow(struct fx *f, const struct pkt_spec *s, struct sluice_flow *out)
+{
+	struct sluice_flow_key k = fx_flow_key(s);
+
+	if (bpf_map_lookup_elem(f->m.flows, &k, out))
+		return -errno;
+	return 0;
+}
+
+/* Entries of a hash map, by walking its keys. */
+static size_t map_count(int fd, size_t key_size, const char *what)
+{
+	__u8 cur[64], next[64];
+	size_t n = 0;
+	int err;
+
+	if (!CHECK(key_size <= sizeof(cur), "%s: key too big", what))
+		return 0;
+	for (err = bpf_map_get_next_key(fd, NULL, next); !err;
+	     err = bpf_map_get_next_key(fd, cur, next)) {
+		memcpy(cur, next, key_size);
+		n++;
+	}
+	CHECK(errno == ENOENT, "walk %s: %s", what, strerror(errno));
+	return n;
+}
+
+size_t fx_nflows(struct fx *f)
+{
+	return map_count(f->m.flows, sizeof(struct sluice_flow_key), "flows");
+}
+
+int fx_conn_count(struct fx *f, const struct sluice_bucket_key *k, struct sluice_conn_count *out)
+{
+	if (bpf_map_lookup_elem(f->m.conns, k, out))
+		return -errno;
+	return 0;
+}
+
+size_t fx_nconns(struct fx *f)
+{
+	return map_count(f->m.conns, sizeof(struct sluice_bucket_key), "conns");
+}
+
+static int clear_hash(int fd, size_t key_size, const char *what)
+{
+	__u8 k[64];
+
+	if (!CHECK(key_size <= sizeof(k), "%s: key too big", what))
+		return -EINVAL;
+	while (!bpf_map_get_next_key(fd, NULL, k))
+		if (!CHECK(bpf_map_delete_elem(fd, k) == 0, "clear %s: %s", what, strerror(errno)))
+			return -EIO;
+	return 0;
+}
+
+int fx_clear_flows(struct fx *f)
+{
+	if (clear_hash(f->m.flows, sizeof(struct sluice_flow_key), "flows") ||
+	    clear_hash(f->m.conns, sizeof(struct sluice_bucket_key), "conns"))
+		return -EIO;
+	return 0;
+}
+
+struct sluice_signals *fx_signals(struct fx *f, __u16 port)
+{
+	struct sluice_signals *s = calloc(1, sizeof(*s));
+	__u32 k = port;
+
+	if (!CHECK(s != NULL, "out of memory"))
+		return NULL;
+	if (bpf_map_lookup_elem(f->m.signals, &k, s)) {
+		CHECK(errno == ENOENT, "read signals of port %u: %s", port, strerror(errno));
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+__u64 fx_signal(struct fx *f, __u16 port, enum sluice_signal sig)
+{
+	struct sluice_signals *s = fx_signals(f, port);
+	__u64 v = s ? s->counter[sig] : 0;
+
+	free(s);
+	return v;
 }
 
 __u64 fx_counter(struct fx *f, enum sluice_counter c)

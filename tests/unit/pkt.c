@@ -60,6 +60,31 @@ static size_t ext_size(__u8 type, __u8 len)
 	return ((size_t)len + 1) * 8;
 }
 
+const char *pkt_src(const struct pkt_spec *s)
+{
+	return s->src ? s->src : s->family == 6 ? "2001:db8::1" : "198.18.0.1";
+}
+
+const char *pkt_dst(const struct pkt_spec *s)
+{
+	return s->dst ? s->dst : s->family == 6 ? "2001:db8::2" : "198.19.0.1";
+}
+
+struct pkt_spec pkt_reply(const struct pkt_spec *s, __u16 tcp_flags)
+{
+	struct pkt_spec r = {
+		.family = s->family,
+		.src = pkt_dst(s),
+		.dst = pkt_src(s),
+		.proto = s->proto,
+		.sport = s->dport,
+		.dport = s->sport,
+		.tcp_flags = tcp_flags,
+	};
+
+	return r;
+}
+
 static size_t l4_size(__u8 proto)
 {
 	switch (proto) {
@@ -127,11 +152,30 @@ static void put_l2(struct wr *w, const struct pkt_spec *s, __u16 l3type)
 	be16(type, l3type);
 }
 
+/* The quoted packet of an ICMP error: its IP packet, without L2. */
+static size_t quote_size(const struct pkt_spec *s)
+{
+	const struct pkt_spec *q = s->quote;
+
+	if (!q || (s->proto != PKT_ICMP && s->proto != PKT_ICMPV6))
+		return 0;
+	return l3_size(q) + l4_size(q->proto) + (q->data ? strlen(q->data) : 0) + q->payload;
+}
+
+static size_t payload_size(const struct pkt_spec *s)
+{
+	size_t n = s->payload;
+
+	if (s->data && !n)
+		n = strlen(s->data);
+	return n + quote_size(s);
+}
+
 static void put_l4(struct wr *w, const struct pkt_spec *s, size_t payload)
 {
 	__u8 *h = put(w, l4_size(s->proto));
 	__u8 *pl;
-	size_t i;
+	size_t i, from = 0;
 
 	if (!h)
 		return;
@@ -140,7 +184,8 @@ static void put_l4(struct wr *w, const struct pkt_spec *s, size_t payload)
 		be16(h, s->sport);
 		be16(h + 2, s->dport);
 		h[12] = 5 << 4; /* data offset */
-		h[13] = 0x02;   /* SYN */
+		h[13] = (__u8)(s->tcp_flags == PKT_NO_FLAGS ? 0 : s->tcp_flags ? s->tcp_flags
+									 : PKT_SYN);
 		be16(h + 14, 65535);
 		break;
 	case PKT_UDP:
@@ -149,23 +194,44 @@ static void put_l4(struct wr *w, const struct pkt_spec *s, size_t payload)
 		be16(h + 4, (__u16)(8 + payload));
 		break;
 	case PKT_ICMP:
-		h[0] = 8; /* echo request */
+		h[0] = s->icmp_type ? s->icmp_type : s->quote ? PKT_ICMP_UNREACH : 8 /* echo */;
+		h[1] = s->icmp_code;
 		break;
 	case PKT_ICMPV6:
-		h[0] = 128; /* echo request */
+		h[0] = s->icmp_type ? s->icmp_type : s->quote ? PKT_ICMPV6_UNREACH : 128;
+		h[1] = s->icmp_code;
 		break;
 	}
 	pl = put(w, payload);
 	if (!pl)
 		return;
-	for (i = 0; i < payload; i++)
+	if (quote_size(s) && quote_size(s) <= payload) {
+		__u8 q[PKT_MAX];
+		size_t qn = pkt_build(s->quote, q, sizeof(q)), ql2 = l2_size(s->quote);
+
+		if (qn < ql2 || qn - ql2 != quote_size(s)) {
+			w->err = 1;
+			return;
+		}
+		memcpy(pl, q + ql2, qn - ql2);
+		from = qn - ql2;
+	}
+	if (s->data) {
+		size_t n = strlen(s->data);
+
+		if (n > payload - from)
+			n = payload - from;
+		memcpy(pl + from, s->data, n);
+		from += n;
+	}
+	for (i = from; i < payload; i++)
 		pl[i] = (__u8)i;
 }
 
 size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t cap)
 {
 	struct wr w = { .buf = buf, .cap = cap };
-	size_t l3_off = l2_size(s), payload = s->payload;
+	size_t l3_off = l2_size(s), payload = payload_size(s);
 	size_t hdrs = l2_size(s) + l3_size(s) + l4_size(s->proto);
 	__u8 *ip;
 	int i;
@@ -199,8 +265,8 @@ size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t cap)
 		be16(ip + 6, (__u16)((s->more_frags ? 0x2000 : 0) | (s->frag_offset & 0x1fff)));
 		ip[8] = 64;
 		ip[9] = s->proto;
-		if (inet_pton(AF_INET, s->src ? s->src : "198.18.0.1", ip + 12) != 1 ||
-		    inet_pton(AF_INET, s->dst ? s->dst : "198.19.0.1", ip + 16) != 1)
+		if (inet_pton(AF_INET, pkt_src(s), ip + 12) != 1 ||
+		    inet_pton(AF_INET, pkt_dst(s), ip + 16) != 1)
 			return 0;
 		if (s->opt_words) {
 			memset(ip + 20, 1, (size_t)s->opt_words * 4 - 1); /* NOP */
@@ -221,8 +287,8 @@ size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t cap)
 	ip[0] = (__u8)((s->version ? s->version : 6) << 4);
 	ip[6] = s->next ? s->ext[0] : s->proto;
 	ip[7] = 64;
-	if (inet_pton(AF_INET6, s->src ? s->src : "2001:db8::1", ip + 8) != 1 ||
-	    inet_pton(AF_INET6, s->dst ? s->dst : "2001:db8::2", ip + 24) != 1)
+	if (inet_pton(AF_INET6, pkt_src(s), ip + 8) != 1 ||
+	    inet_pton(AF_INET6, pkt_dst(s), ip + 24) != 1)
 		return 0;
 	for (i = 0; i < s->next && i < PKT_MAX_EXT; i++) {
 		__u8 type = s->ext[i];

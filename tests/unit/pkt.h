@@ -31,6 +31,18 @@
 #define PKT_DSTOPTS 60
 #define PKT_GRE 47
 
+/* TCP flags (byte 13 of the header). */
+#define PKT_FIN 0x01
+#define PKT_SYN 0x02
+#define PKT_RST 0x04
+#define PKT_PSH 0x08
+#define PKT_ACK 0x10
+#define PKT_NO_FLAGS 0x100 /* tcp_flags: a segment with none set */
+
+/* ICMP types a spec can ask for by name. */
+#define PKT_ICMP_UNREACH 3    /* destination unreachable */
+#define PKT_ICMPV6_UNREACH 1
+
 #define PKT_ETH_ARP 0x0806
 #define PKT_ETH_8021Q 0x8100
 #define PKT_ETH_8021AD 0x88a8
@@ -61,9 +73,27 @@ struct pkt_spec {
 
 	/* L4 */
 	__u16 sport, dport;
+	__u16 tcp_flags;     /* PKT_SYN, PKT_ACK, ...; 0 = a SYN (PKT_NO_FLAGS: none) */
 	size_t payload;      /* bytes after the L4 header */
 	size_t frame_len;    /* if set: pad the payload so the frame has this length */
+	/* The payload starts with these bytes (a 0 byte ends them); payload
+	 * 0 means exactly these. The rest is a counting pattern. */
+	const char *data;
+
+	/* ICMP/ICMPv6: type and code (default an echo request, or destination
+	 * unreachable when quoting). `quote` is the packet the message is
+	 * about: its IP header and transport header follow the ICMP header. */
+	__u8 icmp_type, icmp_code;
+	const struct pkt_spec *quote;
 };
+
+/* The addresses a spec stands for, defaults filled in. */
+const char *pkt_src(const struct pkt_spec *s);
+const char *pkt_dst(const struct pkt_spec *s);
+
+/* The other direction of s's connection (addresses and ports swapped, no
+ * payload, no tags kept), with these TCP flags. */
+struct pkt_spec pkt_reply(const struct pkt_spec *s, __u16 tcp_flags);
 
 /* Returns the frame length, or 0 if the spec is invalid or does not fit. */
 size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t cap);
