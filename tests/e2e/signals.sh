@@ -28,7 +28,6 @@ t_check "start the client" cl_start || setup_ok=0
 t_end
 [ "$setup_ok" = 1 ] || exit 1
 
-jf() { jq -r ".$2" <<<"$1"; }
 port_stat() { srv_get ".ports[\"$1\"].$2"; }
 # sig PORT FILTER, with the port's name for messages
 sig() { sluice_signal "$@"; }

@@ -281,6 +281,16 @@ stats_get() { "$SLUICE" stats --json | jq -r "$1"; }
 #   cl_start / cl_stop        the client, driven through two FIFOs
 #   cl CMD ARGS...            one client command; prints its JSON answer
 #   tg_syn SRC SPORT DPORT    a trafgen TCP SYN frame from SRC to the backend
+#   sluice_signal PORT FILTER a value of PORT's 'sluice signals --json' entry
+# Connection-limit cases, on the service port $SP:
+#   tcp_case_start SPEC...    a fresh policy, server (with --sniff) and client
+#   open_expect SRC N OK      N connects from SRC at once, OK of them succeed
+#                             (client and server agree), the rest time out
+#   accepted SRC              connections the server accepted from SRC
+#   sl_conns KEY FIELD        KEY's FIELD in 'sluice conns --json'
+#   sl_conns_sum FIELD        FIELD summed over every key
+#   dst SRC / jf JSON FIELD   the backend address of SRC's family / a field
+SP=8080
 _srv_pid="" _cl_pid="" _cl_w="" _cl_r=""
 
 srv_start() {
@@ -361,4 +371,41 @@ tg_syn() {
 sluice_signal() {
 	"$SLUICE" signals --json --interval 100 |
 		jq -r --argjson p "$1" "(.services[] | select(.port == \$p) | $2) // \"none\""
+}
+
+dst() { case $1 in *:*) echo "$DST6" ;; *) echo "$DST4" ;; esac; }
+# jf JSON FIELD: a field of a client answer.
+jf() { jq -r ".$2" <<<"$1"; }
+accepted() { srv_get ".ports[\"$SP\"].by_src[\"$1\"] // 0"; }
+
+# open_expect SRC N OK: N connects from SRC at once; OK of them succeed, the
+# rest time out, and the server accepted exactly those. 0.8 s each: well
+# before the SYN's first retransmission (1 s), so a refused connect is one
+# dropped SYN.
+open_expect() {
+	local src=$1 n=$2 ok=$3 before r
+	before=$(accepted "$src")
+	r=$(cl open "$src" "$(dst "$src")" "$SP" "$n" 0.8)
+	t_expect "$src: $n connects, succeeded" "$(jf "$r" ok)" -eq "$ok"
+	t_expect "$src: $n connects, timed out" "$(jf "$r" failed)" -eq $((n - ok))
+	sleep 0.3 # the server's stats file lags by 0.1 s
+	t_expect "$src: the server accepted" "$(accepted "$src")" -eq $((before + ok))
+}
+
+# sl_conns KEY FIELD: a field of KEY's entry in 'sluice conns --json' (KEY as
+# it prints it: "198.18.0.0/24", "rule"), 0 if the key is not listed.
+sl_conns() {
+	"$SLUICE" conns --json --interval 100 --count 1000 |
+		jq -r --arg k "$1" --arg f "$2" '[.keys[] | select(.key == $k) | .[$f]] | add // 0'
+}
+
+# sl_conns_sum FIELD: FIELD summed over every listed key.
+sl_conns_sum() {
+	"$SLUICE" conns --json --interval 100 --count 1000 | jq -r --arg f "$1" '[.keys[] | .[$f]] | add // 0'
+}
+
+# tcp_case_start SPEC...: a fresh policy, server and client.
+tcp_case_start() {
+	cl_stop; srv_stop
+	net_attach && srv_start --sniff "$@" && cl_start
 }

@@ -16,6 +16,8 @@ refused is a failure, whatever sluice says.
                   sides when the answer comes  -> {"closed": n}
   reset SRC N     N held connections of SRC end with a RST (SO_LINGER 0)
                   -> {"reset": n}
+  ping SRC        one HTTP request on each held connection of SRC (they stay
+                  held)  -> {"ok": n, "failed": n}
   held            -> {"SRC": n, ...}
   rate SRC DST PORT SECONDS CONC TIMEOUT
       for SECONDS, CONC workers each connect (TIMEOUT each, shorter than the
@@ -99,6 +101,21 @@ async def cmd_reset(src, n):
         rst(w)
     await asyncio.sleep(0.05)
     return {"reset": len(take)}
+
+
+async def cmd_ping(src):
+    res = {"ok": 0, "failed": 0}
+
+    async def one(r, w):
+        try:
+            w.write(REQUEST)
+            await asyncio.wait_for(r.readuntil(b"ok\n"), 2)
+            res["ok"] += 1
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, OSError):
+            res["failed"] += 1
+
+    await asyncio.gather(*(one(r, w) for r, w in held.get(src, [])))
+    return res
 
 
 async def cmd_rate(src, dst, port, secs, conc, timeout):
@@ -212,7 +229,7 @@ async def cmd_http(src, dst, port, conns, reqs, conc):
     return res
 
 
-COMMANDS = {"open": cmd_open, "close": cmd_close, "reset": cmd_reset, "rate": cmd_rate,
+COMMANDS = {"open": cmd_open, "close": cmd_close, "reset": cmd_reset, "ping": cmd_ping, "rate": cmd_rate,
             "churn": cmd_churn, "http": cmd_http}
 
 
