@@ -61,6 +61,19 @@ EOF
 	bpftool map update pinned "$SLUICE_PIN_ROOT/sluice_signals" $(cat "$W/sig.args")
 }
 
+# wait_sampling PID: until PID sleeps out its interval (its first snapshot
+# is taken), so what a test writes next falls inside the interval. The
+# sanitized binary starts slowly on a loaded machine: a fixed sleep races.
+wait_sampling() {
+	local i nr
+	for i in $(seq 200); do
+		read -r nr _ <"/proc/$1/syscall" 2>/dev/null || return 1
+		case "$nr" in 230 | 35) return 0 ;; esac # clock_nanosleep, nanosleep
+		sleep 0.05
+	done
+	return 1
+}
+
 t_begin "setup: test veth pair"
 t_check "create $DEV0/$DEV1" make_veth
 t_end
@@ -249,7 +262,7 @@ t_end
 t_begin "conns: the rate is the opened delta over the interval"
 "$SLUICE_SAN" conns --json --interval 2000 >"$W/rate.out" 2>"$W/rate.err" &
 pid=$!
-sleep 0.5
+t_check "conns took its first snapshot" wait_sampling $pid
 t_check "50 more opened under 198.18.0.0/24" conn_entry "$web" 198.18.0.0/24 3 60 2
 wait $pid
 t_expect "exit status ($(cat "$W/rate.err"))" "$?" -eq 0
@@ -312,7 +325,7 @@ t_end
 t_begin "signals: connections and requests per second over the interval"
 "$SLUICE_SAN" signals --json --interval 2000 >"$W/sig.out" 2>"$W/sig.err" &
 pid=$!
-sleep 0.5
+t_check "signals took its first snapshot" wait_sampling $pid
 t_check "40 more connections, 80 more requests on 8080" signal_entry 8080 \
 	'{"counters":[140,180,180,3,1,2,0,170,0,5,5,0],"hists":{"0":[[250,140]],"1":[[50000,170],[200000,10]]}}'
 wait $pid
@@ -329,4 +342,18 @@ out=$("$SLUICE" conns --json 2>&1)
 t_check "conns: interval_ms 1000: $out" jq_is "$out" '.interval_ms == 1000 and (.keys | length) == 1'
 out=$("$SLUICE" signals --json 2>&1)
 t_check "signals: interval_ms 1000: $out" jq_is "$out" '.interval_ms == 1000 and (.services | length) == 2'
+t_end
+
+t_begin "attach --no-tc: XDP only, said so, and status shows it"
+sl attach "$DEV1" --no-tc
+t_expect "exit status ($ERR)" "$RC" -eq 0
+t_check "first line: $OUT" grep -qE "^attached to $DEV1 \((native|generic) mode, XDP only\)$" <<<"$OUT"
+t_check "a note says what is off: $OUT" grep -q "^note: no TC egress on $DEV1: conns limits and backend signals are off" <<<"$OUT"
+sl status --json
+t_check "status: $DEV0 with TC egress, $DEV1 without: $(jq -c '[.attached[] | [.dev, .tc_egress]]' <<<"$OUT")" \
+	jq_is "$OUT" "[.attached[] | [.dev, .tc_egress]] | sort == [[\"$DEV0\", true], [\"$DEV1\", false]]"
+sl status
+t_check "status text: $DEV1 has no tc egress" grep -qE "^attached: $DEV1 .*, no tc egress$" <<<"$OUT"
+sl detach "$DEV1"
+t_expect "detach $DEV1 ($ERR)" "$RC" -eq 0
 t_end
