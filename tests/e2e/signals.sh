@@ -88,3 +88,25 @@ t_expect "client: 10 connects to closed port $CLOSED refused" "$(jf "$r" failed)
 t_expect "sluice: 10 server_rst on $CLOSED" "$(sig "$CLOSED" .counters.server_rst)" -eq 10
 t_expect "sluice: no server_rst on the 50 ms port" "$(sig "$SLOW" .counters.server_rst)" -eq 0
 t_end
+
+# UDP to a port nobody serves: the backend answers each datagram with an ICMP
+# (v6) port unreachable, which the sender counts with nft as it arrives.
+t_begin "ICMP unreachables sent back are counted for the port they quote (v4 and v6)"
+t_check "no ICMP rate limit in the backend" in_b sysctl -qw net.ipv4.icmp_ratelimit=0 \
+	net.ipv4.icmp_msgs_per_sec=100000 net.ipv4.icmp_msgs_burst=100000 net.ipv6.icmp.ratelimit=0
+t_check "nft counters for unreachables at the sender" in_s nft -f - <<-EOF2
+	table inet sluice_e2e_s {
+		chain in {
+			type filter hook input priority 0;
+			icmp type destination-unreachable counter
+			icmpv6 type destination-unreachable counter
+		}
+	}
+	EOF2
+tg_cfg "$E2E_TMP/tg.cfg" "${A4}x2" "$A6"
+t_check "send 60 UDP datagrams to port $PORT (40 v4, 20 v6)" tg_send "$E2E_TMP/tg.cfg" 60 2000
+sleep 0.3
+got=$(in_s nft -j list chain inet sluice_e2e_s in | jq '[.nftables[].rule?.expr[1].counter.packets // empty] | add')
+t_expect "the sender received 60 unreachables" "$got" -eq 60
+t_expect "sluice: 60 icmp_unreach on port $PORT" "$(sig "$PORT" .counters.icmp_unreach)" -eq 60
+t_end
