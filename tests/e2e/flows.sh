@@ -36,7 +36,7 @@ t_check "fresh policy, server, client" tcp_case_start "$SP"
 t_check "sluice set syn-timeout 2 fin-timeout 3" "$SLUICE" set syn-timeout 2 fin-timeout 3
 id1=$("$SLUICE" rule add name persrc $M conns 12 key src)
 id2=$("$SLUICE" rule add name all $M conns 1000 conn-rate 400 conn-burst 50 key rule)
-t_check "rule add" [ -n "$id1" ] && [ -n "$id2" ]
+t_check "rule add (2 rules)" [ -n "$id1" -a -n "$id2" ]
 ok=0 failed=0
 for s in "$A4" "$A6" "$B4"; do
 	r=$(cl churn "$s" "$(dst "$s")" "$SP" 1200 16 0.5)
@@ -83,7 +83,8 @@ t_begin "flow table full (--flow-size 1024): closed refuses new connections, ope
 cl_stop; srv_stop
 "$SLUICE" unload >/dev/null 2>&1
 t_check "attach --flow-size 1024" sl_b attach "$DEV_B" --mode native --flow-size 1024 >/dev/null
-t_check "server, client" srv_start "$SP" && cl_start
+t_check "start the server" srv_start "$SP"
+t_check "start the client" cl_start
 t_check "sluice set flows-full closed syn-timeout 30" "$SLUICE" set flows-full closed syn-timeout 30
 t_check "blackhole the spoofed sources' replies" ip -n "$NS_B" route add blackhole 198.19.0.0/16
 open_expect "$A4" 8 8
