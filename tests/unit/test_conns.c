@@ -600,3 +600,46 @@ TEST(conns_never_leak_under_a_random_mix)
 out:
 	fx_close(&f);
 }
+
+/* A rule deleted while connections hold its count, and its slot reused by
+ * a new conns rule: the old connections' ends release nothing of the new
+ * rule's (charges carry the rule id), so its count neither wraps below zero
+ * nor frees slots it never gave. */
+TEST(conns_rule_deleted_under_live_connections)
+{
+	struct pkt_spec c[4];
+	struct sluice_bucket_key k;
+	char line[32];
+	struct fx f;
+	int slot, i;
+
+	if (open_tc(&f, 0))
+		return;
+	slot = fx_cmd(&f, "rule add dport 80 conns 2");
+	if (slot < 0)
+		goto out;
+	for (i = 0; i < 4; i++)
+		c[i] = conn(4, "198.18.0.1", (__u16)(6000 + i));
+	for (i = 0; i < 2; i++)
+		if (fx_handshake(&f, &c[i]))
+			goto out;
+	snprintf(line, sizeof(line), "rule del %u", fx_rule_id(&f, slot));
+	if (fx_cmd(&f, line) < 0)
+		goto out;
+	CHECK_EQ(fx_nconns(&f), 0, "count entries of the deleted rule");
+	if (!CHECK(fx_cmd(&f, "rule add dport 80 conns 2") == slot, "the slot was not reused"))
+		goto out;
+	k = fx_bkey(fx_rule_id(&f, slot), "198.18.0.1", 32);
+	for (i = 2; i < 4; i++)
+		CHECK_EQ(fx_client(&f, &c[i], PKT_SYN, NULL), XDP_PASS_V, "SYN under the new rule");
+	CHECK_EQ(count_of(&f, &k), 2, "new rule's count");
+	/* The old connections end: the new rule's count does not move. */
+	fx_client(&f, &c[0], PKT_RST, NULL);
+	fx_client(&f, &c[1], PKT_FIN | PKT_ACK, NULL);
+	fx_server(&f, &c[1], PKT_FIN | PKT_ACK, NULL);
+	CHECK_EQ(fx_nflows(&f), 2, "flows left");
+	CHECK_EQ(count_of(&f, &k), 2, "new rule's count after the old connections ended");
+	CHECK_EQ(fx_client(&f, &c[0], PKT_SYN, NULL), XDP_DROP_V, "third SYN under the new rule");
+out:
+	fx_close(&f);
+}
