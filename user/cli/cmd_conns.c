@@ -31,10 +31,9 @@ static const char conns_usage[] =
 "\n"
 "  --count N      keys to show (default 20)\n"
 "  --interval MS  sample the counts this far apart for the rates (default\n"
-"                 1000); 0 reads once and shows no rates\n"
+"                 1000); 0 reads once: no rates ('-', and 0 in JSON)\n"
 "  --json         {\"interval_ms\", \"flows\": {\"entries\", \"max\"}, \"keys\": [{\"rule_id\",\n"
-"                 \"rule\", \"key\", \"conns\", \"opened\", \"refused\", \"conn_rate\"}]}\n"
-"                 (conn_rate 0 with --interval 0)\n";
+"                 \"rule\", \"key\", \"conns\", \"opened\", \"refused\", \"conn_rate\"}]}\n";
 
 static const char signals_usage[] =
 "Usage: sluice signals [--interval MS] [--json]\n"
@@ -55,7 +54,7 @@ static const char signals_usage[] =
 "that got no SYN-ACK, and the status classes of plaintext HTTP/1.x responses.\n"
 "\n"
 "  --interval MS  sample the counters this far apart for the rates (default\n"
-"                 1000); 0 reads once and shows rates of 0\n"
+"                 1000); 0 reads once: no rates (0 in JSON)\n"
 "  --json         {\"interval_ms\", \"services\": [{\"port\", \"connect\", \"response\",\n"
 "                 \"total\", \"per_token\", \"conns_per_s\", \"requests_per_s\",\n"
 "                 \"counters\": {...}}]}; each latency is {\"count\", \"mean_ms\",\n"
