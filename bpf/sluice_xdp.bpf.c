@@ -228,20 +228,28 @@ static __always_inline void maybe_ban(const struct sluice_rule *r, struct sluice
 		count(SLUICE_CNT_BANS);
 }
 
+/* What the rule walk carries from rule to rule. Only scalars, so the
+ * global function that applies one rule can take it. */
 struct rule_walk {
-	const struct pkt *p;
 	__u64 now;
 	__u64 mask;       /* slots still to apply */
 	__u32 drop_reason; /* first drop counter, or SLUICE_CNT_MAX */
 	__u32 new_conn;   /* a SYN that opens a connection */
 	__u32 conns_full; /* a conns count found no room */
+	__u32 pad;
 	struct conn_charges charges; /* counts this SYN took so far */
+};
+
+/* bpf_loop's context: the walk and the packet it is about. */
+struct walk_ctx {
+	struct rule_walk w;
+	const struct pkt *p;
 };
 
 /* A new connection against one rule's conns limit. Returns a drop counter,
  * or SLUICE_CNT_MAX to go on. */
 static __always_inline __u32 charge_conns(const struct sluice_rule *r, __u32 slot,
-					  struct rule_walk *w)
+					  struct rule_walk *w, const struct pkt *p)
 {
 	struct conn_charges *ch = &w->charges;
 	struct sluice_bucket_key key = {};
@@ -252,7 +260,7 @@ static __always_inline __u32 charge_conns(const struct sluice_rule *r, __u32 slo
 	 * counted again (docs/design.md). */
 	if (n >= SLUICE_FLOW_CONN_RULES)
 		return SLUICE_CNT_MAX;
-	limit_key_fill(r, w->p->family, w->p->saddr, &key);
+	limit_key_fill(r, p->family, p->saddr, &key);
 	res = conns_reserve(&key, r->conns, !(r->flags & SLUICE_RULE_ACTION_COUNT), w->now);
 	if (res & CONN_NO_ROOM) {
 		w->conns_full = 1;
@@ -266,24 +274,21 @@ static __always_inline __u32 charge_conns(const struct sluice_rule *r, __u32 slo
 	return res & CONN_OVER ? SLUICE_CNT_DROP_CONNS : SLUICE_CNT_MAX;
 }
 
-/* Applies one matching rule. Called through bpf_loop so the verifier checks
- * the body once rather than once per possible rule. */
-static long apply_rule(__u32 i, struct rule_walk *w)
+/* Applies the rule in one slot. A global function: the verifier checks its
+ * many paths once, not once per rule the walk might visit. */
+__noinline int apply_rule(struct rule_walk *w, const struct pkt *p, __u32 slot)
 {
 	struct sluice_bucket_key key = {};
 	struct sluice_rule_stats *st;
 	const struct sluice_rule *r;
 	struct sluice_bucket *b = NULL;
 	enum gcra_verdict v;
-	__u32 slot, reason = SLUICE_CNT_MAX;
+	__u32 reason = SLUICE_CNT_MAX;
 	__u64 pkt_cost = 0, byte_cost = 0;
 	__u32 conn_limits;
 
-	if (!w->mask)
-		return 1;
-	slot = lowest_bit(w->mask);
-	w->mask &= w->mask - 1;
-
+	if (!w || !p)
+		return 0;
 	r = bpf_map_lookup_elem(&sluice_rules, &slot);
 	st = bpf_map_lookup_elem(&sluice_rstats, &slot);
 	if (!r || !st || !(r->flags & SLUICE_RULE_IN_USE))
@@ -293,7 +298,7 @@ static long apply_rule(__u32 i, struct rule_walk *w)
 	 * other packets of a connection. */
 	if ((r->flags & (SLUICE_RULE_HAS_PPS | SLUICE_RULE_HAS_BPS)) ||
 	    (conn_limits & SLUICE_RULE_HAS_CONN_RATE)) {
-		b = get_bucket(r, w->p, w->now, &key);
+		b = get_bucket(r, p, w->now, &key);
 		if (!b)
 			return 0; /* the LRU could not give us an entry: fail open */
 	}
@@ -309,7 +314,7 @@ static long apply_rule(__u32 i, struct rule_walk *w)
 		}
 	}
 	if (b && reason == SLUICE_CNT_MAX && (r->flags & SLUICE_RULE_HAS_BPS)) {
-		byte_cost = gcra_cost(r->byte_interval_fp, w->p->len);
+		byte_cost = gcra_cost(r->byte_interval_fp, p->len);
 		v = gcra_admit(&b->byte_tat, w->now, byte_cost, r->byte_tolerance_ns);
 		if (v == GCRA_CONTENDED)
 			count(SLUICE_CNT_CAS_EXHAUSTED);
@@ -327,7 +332,7 @@ static long apply_rule(__u32 i, struct rule_walk *w)
 			reason = SLUICE_CNT_DROP_CONN_RATE;
 	}
 	if (reason == SLUICE_CNT_MAX && (conn_limits & SLUICE_RULE_HAS_CONNS) && sluice_track_flows)
-		reason = charge_conns(r, slot, w);
+		reason = charge_conns(r, slot, w, p);
 	/* A later limit refused the packet: give back what the earlier ones
 	 * charged, so one drop does not also spend tokens. */
 	if (reason != SLUICE_CNT_MAX && b) {
@@ -342,25 +347,38 @@ static long apply_rule(__u32 i, struct rule_walk *w)
 	if (reason == SLUICE_CNT_MAX) {
 		if (b) {
 			__sync_fetch_and_add(&b->passed_pkts, 1);
-			__sync_fetch_and_add(&b->passed_bytes, w->p->len);
+			__sync_fetch_and_add(&b->passed_bytes, p->len);
 		}
 		st->passed_pkts++;
-		st->passed_bytes += w->p->len;
+		st->passed_bytes += p->len;
 		return 0;
 	}
 
 	if (b) {
 		__sync_fetch_and_add(&b->dropped_pkts, 1);
-		__sync_fetch_and_add(&b->dropped_bytes, w->p->len);
+		__sync_fetch_and_add(&b->dropped_bytes, p->len);
 	}
 	st->dropped_pkts++;
-	st->dropped_bytes += w->p->len;
+	st->dropped_bytes += p->len;
 	if (r->flags & SLUICE_RULE_ACTION_COUNT)
 		return 0; /* dry run: counted above, never dropped or banned */
 	if (b)
 		maybe_ban(r, b, &key, w->now);
 	if (w->drop_reason == SLUICE_CNT_MAX)
 		w->drop_reason = reason;
+	return 0;
+}
+
+/* One step of the walk: the lowest slot still to apply. */
+static long walk_step(__u32 i, struct walk_ctx *c)
+{
+	__u32 slot;
+
+	if (!c->w.mask)
+		return 1;
+	slot = lowest_bit(c->w.mask);
+	c->w.mask &= c->w.mask - 1;
+	apply_rule(&c->w, c->p, slot);
 	return 0;
 }
 
@@ -399,16 +417,82 @@ static __always_inline int is_syn(const struct pkt *p)
 	       (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN;
 }
 
+/* Everything after parsing: deny, allow, rules, then the flow table.
+ * Returns the XDP verdict. A global function, so the verifier checks it
+ * once rather than once for every way through the parser. */
+__noinline int decide(const struct pkt *p, __u32 malformed_l4)
+{
+	struct sluice_flow_key fk = {};
+	struct walk_ctx c = {};
+	struct rule_walk *w = &c.w;
+	int reason, track;
+
+	if (!p)
+		return XDP_PASS;
+	/* The source is known even when the transport header is not, so the
+	 * deny list applies to malformed packets too. */
+	reason = check_deny(p);
+	if (reason >= 0) {
+		count(reason);
+		return XDP_DROP;
+	}
+	if (malformed_l4) {
+		count(SLUICE_CNT_MALFORMED);
+		return XDP_PASS;
+	}
+
+	track = sluice_track_flows && p->proto == SLUICE_PROTO_TCP && p->dport;
+	if (track)
+		flow_key_from_client(p, &fk);
+	/* A retransmitted SYN finds its flow: it is not a new connection. */
+	if (is_syn(p))
+		w->new_conn = !track || !bpf_map_lookup_elem(&sluice_flows, &fk);
+
+	if (check_allow(p)) {
+		count(SLUICE_CNT_ALLOWED);
+	} else {
+		w->mask = classify(p);
+		if (w->mask)
+			w->now = now_ns();
+		c.p = p;
+		w->drop_reason = SLUICE_CNT_MAX;
+		/* Most packets match one rule: a direct call saves bpf_loop's
+		 * two indirect calls (the rule, then the empty mask that ends
+		 * the walk). */
+		if (w->mask && !(w->mask & (w->mask - 1)))
+			apply_rule(w, p, lowest_bit(w->mask));
+		else if (w->mask)
+			bpf_loop(SLUICE_MAX_RULES, walk_step, &c, 0);
+		if (w->drop_reason != SLUICE_CNT_MAX) {
+			conn_charges_release(&fk, &w->charges, w->now);
+			count(w->drop_reason);
+			return XDP_DROP;
+		}
+	}
+
+	if (!track)
+		return XDP_PASS;
+	if (w->new_conn) {
+		if (!w->now)
+			w->now = now_ns();
+		reason = open_flow(&fk, &w->charges, w->now, w->conns_full);
+		if (reason != SLUICE_CNT_MAX) {
+			count(reason);
+			return XDP_DROP;
+		}
+		return XDP_PASS;
+	}
+	flow_from_client(&fk, p);
+	return XDP_PASS;
+}
+
 SEC("xdp")
 int sluice_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct sluice_flow_key fk = {};
-	struct rule_walk w = {};
 	struct pkt p = {};
 	enum parse_result pr;
-	int reason, track;
 
 	count(SLUICE_CNT_PACKETS);
 	pr = parse_packet(data, data_end, &p);
@@ -420,62 +504,7 @@ int sluice_xdp(struct xdp_md *ctx)
 		count(SLUICE_CNT_MALFORMED);
 		return XDP_PASS;
 	}
-
-	/* The source is known even when the transport header is not, so the
-	 * deny list applies to malformed packets too. */
-	reason = check_deny(&p);
-	if (reason >= 0) {
-		count(reason);
-		return XDP_DROP;
-	}
-	if (pr == PARSE_MALFORMED_L4) {
-		count(SLUICE_CNT_MALFORMED);
-		return XDP_PASS;
-	}
-
-	track = sluice_track_flows && p.proto == SLUICE_PROTO_TCP && p.dport;
-	if (track)
-		flow_key_from_client(&p, &fk);
-	/* A retransmitted SYN finds its flow: it is not a new connection. */
-	if (is_syn(&p))
-		w.new_conn = !track || !bpf_map_lookup_elem(&sluice_flows, &fk);
-
-	if (check_allow(&p)) {
-		count(SLUICE_CNT_ALLOWED);
-	} else {
-		w.mask = classify(&p);
-		if (w.mask)
-			w.now = now_ns();
-		w.p = &p;
-		w.drop_reason = SLUICE_CNT_MAX;
-		/* Most packets match one rule: a direct call saves bpf_loop's
-		 * two indirect calls (the rule, then the empty mask that ends
-		 * the walk). */
-		if (w.mask && !(w.mask & (w.mask - 1)))
-			apply_rule(0, &w);
-		else if (w.mask)
-			bpf_loop(SLUICE_MAX_RULES, apply_rule, &w, 0);
-		if (w.drop_reason != SLUICE_CNT_MAX) {
-			conn_charges_release(&fk, &w.charges, w.now);
-			count(w.drop_reason);
-			return XDP_DROP;
-		}
-	}
-
-	if (!track)
-		return XDP_PASS;
-	if (w.new_conn) {
-		if (!w.now)
-			w.now = now_ns();
-		reason = open_flow(&fk, &w.charges, w.now, w.conns_full);
-		if (reason != SLUICE_CNT_MAX) {
-			count(reason);
-			return XDP_DROP;
-		}
-		return XDP_PASS;
-	}
-	flow_from_client(&fk, &p);
-	return XDP_PASS;
+	return decide(&p, pr == PARSE_MALFORMED_L4);
 }
 
 /* The sweeper's timer: started (or taken over) by sluice_gc_arm, which the

@@ -25,8 +25,13 @@ int fx_open(struct fx *f, __u32 state_entries)
 
 int fx_open_opts(struct fx *f, const struct fx_opts *fo)
 {
+	/* Preallocating a production-sized flow table costs the kernel most
+	 * of a fixture's open; no unit test needs more than a few thousand
+	 * flows unless it asks. */
 	struct load_opts o = { .pin = 0, .test_clock = 1, .state_entries = fo->state_entries,
-			       .flow_entries = fo->flow_entries, .no_tc = fo->no_tc };
+			       .flow_entries = fo->flow_entries ? fo->flow_entries
+								: FX_DEFAULT_FLOW_ENTRIES,
+			       .no_tc = fo->no_tc };
 	int err;
 
 	memset(f, 0, sizeof(*f));

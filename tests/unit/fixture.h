@@ -33,9 +33,11 @@ struct fx {
 
 /* state_entries 0 = the default table size. Returns 0 or fails a check. */
 int fx_open(struct fx *f, __u32 state_entries);
+#define FX_DEFAULT_FLOW_ENTRIES 8192
+
 struct fx_opts {
-	__u32 state_entries; /* 0 = the default sizes */
-	__u32 flow_entries;
+	__u32 state_entries; /* 0 = the default size */
+	__u32 flow_entries;  /* 0 = FX_DEFAULT_FLOW_ENTRIES */
 	int tc;              /* load TC egress too (its verification takes a
 			      * second, so only tests of the server side do) */
 	int no_tc;           /* XDP as attached with --no-tc: tracks no flows */
