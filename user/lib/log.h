@@ -7,6 +7,10 @@
 enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_init(const char *prog, enum log_level level);
+/* The daemon: "prog: info: ..." (a level word on every line), and libbpf's
+ * messages gated on their own level, since its default level shows info. */
+void log_show_levels(int on);
+void log_libbpf_level(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
