@@ -48,7 +48,7 @@ static const char signals_usage[] =
 "  per_token  time per output token (sluice-l7)\n"
 "\n"
 "each as a count and the mean, p50, p90 and p99 in milliseconds since the\n"
-"port was first seen (percentiles within 12.5%, typically far better; none\n"
+"port was first seen (percentiles within 9.4%, typically far better; none\n"
 "when nothing was measured); connections and requests per second over the\n"
 "interval; and the counters: server RSTs, ICMP unreachables sent back, SYNs\n"
 "that got no SYN-ACK, and the status classes of plaintext HTTP/1.x responses.\n"

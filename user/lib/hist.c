@@ -70,8 +70,13 @@ double hist_quantile_us(const struct sluice_hist_data *h, double q)
 		if (hi - lo == 1)
 			return (double)lo;
 		/* The k-th of n values sits at the middle of the k-th of n
-		 * equal slices of the bucket. */
-		return (double)lo + (double)(hi - lo) * ((double)(rank - below) - 0.5) / (double)n;
+		 * equal slices of the middle half of the bucket: spread over
+		 * the whole bucket, a cluster at one edge would read up to a
+		 * bucket's width (1/8) off; kept to the middle half, no
+		 * estimate is more than 3/4 of 1/8 (9.4%) from any value in
+		 * the bucket. */
+		return (double)lo + (double)(hi - lo) *
+			(0.25 + 0.5 * ((double)(rank - below) - 0.5) / (double)n);
 	}
 	return -1; /* not reached: rank <= total */
 }

@@ -17,13 +17,12 @@ void hist_bucket_bounds(__u32 b, __u64 *lo, __u64 *hi);
 
 /* The value at quantile q (0 < q <= 1) in microseconds, by nearest rank:
  * the rank's bucket is found, and the rank's place among that bucket's
- * values is spread evenly over its span (a lone value reads as the
- * midpoint, within 6.25% of the truth). Buckets one microsecond wide are
- * exact. When every value sits in one bucket, their mean is returned
- * instead: it is known exactly and lies among them. The error is below one
- * bucket's width (1/8 of the value) in the worst case, a cluster of equal
- * values at a bucket's edge read at a far rank, and half that at the
- * middle rank of a bucket. Returns -1 for an empty histogram. */
+ * values is spread evenly over the middle half of its span (a lone value
+ * reads as the midpoint, within 6.25% of the truth). Buckets one
+ * microsecond wide are exact. When every value sits in one bucket, their
+ * mean is returned instead: it is known exactly and lies among them. The
+ * estimate is never more than 3/4 of a bucket's width (3/32 of the value,
+ * 9.4%) from any value in the bucket. Returns -1 for an empty histogram. */
 double hist_quantile_us(const struct sluice_hist_data *h, double q);
 
 struct hist_summary {
