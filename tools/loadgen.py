@@ -27,6 +27,7 @@ outstanding.
 import argparse
 import asyncio
 import json
+import math
 import socket
 import sys
 import time
@@ -197,17 +198,20 @@ class Gen:
         started = 0
         last = self.start
         end = self.start + a.duration
-        while started < a.max_requests:
+        done = False
+        while started < a.max_requests and not done:
             now = time.monotonic()
-            if now >= end:
-                break
+            if now >= end:  # the arrivals due before the end, not after
+                now, done = end, True
             rate = a.schedule[0][1]
             for t, r in a.schedule:
                 if now - self.start >= t:
                     rate = r
             sent += rate * (now - last)
             last = now
-            while started < int(sent) and started < a.max_requests:
+            # Arrival k is due once the integral passes k: the first at the
+            # start, and exactly rate * duration of them in a constant run.
+            while started < math.ceil(sent - 1e-9) and started < a.max_requests:
                 started += 1
                 self.count("offered")
                 if self.inflight >= a.concurrency:
@@ -217,7 +221,8 @@ class Gen:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             self.flush(out, self.sec())
-            await asyncio.sleep(a.tick)
+            if not done:
+                await asyncio.sleep(a.tick)
         # What is outstanding ends within its timeouts; then it is cut.
         if tasks:
             await asyncio.wait(tasks, timeout=a.connect_timeout + 2 * a.timeout + 1)
