@@ -134,28 +134,6 @@ static int conns_rank_cmp(const void *a, const void *b)
 	return key_cmp(&x->r, &y->r);
 }
 
-static const char *conn_key_str(const struct sluice_bucket_key *k, char *buf, size_t len)
-{
-	struct prefix p = { .family = k->family, .len = k->prefix_len };
-
-	if (k->family == SLUICE_AF_NONE) {
-		snprintf(buf, len, k->prefix_len == SLUICE_OVERFLOW_PREFIX ? "overflow" : "rule");
-		return buf;
-	}
-	memcpy(p.addr, k->addr, 16);
-	return prefix_str(&p, buf, len);
-}
-
-static const char *rule_name(const struct policy *p, __u32 id)
-{
-	int slot;
-
-	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
-		if (policy_rule_live(p, slot) && p->rules[slot].id == id)
-			return p->rules[slot].name;
-	return "";
-}
-
 static void print_conns(const struct policy *p, const struct conn_key_row *k, size_t n,
 			__u64 entries, __u32 max, __u64 interval)
 {
@@ -176,8 +154,8 @@ static void print_conns(const struct policy *p, const struct conn_key_row *k, si
 		for (i = 0; i < n; i++) {
 			json_obj_begin(&j, NULL);
 			json_u64(&j, "rule_id", k[i].r.key.rule_id);
-			json_str(&j, "rule", rule_name(p, k[i].r.key.rule_id));
-			json_str(&j, "key", conn_key_str(&k[i].r.key, key, sizeof(key)));
+			json_str(&j, "rule", policy_rule_name(p, k[i].r.key.rule_id));
+			json_str(&j, "key", stats_key_str(&k[i].r.key, key, sizeof(key)));
 			json_u64(&j, "conns", k[i].r.val.count);
 			json_u64(&j, "opened", k[i].r.val.opened);
 			json_u64(&j, "refused", k[i].r.val.refused);
@@ -193,7 +171,7 @@ static void print_conns(const struct policy *p, const struct conn_key_row *k, si
 	printf("%-5s %-16s %-44s %8s %10s %12s %12s\n", "RULE", "NAME", "KEY", "CONNS", "NEW/s",
 	       "OPENED", "REFUSED");
 	for (i = 0; i < n; i++) {
-		const char *name = rule_name(p, k[i].r.key.rule_id);
+		const char *name = policy_rule_name(p, k[i].r.key.rule_id);
 		char rate[32];
 
 		if (interval)
@@ -201,7 +179,7 @@ static void print_conns(const struct policy *p, const struct conn_key_row *k, si
 		else
 			snprintf(rate, sizeof(rate), "-");
 		printf("%-5u %-16s %-44s %8llu %10s %12llu %12llu\n", k[i].r.key.rule_id,
-		       name[0] ? name : "-", conn_key_str(&k[i].r.key, key, sizeof(key)),
+		       name[0] ? name : "-", stats_key_str(&k[i].r.key, key, sizeof(key)),
 		       (unsigned long long)k[i].r.val.count, rate,
 		       (unsigned long long)k[i].r.val.opened, (unsigned long long)k[i].r.val.refused);
 	}

@@ -237,26 +237,17 @@ static int rank_cmp_rate(const void *a, const void *b)
 	return rank_cmp_total(a, b);
 }
 
+/* top's SOURCE column: a rule-wide key or overflow bucket in parentheses,
+ * so it cannot be read as an address. */
 static const char *source_str(const struct sluice_bucket_key *k, char *buf, size_t len)
 {
-	struct prefix p = { .family = k->family, .len = k->prefix_len };
-
 	if (k->family == SLUICE_AF_NONE) {
-		snprintf(buf, len, k->prefix_len == SLUICE_OVERFLOW_PREFIX ? "(overflow)" : "(rule)");
+		char word[16];
+
+		snprintf(buf, len, "(%s)", stats_key_str(k, word, sizeof(word)));
 		return buf;
 	}
-	memcpy(p.addr, k->addr, 16);
-	return prefix_str(&p, buf, len);
-}
-
-static const char *rule_name(const struct policy *p, __u32 id)
-{
-	int slot;
-
-	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
-		if (policy_rule_live(p, slot) && p->rules[slot].id == id)
-			return p->rules[slot].name;
-	return "";
+	return stats_key_str(k, buf, len);
 }
 
 static int snapshot(const struct sluice_maps *m, struct talker **out, size_t *n)
@@ -304,7 +295,7 @@ static void print_top(const struct policy *p, struct talker *t, size_t n, size_t
 			json_obj_begin(&j, NULL);
 			json_str(&j, "source", source_str(&t[i].key, src, sizeof(src)));
 			json_u64(&j, "rule_id", t[i].key.rule_id);
-			json_str(&j, "rule_name", rule_name(p, t[i].key.rule_id));
+			json_str(&j, "rule_name", policy_rule_name(p, t[i].key.rule_id));
 			json_u64(&j, "passed_pkts", t[i].passed);
 			json_u64(&j, "passed_bytes", t[i].passed_bytes);
 			json_u64(&j, "dropped_pkts", t[i].dropped);

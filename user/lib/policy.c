@@ -394,3 +394,13 @@ int policy_commit(struct policy *p, const struct sluice_maps *m)
 		err = commit_list(m->deny, &p->deny, 1, "deny");
 	return err;
 }
+
+const char *policy_rule_name(const struct policy *p, __u32 id)
+{
+	int slot;
+
+	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
+		if (policy_rule_live(p, slot) && p->rules[slot].id == id)
+			return p->rules[slot].name;
+	return "";
+}

@@ -49,6 +49,8 @@ int policy_rule_del(struct policy *p, const char *id_or_name, struct errbuf *e);
 /* The live rule with this id or name, or -1. */
 int policy_rule_find(const struct policy *p, const char *id_or_name);
 int policy_rule_live(const struct policy *p, int slot);
+/* The name of the live rule with this id; "" if unnamed or gone. */
+const char *policy_rule_name(const struct policy *p, __u32 id);
 
 int policy_allow_add(struct policy *p, const struct prefix *pfx, struct errbuf *e);
 int policy_allow_del(struct policy *p, const struct prefix *pfx, struct errbuf *e);

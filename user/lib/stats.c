@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <stdio.h>
+#include "prefix.h"
 #include "stats.h"
 
 /* Metric-friendly names; the first five are the "drops" object keys. */
@@ -54,6 +56,18 @@ const char *const stats_hist_names[SLUICE_HISTS] = {
 	[SLUICE_HIST_TOTAL] = "total",
 	[SLUICE_HIST_PER_TOKEN] = "per_token",
 };
+
+const char *stats_key_str(const struct sluice_bucket_key *k, char *buf, size_t len)
+{
+	struct prefix p = { .family = k->family, .len = k->prefix_len };
+
+	if (k->family == SLUICE_AF_NONE) {
+		snprintf(buf, len, "%s", k->prefix_len == SLUICE_OVERFLOW_PREFIX ? "overflow" : "rule");
+		return buf;
+	}
+	memcpy(p.addr, k->addr, 16);
+	return prefix_str(&p, buf, len);
+}
 
 int stats_counters(const struct sluice_maps *m, __u64 out[SLUICE_CNT_MAX])
 {

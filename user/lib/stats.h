@@ -13,6 +13,9 @@ extern const char *const stats_signal_names[SLUICE_SIG_MAX];
 extern const char *const stats_hist_names[SLUICE_HISTS];
 
 int stats_counters(const struct sluice_maps *m, __u64 out[SLUICE_CNT_MAX]);
+/* A limit key as text: its masked prefix ("198.18.0.0/24"), or "rule" for a
+ * rule-wide key and "overflow" for a rule's overflow bucket. */
+const char *stats_key_str(const struct sluice_bucket_key *k, char *buf, size_t len);
 int stats_rule(const struct sluice_maps *m, __u32 slot, struct sluice_rule_stats *out);
 
 struct bucket_row {
