@@ -3,7 +3,7 @@
 # skipping those already present. Needs root (apt-get).
 set -eu
 pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev make gcc
-      iproute2 nftables netsniff-ng jq python3 libclang-rt-14-dev gnuplot-nox"
+      iproute2 nftables netsniff-ng jq python3 libclang-rt-14-dev gnuplot-nox prometheus"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
