@@ -31,6 +31,21 @@
 #define ADAPTIVE_MAX_TICK_MS 60000
 #define ADAPTIVE_MAX_TARGET_MS 60000
 
+/* The controller's fixed tunables (docs/design.md, "Adaptive controller"). */
+#define ADAPTIVE_TOLERANCE 1.5      /* gradient mode: latency allowed over baseline */
+#define ADAPTIVE_DRAIN_TICKS 1.5    /* drain the excess queue over this many ticks */
+#define ADAPTIVE_MIN_CUT 0.25       /* one tick cuts the limit to no less than this */
+#define ADAPTIVE_MAX_RAISE 0.15     /* one tick raises the limit by at most this */
+#define ADAPTIVE_NEAR_RAISE 0.02    /* ... and by this near the known capacity */
+#define ADAPTIVE_NEAR_MARGIN 0.10   /* "near": within 10% of it */
+#define ADAPTIVE_ERROR_CUT 0.30     /* errors over threshold: limit *= 1 - this */
+#define ADAPTIVE_MIN_ERRORS 3       /* fewer errors in a window are noise */
+#define ADAPTIVE_MIN_REQUESTS 10    /* for the throughput ratio */
+#define ADAPTIVE_BASELINE_WINDOW_S 60 /* unconfirmed this long: re-probe */
+#define ADAPTIVE_CONFIRM 1.10       /* a p50 this close to baseline confirms it */
+#define ADAPTIVE_PROBE_TICKS 2      /* drain, then measure */
+#define ADAPTIVE_PROBE_FRACTION 0.5 /* of the limit, during a probe */
+
 /* Which of the rule's limits the controller owns. */
 enum adaptive_kind {
 	ADAPTIVE_CONN_RATE = 0, /* rule's conn-rate (conn-burst follows) */
@@ -73,7 +88,7 @@ enum adaptive_reason {
 	ADAPTIVE_HOLD = 0,   /* no information this window: limit unchanged */
 	ADAPTIVE_GRADIENT_STEP, /* latency gradient (up, down or flat) */
 	ADAPTIVE_ERRORS,     /* error ratio over threshold: multiplicative decrease */
-	ADAPTIVE_PROBE,      /* re-measuring the baseline at min */
+	ADAPTIVE_PROBE,      /* re-measuring the baseline at a lower limit */
 	ADAPTIVE_REASONS,
 };
 const char *adaptive_reason_name(enum adaptive_reason r);
@@ -95,9 +110,13 @@ struct adaptive {
 	struct adaptive_config cfg;
 	double limit;           /* unrounded; the rule gets it rounded, clamped */
 	double baseline_us;     /* gradient: windowed min of p50s; -1 = none yet */
+	enum sluice_hist baseline_source; /* the histogram it was measured on */
 	__u32 baseline_age;     /* ticks since the baseline was set or confirmed */
 	__u32 probe_left;       /* ticks left in a baseline re-probe, 0 = none */
 	double probe_resume;    /* limit to return to after the probe */
+	double capacity;        /* limit at which latency last rose; 0 = unknown */
+	__u32 capacity_age;     /* informative ticks since it was measured */
+	__u32 pad;
 	__u64 ticks;
 	__u64 probes;           /* re-probes started */
 	__u64 error_cuts;       /* ticks that cut for errors */
@@ -134,6 +153,10 @@ int adaptive_bind(const struct sluice_maps *m, struct adaptive *a, struct errbuf
  * first call, and a service without an entry, give no information.
  * 0 or -errno (a map read failing other than ENOENT). */
 int adaptive_sample(const struct sluice_maps *m, struct adaptive *a, struct adaptive_input *out);
+/* The same from a snapshot already read (NULL: the service has no entry);
+ * what adaptive_sample does after the map lookup. Tests drive it directly. */
+void adaptive_window(struct adaptive *a, const struct sluice_signals *now,
+		     struct adaptive_input *out);
 
 /* One control step: returns the new limit (also in a->limit, rounded and in
  * [min, max]) and fills why (may be NULL). Pure: no maps, no clock. */
