@@ -277,6 +277,47 @@ int loader_detach(int ifindex, const char *dev)
 	return err;
 }
 
+enum link_state loader_link_state(int ifindex, __u32 *prog_id)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	char path[256];
+	int fd, err;
+
+	pin_link_path(ifindex, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return LINK_NONE;
+	err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	close(fd);
+	if (err || !info.xdp.ifindex)
+		return LINK_DEFUNCT;
+	if (prog_id)
+		*prog_id = info.prog_id;
+	return LINK_LIVE;
+}
+
+int loader_update_link(struct sluice_xdp *skel, int ifindex, const char *dev)
+{
+	struct bpf_link *link;
+	char path[256];
+	int err;
+
+	pin_link_path(ifindex, path, sizeof(path));
+	link = bpf_link__open(path);
+	if (!link) {
+		err = -errno;
+		pr_err("update %s: open link %s: %s", dev, path, strerror(-err));
+		return err;
+	}
+	err = bpf_link__update_program(link, skel->progs.sluice_xdp);
+	if (err)
+		pr_err("update %s: replace the XDP program in place: %s", dev, strerror(-err));
+	bpf_link__disconnect(link); /* the pin keeps it attached */
+	bpf_link__destroy(link);
+	return err;
+}
+
 static void tc_hook_init(struct bpf_tc_hook *h, int ifindex)
 {
 	memset(h, 0, sizeof(*h));

@@ -32,6 +32,13 @@ __u32 loader_pinned_state_entries(void);
 int loader_attach(struct sluice_xdp *skel, int ifindex, const char *dev,
 		  enum attach_mode mode, enum attach_mode *mode_used);
 int loader_detach(int ifindex, const char *dev);
+/* The pinned link of ifindex: LINK_NONE, LINK_LIVE (its program id in
+ * *prog_id if not NULL) or LINK_DEFUNCT (its interface was deleted). */
+enum link_state { LINK_NONE = 0, LINK_LIVE, LINK_DEFUNCT };
+enum link_state loader_link_state(int ifindex, __u32 *prog_id);
+/* Swap the program of ifindex's pinned link for skel's, atomically
+ * (bpf_link__update_program): no packet goes unchecked. */
+int loader_update_link(struct sluice_xdp *skel, int ifindex, const char *dev);
 /* TC egress: attach (replacing ours if there), detach, query. */
 int loader_attach_tc(struct sluice_tc *tc, int ifindex, const char *dev);
 int loader_detach_tc(int ifindex, const char *dev);
