@@ -38,6 +38,7 @@ SKELS      := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 LIB_SRCS   := $(wildcard user/lib/*.c)
 CLI_SRCS   := $(wildcard user/cli/*.c)
+DAEMON_SRCS := $(wildcard user/daemon/*.c)
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 BENCH_SRCS := tools/bench.c
 
@@ -49,13 +50,15 @@ LIB_OBJS_SAN   := $(call objs,$(BUILD)/san,$(LIB_SRCS))
 
 SLUICE         := $(BUILD)/sluice
 SLUICE_SAN     := $(BUILD)/san/sluice
+SLUICED        := $(BUILD)/sluiced
+SLUICED_SAN    := $(BUILD)/san/sluiced
 UNIT           := $(BUILD)/unit-tests
 UNIT_SAN       := $(BUILD)/san/unit-tests
 BENCH          := $(BUILD)/sluice-bench
 
 .PHONY: all help deps demo test test-unit test-cli test-e2e bench clean vmlinux
 
-all: $(SLUICE) $(UNIT) $(BENCH)  ## build everything (default)
+all: $(SLUICE) $(SLUICED) $(UNIT) $(BENCH)  ## build everything (default)
 
 help:  ## list the targets
 	@echo "sluice make targets:"
@@ -98,6 +101,14 @@ $(SLUICE_SAN): $(call objs,$(BUILD)/san,$(CLI_SRCS)) $(LIB_OBJS_SAN)
 	$(call msg,LD-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
+$(SLUICED): $(call objs,$(BUILD),$(DAEMON_SRCS)) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SLUICED_SAN): $(call objs,$(BUILD)/san,$(DAEMON_SRCS)) $(LIB_OBJS_SAN)
+	$(call msg,LD-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
 $(UNIT): $(call objs,$(BUILD),$(UNIT_SRCS)) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -115,7 +126,7 @@ $(BUILD):
 
 # --- running ---------------------------------------------------------------
 test: deps  ## run every test suite (needs root); ends with "N passed, N failed"
-	$(Q)$(MAKE) --no-print-directory all $(SLUICE_SAN) $(UNIT_SAN)
+	$(Q)$(MAKE) --no-print-directory all $(SLUICE_SAN) $(SLUICED_SAN) $(UNIT_SAN)
 	$(Q)tests/run.sh $(BUILD)
 
 demo: deps  ## flood a namespace backend and show sluice stopping it (needs root)

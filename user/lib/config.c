@@ -284,16 +284,29 @@ void config_free(struct config *c)
 }
 
 /* Same match and limits: everything but the id the policy gave it. */
-static int rule_same(const struct sluice_rule *pinned, const struct sluice_rule *wanted)
+static int rule_same(const struct sluice_rule *pinned, const struct sluice_rule *wanted,
+		     unsigned int owned)
 {
 	struct sluice_rule w = *wanted;
 
 	w.id = pinned->id;
+	if (owned & CONFIG_OWN_PPS) {
+		w.pps = pinned->pps;
+		w.burst = pinned->burst;
+		w.pkt_interval_fp = pinned->pkt_interval_fp;
+		w.pkt_tolerance_ns = pinned->pkt_tolerance_ns;
+	}
+	if (owned & CONFIG_OWN_CONN_RATE) {
+		w.conn_rate = pinned->conn_rate;
+		w.conn_burst = pinned->conn_burst;
+		w.conn_interval_fp = pinned->conn_interval_fp;
+		w.conn_tolerance_ns = pinned->conn_tolerance_ns;
+	}
 	return !memcmp(&w, pinned, sizeof(w));
 }
 
-static int apply_rules(struct policy *cur, const struct policy *want, struct config_delta *d,
-		       struct errbuf *e)
+static int apply_rules(struct policy *cur, const struct policy *want, const unsigned int *owned,
+		       struct config_delta *d, struct errbuf *e)
 {
 	int cur_kept[SLUICE_MAX_RULES] = { 0 }, want_kept[SLUICE_MAX_RULES] = { 0 };
 	int w, s, err;
@@ -304,7 +317,7 @@ static int apply_rules(struct policy *cur, const struct policy *want, struct con
 			continue;
 		for (s = 0; s < SLUICE_MAX_RULES; s++) {
 			if (cur_kept[s] || !policy_rule_live(cur, s) ||
-			    !rule_same(&cur->rules[s], &want->rules[w]))
+			    !rule_same(&cur->rules[s], &want->rules[w], owned ? owned[s] : 0))
 				continue;
 			cur_kept[s] = want_kept[w] = 1;
 			d->rules_kept++;
@@ -417,8 +430,8 @@ static int apply_deny(struct policy *cur, const struct policy *want, struct conf
 	return 0;
 }
 
-int config_policy_apply(struct policy *cur, const struct config *c, struct config_delta *d,
-			struct errbuf *e)
+int config_policy_apply(struct policy *cur, const struct config *c, const unsigned int *owned,
+			struct config_delta *d, struct errbuf *e)
 {
 	const struct sluice_config *w = &c->want.cfg;
 	int err;
@@ -435,7 +448,7 @@ int config_policy_apply(struct policy *cur, const struct config *c, struct confi
 		cur->cfg_changed = 1;
 		d->settings = 1;
 	}
-	err = apply_rules(cur, &c->want, d, e);
+	err = apply_rules(cur, &c->want, owned, d, e);
 	if (!err)
 		err = apply_allow(cur, &c->want, d, e);
 	if (!err)

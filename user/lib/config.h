@@ -29,7 +29,7 @@
 #define CONFIG_TOP_TALKERS_MAX 1000
 
 /* Errors name the file and the line: "FILE:LINE: reason". */
-#define CONFIG_ERR_LEN (ERRBUF_LEN + 512)
+#define CONFIG_ERR_LEN (ERRBUF_LEN + 600)
 struct config_err {
 	char msg[CONFIG_ERR_LEN];
 };
@@ -77,12 +77,18 @@ struct config_delta {
 	int settings;
 };
 
+/* Limits of a pinned rule that an adaptive controller owns: a rule that
+ * differs from the file only in them is unchanged. */
+#define CONFIG_OWN_PPS       (1u << 0) /* pps, burst and their compiled form */
+#define CONFIG_OWN_CONN_RATE (1u << 1) /* conn-rate, conn-burst, compiled */
+
 /* Change `cur` (loaded with policy_load) into c->want: rules equal in match
  * and limits are kept (same id, same state); others are deleted and added.
  * The allow list becomes the file's; static deny entries too, while bans a
- * rule issued stay until they expire. Commit with policy_commit. */
-int config_policy_apply(struct policy *cur, const struct config *c, struct config_delta *d,
-			struct errbuf *e);
+ * rule issued stay until they expire. owned (per slot of cur, or NULL):
+ * CONFIG_OWN_*. Commit with policy_commit. */
+int config_policy_apply(struct policy *cur, const struct config *c, const unsigned int *owned,
+			struct config_delta *d, struct errbuf *e);
 int config_delta_empty(const struct config_delta *d);
 
 int config_iface_equal(const struct config_iface *a, const struct config_iface *b);

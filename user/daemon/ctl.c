@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The adaptive controllers (one timerfd each, in the daemon's epoll) and the
+ * metrics endpoint (its fd in the same epoll).
+ *
+ * Both libraries (user/lib/adaptive.c, metrics.c, metrics_http.c) are
+ * referenced weakly: a tree where one has not landed yet still builds, a
+ * config with `adaptive` lines is then rejected with a message that says so,
+ * and the metrics endpoint is logged as missing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include "adaptive.h"
+#include "metrics.h"
+#include "metrics_http.h"
+#include "log.h"
+#include "pin.h"
+#include "sluiced.h"
+
+#pragma weak adaptive_parse
+#pragma weak adaptive_describe
+#pragma weak adaptive_init
+#pragma weak adaptive_bind
+#pragma weak adaptive_sample
+#pragma weak adaptive_tick
+#pragma weak adaptive_apply
+#pragma weak adaptive_reason_name
+#pragma weak adaptive_kind_name
+#pragma weak metrics_http_open
+#pragma weak metrics_http_fd
+#pragma weak metrics_http_port
+#pragma weak metrics_http_handle
+#pragma weak metrics_http_close
+#pragma weak metrics_render
+
+struct ctl {
+	struct adaptive a;
+	char desc[256];
+	int tfd;
+	__u64 changes;
+};
+
+static struct ctl *ctls[CONFIG_MAX_ADAPTIVE];
+static int n_ctls;
+static struct metrics_http *mh;
+static struct daemon *mh_daemon;
+
+static int have_metrics(void)
+{
+	return metrics_http_open && metrics_http_fd && metrics_http_handle && metrics_http_close &&
+	       metrics_render;
+}
+
+static double or_nan(double v)
+{
+	return v < 0 ? __builtin_nan("") : v;
+}
+
+static int render(struct strbuf *out, void *arg)
+{
+	struct metrics_adaptive ma[CONFIG_MAX_ADAPTIVE];
+	struct metrics_extra x = { .adaptive = ma };
+	struct daemon *d = arg;
+	int i;
+
+	x.top_n = d->cfg->top_talkers;
+	for (i = 0; i < n_ctls; i++) {
+		const struct adaptive *a = &ctls[i]->a;
+
+		memset(&ma[i], 0, sizeof(ma[i]));
+		ma[i].port = a->cfg.port;
+		ma[i].rule_id = a->rule_id;
+		snprintf(ma[i].kind, sizeof(ma[i].kind), "%s",
+			 a->cfg.kind == ADAPTIVE_PPS ? "pps" : "conn_rate");
+		ma[i].limit = a->limit;
+		ma[i].min = (double)a->cfg.min;
+		ma[i].max = (double)a->cfg.max;
+		ma[i].latency_s = or_nan(a->last.latency_us) / 1e6;
+		ma[i].baseline_s = or_nan(a->last.baseline_us) / 1e6;
+		ma[i].error_ratio = or_nan(a->last.error_ratio);
+		ma[i].changes = ctls[i]->changes;
+		ma[i].shadow = a->cfg.shadow;
+	}
+	x.n_adaptive = (size_t)n_ctls;
+	return metrics_render(&d->maps, &x, out);
+}
+
+static void metrics_stop(struct daemon *d)
+{
+	if (!mh)
+		return;
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, metrics_http_fd(mh), NULL);
+	metrics_http_close(mh);
+	mh = NULL;
+}
+
+static void metrics_start(struct daemon *d, const struct config *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int err;
+
+	if (!c->metrics_on)
+		return;
+	if (!have_metrics()) {
+		pr_warn("metrics %s: this sluiced was built without the metrics endpoint; "
+			"not serving", c->metrics_addr);
+		return;
+	}
+	err = metrics_http_open(c->metrics_addr, c->metrics_allow_any, &mh);
+	if (err) {
+		pr_err("metrics %s: %s; not serving (fix the address and reload)",
+		       c->metrics_addr, strerror(-err));
+		mh = NULL;
+		return;
+	}
+	ev.data.fd = metrics_http_fd(mh);
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
+		pr_err("metrics %s: epoll: %s", c->metrics_addr, strerror(errno));
+		metrics_http_close(mh);
+		mh = NULL;
+		return;
+	}
+	mh_daemon = d;
+	pr_info("metrics: serving http://%s/metrics", c->metrics_addr);
+}
+
+static int have_adaptive(void)
+{
+	return adaptive_parse && adaptive_init && adaptive_bind && adaptive_sample &&
+	       adaptive_tick && adaptive_apply;
+}
+
+int ctl_check(const struct config *c, struct config_err *ce)
+{
+	struct adaptive_config ac;
+	struct errbuf e;
+	int i;
+
+	for (i = 0; i < c->n_adaptive; i++) {
+		const struct config_adaptive *ca = &c->adaptive[i];
+
+		if (!have_adaptive()) {
+			snprintf(ce->msg, sizeof(ce->msg), "%s:%u: adaptive: this sluiced was built "
+				 "without the adaptive controller", c->path, ca->line);
+			return -EOPNOTSUPP;
+		}
+		if (adaptive_parse(ca->argc, (char **)ca->argv, &ac, &e)) {
+			snprintf(ce->msg, sizeof(ce->msg), "%s:%u: adaptive: %s", c->path, ca->line,
+				 e.msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void ctl_free(struct daemon *d, struct ctl *t)
+{
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, t->tfd, NULL);
+	close(t->tfd);
+	free(t);
+}
+
+static struct ctl *ctl_new(struct daemon *d, const struct adaptive_config *ac)
+{
+	struct itimerspec its = {};
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct ctl *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	adaptive_init(&t->a, ac);
+	if (adaptive_describe)
+		adaptive_describe(ac, t->desc, sizeof(t->desc));
+	else
+		snprintf(t->desc, sizeof(t->desc), "port %u", ac->port);
+	t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (t->tfd < 0) {
+		free(t);
+		return NULL;
+	}
+	its.it_interval.tv_sec = ac->tick_ms / 1000;
+	its.it_interval.tv_nsec = (long)(ac->tick_ms % 1000) * 1000000L;
+	its.it_value = its.it_interval;
+	ev.data.fd = t->tfd;
+	if (timerfd_settime(t->tfd, 0, &its, NULL) || epoll_ctl(d->epfd, EPOLL_CTL_ADD, t->tfd, &ev)) {
+		close(t->tfd);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* Keep a controller whose statement did not change (its state goes on);
+ * start new ones, stop removed ones. Then bind all to the current rules. */
+int ctl_apply(struct daemon *d, const struct config *old, const struct config *c)
+{
+	struct ctl *next[CONFIG_MAX_ADAPTIVE] = { NULL };
+	int i, j, n = 0;
+
+	if (!old || old->metrics_on != c->metrics_on || old->metrics_allow_any != c->metrics_allow_any ||
+	    strcmp(old->metrics_addr, c->metrics_addr)) {
+		if (old && mh)
+			pr_info("metrics: closing http://%s/metrics", old->metrics_addr);
+		metrics_stop(d);
+		metrics_start(d, c);
+	}
+	if (!have_adaptive())
+		return 0;
+	for (i = 0; i < c->n_adaptive; i++) {
+		struct adaptive_config ac;
+		struct errbuf e;
+
+		if (adaptive_parse(c->adaptive[i].argc, (char **)c->adaptive[i].argv, &ac, &e))
+			continue; /* ctl_check refused it before */
+		for (j = 0; j < n_ctls; j++)
+			if (ctls[j] && !memcmp(&ctls[j]->a.cfg, &ac, sizeof(ac)))
+				break;
+		if (j < n_ctls) {
+			next[n++] = ctls[j];
+			ctls[j] = NULL;
+			continue;
+		}
+		next[n] = ctl_new(d, &ac);
+		if (!next[n]) {
+			pr_err("%s:%u: adaptive: could not start its timer: %s", c->path,
+			       c->adaptive[i].line, strerror(errno));
+			continue;
+		}
+		pr_info("adaptive %s: started (tick %u ms%s)", next[n]->desc, ac.tick_ms,
+			ac.shadow ? ", shadow" : "");
+		n++;
+	}
+	for (j = 0; j < n_ctls; j++) {
+		if (!ctls[j])
+			continue;
+		pr_info("adaptive %s: stopped (no longer in the config)", ctls[j]->desc);
+		ctl_free(d, ctls[j]);
+	}
+	memcpy(ctls, next, sizeof(ctls));
+	n_ctls = n;
+	for (i = 0; i < n_ctls; i++) {
+		struct errbuf e;
+
+		if (adaptive_bind(&d->maps, &ctls[i]->a, &e))
+			pr_warn("adaptive %s: no rule to drive: %s", ctls[i]->desc, e.msg);
+	}
+	return 0;
+}
+
+static void ctl_tick(struct daemon *d, struct ctl *t)
+{
+	struct adaptive_decision why;
+	struct adaptive_input in;
+	struct errbuf e;
+	__u64 limit;
+	int err, lock;
+
+	if (!t->a.bound && adaptive_bind(&d->maps, &t->a, &e))
+		return;
+	if (adaptive_sample(&d->maps, &t->a, &in))
+		return;
+	limit = adaptive_tick(&t->a, &in, &why);
+	t->changes += why.changed ? 1 : 0;
+	if (why.changed)
+		pr_info("adaptive %s: %s %llu -> %llu (%s; latency %.0f us, baseline %.0f us, "
+			"gradient %.3f, error ratio %.3f)%s", t->desc,
+			adaptive_kind_name ? adaptive_kind_name(t->a.cfg.kind) : "limit",
+			(unsigned long long)why.old_limit, (unsigned long long)why.new_limit,
+			adaptive_reason_name ? adaptive_reason_name(why.reason) : "?",
+			why.latency_us, why.baseline_us, why.gradient, why.error_ratio,
+			t->a.cfg.shadow ? " [shadow]" : "");
+	lock = pin_lock();
+	if (lock < 0)
+		return;
+	err = adaptive_apply(&d->maps, &t->a, limit);
+	if (err == -ESTALE && !adaptive_bind(&d->maps, &t->a, &e))
+		err = adaptive_apply(&d->maps, &t->a, limit);
+	pin_unlock(lock);
+	if (err)
+		pr_warn("adaptive %s: write the limit: %s", t->desc, strerror(-err));
+}
+
+int ctl_handle(struct daemon *d, int fd)
+{
+	__u64 expirations;
+	int i;
+
+	if (mh && fd == metrics_http_fd(mh)) {
+		metrics_http_handle(mh, render, mh_daemon);
+		return 1;
+	}
+	for (i = 0; i < n_ctls; i++) {
+		if (ctls[i]->tfd != fd)
+			continue;
+		if (read(fd, &expirations, sizeof(expirations)) == sizeof(expirations))
+			ctl_tick(d, ctls[i]);
+		return 1;
+	}
+	return 0;
+}
+
+/* The limits each bound controller owns in the pinned rules: a reload must
+ * not take them for a change of the rule. */
+void ctl_owned(unsigned int *owned)
+{
+	int i;
+
+	for (i = 0; i < n_ctls; i++)
+		if (ctls[i]->a.bound && ctls[i]->a.slot < SLUICE_MAX_RULES)
+			owned[ctls[i]->a.slot] |= ctls[i]->a.cfg.kind == ADAPTIVE_PPS
+						  ? CONFIG_OWN_PPS : CONFIG_OWN_CONN_RATE;
+}
+
+void ctl_stop(struct daemon *d)
+{
+	int i;
+
+	metrics_stop(d);
+	for (i = 0; i < n_ctls; i++)
+		ctl_free(d, ctls[i]);
+	n_ctls = 0;
+}
