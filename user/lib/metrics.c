@@ -671,7 +671,8 @@ static void render_top(struct render *r, struct snapshot *s, const struct metric
 		n = METRICS_TOP_MAX;
 	if (n > s->nbuckets)
 		n = s->nbuckets;
-	qsort(s->buckets, s->nbuckets, sizeof(*s->buckets), talker_cmp);
+	if (s->nbuckets) /* else buckets may be NULL */
+		qsort(s->buckets, s->nbuckets, sizeof(*s->buckets), talker_cmp);
 	family(r, "sluice_top_source_packets_total", "counter",
 	       "Packets of the heaviest sources (by packets, per rule) by verdict; a source that leaves the top N loses its series. source is the masked prefix, or rule (a rule-wide bucket) or overflow (new sources the insert limiter refused).");
 	for (i = 0; i < n; i++) {
