@@ -455,8 +455,15 @@ __u64 adaptive_tick(struct adaptive *a, const struct adaptive_input *in,
 				next = L;
 			if (next < L * ADAPTIVE_MIN_CUT)
 				next = L * ADAPTIVE_MIN_CUT;
-			a->capacity = cap < L ? cap : L;
-			a->capacity_age = 0;
+			/* Responses short of requests: the backend is saturated
+			 * and its throughput is a measurement of capacity. More
+			 * responses than requests is a queue draining: the
+			 * estimate holds only if the limit was binding, so it
+			 * may cut less but is not remembered. */
+			if (ratio < 1) {
+				a->capacity = cap;
+				a->capacity_age = 0;
+			}
 		} else {
 			/* Under: raise by the gradient ref / latency, at least
 			 * NEAR_RAISE, at most MAX_RAISE, and only NEAR_RAISE
@@ -468,6 +475,10 @@ __u64 adaptive_tick(struct adaptive *a, const struct adaptive_input *in,
 			    L < a->capacity * (1 + ADAPTIVE_NEAR_MARGIN))
 				raise = ADAPTIVE_NEAR_RAISE;
 			next = L * (1 + raise);
+			/* Far below it (a queue was just drained, or errors
+			 * cut): straight back to the edge of the near zone. */
+			if (a->capacity > 0 && next < a->capacity * (1 - ADAPTIVE_NEAR_MARGIN))
+				next = a->capacity * (1 - ADAPTIVE_NEAR_MARGIN);
 			if (a->capacity > 0 && next > a->capacity * (1 + ADAPTIVE_NEAR_MARGIN))
 				a->capacity = 0; /* fine beyond it: it grew, or load fell */
 		}

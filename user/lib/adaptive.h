@@ -33,7 +33,7 @@
 
 /* The controller's fixed tunables (docs/design.md, "Adaptive controller"). */
 #define ADAPTIVE_TOLERANCE 1.5      /* gradient mode: latency allowed over baseline */
-#define ADAPTIVE_DRAIN_TICKS 1.5    /* drain the excess queue over this many ticks */
+#define ADAPTIVE_DRAIN_TICKS 0.5    /* drain the excess queue over this many ticks */
 #define ADAPTIVE_MIN_CUT 0.25       /* one tick cuts the limit to no less than this */
 #define ADAPTIVE_MAX_RAISE 0.15     /* one tick raises the limit by at most this */
 #define ADAPTIVE_NEAR_RAISE 0.02    /* ... and by this near the known capacity */
