@@ -263,3 +263,19 @@ t_check "it logs the detach" grep -q "info: detached from $DEV_B" "$LOG"
 t_check "no XDP on $DEV_B" sh -c "! ip -n '$NS_B' -d link show dev '$DEV_B' | grep -q prog/xdp"
 t_expect "the rules stay pinned" "$("$SLUICE" rule list --json | jq length)" -eq 3
 t_end
+
+t_begin "metrics endpoint and an adaptive controller in the loop"
+conf 60 "rule add name svc proto tcp dport 8080 conn-rate 100"
+sed -i 's/^metrics off$/metrics 127.0.0.1:19464/' "$CONF"
+echo "adaptive port 8080 limit conn-rate min 10 max 100 tick 200" >>"$CONF"
+t_check "sluiced --check accepts it" sh -c "'$SLUICED' --check -c '$CONF' | grep -qx OK"
+t_check "sluiced starts" d_start
+t_check "it serves metrics" logged "info: metrics: serving http://127.0.0.1:19464/metrics"
+t_check "it starts the controller" logged "info: adaptive .*8080.*: started"
+scrape() {
+	nsenter --net="/run/netns/$NS_B" timeout 10 "$PY" -c \
+		'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:19464/metrics").read().decode())'
+}
+t_check "a scrape returns sluice_ metrics" sh -c "$(declare -f scrape); PY='$PY' NS_B='$NS_B' scrape | grep -q '^sluice_'"
+t_check "SIGTERM" d_stop TERM
+t_end

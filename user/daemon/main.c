@@ -131,10 +131,15 @@ static int start(struct daemon *d)
 		err = pin_dir_create();
 	if (!err)
 		err = programs_load(d);
-	if (!err)
-		err = apply_policy(d, d->cfg, "start");
 	if (err)
 		return err;
+	/* Controllers first: bound to the pinned rules, the limits they drive
+	 * are theirs, and a restart does not take them for a changed rule. */
+	ctl_apply(d, NULL, d->cfg);
+	err = apply_policy(d, d->cfg, "start");
+	if (err)
+		return err;
+	ctl_apply(d, d->cfg, d->cfg); /* bind again, to the rules as committed */
 	ifaces_from_config(d, d->cfg);
 	links_tidy(d);
 	for (i = 0; i < d->n_ifaces; i++) {
@@ -144,8 +149,6 @@ static int start(struct daemon *d)
 		else if (err != -ENODEV)
 			return err;
 	}
-	ctl_apply(d, NULL, d->cfg);
-	/* The controllers bind now; a second pass keeps their limits owned. */
 	pr_info("running: attached to %d of %d interface(s), pins under %s; SIGHUP reloads %s",
 		up, d->n_ifaces, pin_root(), d->cfg->path);
 	return 0;
