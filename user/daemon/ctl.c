@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* The adaptive controllers (one timerfd each, in the daemon's epoll) and the
- * metrics endpoint (its fd in the same epoll).
- *
- * Both libraries (user/lib/adaptive.c, metrics.c, metrics_http.c) are
- * referenced weakly: a tree where one has not landed yet still builds, a
- * config with `adaptive` lines is then rejected with a message that says so,
- * and the metrics endpoint is logged as missing. */
+ * metrics endpoint (its fd in the same epoll); the libraries are
+ * user/lib/adaptive.c, metrics.c and metrics_http.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,22 +16,6 @@
 #include "pin.h"
 #include "sluiced.h"
 
-#pragma weak adaptive_parse
-#pragma weak adaptive_describe
-#pragma weak adaptive_init
-#pragma weak adaptive_bind
-#pragma weak adaptive_sample
-#pragma weak adaptive_tick
-#pragma weak adaptive_apply
-#pragma weak adaptive_reason_name
-#pragma weak adaptive_kind_name
-#pragma weak metrics_http_open
-#pragma weak metrics_http_fd
-#pragma weak metrics_http_port
-#pragma weak metrics_http_handle
-#pragma weak metrics_http_close
-#pragma weak metrics_render
-
 struct ctl {
 	struct adaptive a;
 	char desc[256];
@@ -47,12 +27,6 @@ static struct ctl *ctls[CONFIG_MAX_ADAPTIVE];
 static int n_ctls;
 static struct metrics_http *mh;
 static struct daemon *mh_daemon;
-
-static int have_metrics(void)
-{
-	return metrics_http_open && metrics_http_fd && metrics_http_handle && metrics_http_close &&
-	       metrics_render;
-}
 
 static double or_nan(double v)
 {
@@ -104,11 +78,6 @@ static void metrics_start(struct daemon *d, const struct config *c)
 
 	if (!c->metrics_on)
 		return;
-	if (!have_metrics()) {
-		pr_warn("metrics %s: this sluiced was built without the metrics endpoint; "
-			"not serving", c->metrics_addr);
-		return;
-	}
 	err = metrics_http_open(c->metrics_addr, c->metrics_allow_any, &mh);
 	if (err) {
 		pr_err("metrics %s: %s; not serving (fix the address and reload)",
@@ -127,12 +96,6 @@ static void metrics_start(struct daemon *d, const struct config *c)
 	pr_info("metrics: serving http://%s/metrics", c->metrics_addr);
 }
 
-static int have_adaptive(void)
-{
-	return adaptive_parse && adaptive_init && adaptive_bind && adaptive_sample &&
-	       adaptive_tick && adaptive_apply;
-}
-
 int ctl_check(const struct config *c, struct config_err *ce)
 {
 	struct adaptive_config ac;
@@ -142,11 +105,6 @@ int ctl_check(const struct config *c, struct config_err *ce)
 	for (i = 0; i < c->n_adaptive; i++) {
 		const struct config_adaptive *ca = &c->adaptive[i];
 
-		if (!have_adaptive()) {
-			snprintf(ce->msg, sizeof(ce->msg), "%s:%u: adaptive: this sluiced was built "
-				 "without the adaptive controller", c->path, ca->line);
-			return -EOPNOTSUPP;
-		}
 		if (adaptive_parse(ca->argc, (char **)ca->argv, &ac, &e)) {
 			snprintf(ce->msg, sizeof(ce->msg), "%s:%u: adaptive: %s", c->path, ca->line,
 				 e.msg);
@@ -172,10 +130,7 @@ static struct ctl *ctl_new(struct daemon *d, const struct adaptive_config *ac)
 	if (!t)
 		return NULL;
 	adaptive_init(&t->a, ac);
-	if (adaptive_describe)
-		adaptive_describe(ac, t->desc, sizeof(t->desc));
-	else
-		snprintf(t->desc, sizeof(t->desc), "port %u", ac->port);
+	adaptive_describe(ac, t->desc, sizeof(t->desc));
 	t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (t->tfd < 0) {
 		free(t);
@@ -207,8 +162,6 @@ int ctl_apply(struct daemon *d, const struct config *old, const struct config *c
 		metrics_stop(d);
 		metrics_start(d, c);
 	}
-	if (!have_adaptive())
-		return 0;
 	for (i = 0; i < c->n_adaptive; i++) {
 		struct adaptive_config ac;
 		struct errbuf e;
@@ -267,9 +220,9 @@ static void ctl_tick(struct daemon *d, struct ctl *t)
 	if (why.changed)
 		pr_info("adaptive %s: %s %llu -> %llu (%s; latency %.0f us, baseline %.0f us, "
 			"gradient %.3f, error ratio %.3f)%s", t->desc,
-			adaptive_kind_name ? adaptive_kind_name(t->a.cfg.kind) : "limit",
+			adaptive_kind_name(t->a.cfg.kind),
 			(unsigned long long)why.old_limit, (unsigned long long)why.new_limit,
-			adaptive_reason_name ? adaptive_reason_name(why.reason) : "?",
+			adaptive_reason_name(why.reason),
 			why.latency_us, why.baseline_us, why.gradient, why.error_ratio,
 			t->a.cfg.shadow ? " [shadow]" : "");
 	lock = pin_lock();
