@@ -244,5 +244,8 @@ awk 'BEGIN { print "t,time,limit,conns_per_s,requests_per_s,http_5xx_per_s,resp_
 t_check "plot" "$TOOLS/plot_adaptive.sh" -o "$TMP/plot.png" -l 40 -m 10:overload -m 1795490030:end "$TMP/plot.csv"
 t_check "file says PNG ($(file -b "$TMP/plot.png" 2>&1 | cut -d, -f1-2))" \
 	sh -c "file -b '$TMP/plot.png' | grep -q '^PNG image data, 1200 x 900'"
+t_check "plot with the loadgen's CSV and the backend's log (-L, -B)" "$TOOLS/plot_adaptive.sh" \
+	-o "$TMP/plot2.png" -L "$TMP/high.csv" -B "$TMP/close.log" "$TMP/samples.csv"
+t_check "file says PNG" sh -c "file -b '$TMP/plot2.png' | grep -q '^PNG image data'"
 t_check "a bad CSV is refused" sh -c "echo x,y >'$TMP/bad.csv'; ! '$TOOLS/plot_adaptive.sh' -o '$TMP/bad.png' '$TMP/bad.csv' 2>/dev/null"
 t_end
