@@ -194,6 +194,7 @@ static struct adaptive_input win(double lat_us, __u64 requests, __u64 responses,
 	struct adaptive_input in = {
 		.have_latency = lat_us >= 0, .source = SLUICE_HIST_RESPONSE, .latency_us = lat_us,
 		.samples = responses, .requests = requests, .responses = responses,
+		.connections = requests, /* one request per connection */
 		.errors = errors, .have_errors = requests || responses,
 		.error_ratio = -1,
 	};
@@ -492,6 +493,7 @@ static void sim_run(struct sim *s, double (*offered)(int sec), int (*failing)(in
 			while (s->credit >= 1) {
 				s->credit -= 1;
 				adm++;
+				s->sig->counter[SLUICE_SIG_CONNECTIONS]++; /* one request each */
 				s->sig->counter[SLUICE_SIG_REQUESTS]++;
 				if (failing(sec)) {
 					s->sig->counter[SLUICE_SIG_RESPONSES]++;

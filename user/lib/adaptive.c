@@ -294,6 +294,7 @@ void adaptive_window(struct adaptive *a, const struct sluice_signals *now,
 	}
 	out->requests = c[SLUICE_SIG_REQUESTS];
 	out->responses = c[SLUICE_SIG_RESPONSES];
+	out->connections = c[SLUICE_SIG_CONNECTIONS];
 	/* sluice-l7 counts the backend's 5xx in the same http_5xx; its own
 	 * 429s are sluice's answers, not the backend's errors. */
 	out->errors = c[SLUICE_SIG_HTTP_5XX] + c[SLUICE_SIG_SERVER_RST] + c[SLUICE_SIG_SYN_TIMEOUT] +
@@ -376,6 +377,14 @@ static int baseline_update(struct adaptive *a, const struct adaptive_input *in)
 		return 1;
 	}
 	return 0;
+}
+
+/* Responses clearly short of requests in a window with enough of both:
+ * requests are queueing at the backend. */
+static int queue_started(const struct adaptive_input *in)
+{
+	return in->source == SLUICE_HIST_RESPONSE && in->requests >= ADAPTIVE_MIN_REQUESTS &&
+	       (double)in->responses < (1 - ADAPTIVE_QUEUE_SLACK) * (double)in->requests;
 }
 
 __u64 adaptive_tick(struct adaptive *a, const struct adaptive_input *in,
@@ -464,6 +473,16 @@ __u64 adaptive_tick(struct adaptive *a, const struct adaptive_input *in,
 				a->capacity = cap;
 				a->capacity_age = 0;
 			}
+		} else if (queue_started(in)) {
+			/* Under the reference, but the backend answered clearly
+			 * fewer than it was sent: a queue has started and will
+			 * show as latency in a tick or two. What it answered is
+			 * its capacity; go under it so the queue drains first. */
+			a->capacity = L * (double)in->responses / (double)in->requests;
+			a->capacity_age = 0;
+			next = a->capacity * (1 - ADAPTIVE_HEADROOM);
+			if (next > L)
+				next = L;
 		} else {
 			/* Under: raise by the gradient ref / latency, at least
 			 * NEAR_RAISE, at most MAX_RAISE, and only NEAR_RAISE
@@ -471,6 +490,13 @@ __u64 adaptive_tick(struct adaptive *a, const struct adaptive_input *in,
 			double raise = clampd(ref / in->latency_us - 1, ADAPTIVE_NEAR_RAISE,
 					      ADAPTIVE_MAX_RAISE);
 
+			/* A conn-rate limit that admitted well under itself is
+			 * not what holds the load back: the load fell, and the
+			 * capacity it was held under says nothing now. */
+			if (a->capacity > 0 && c->kind == ADAPTIVE_CONN_RATE &&
+			    (double)in->connections <
+				    ADAPTIVE_BINDING * L * (double)c->tick_ms / 1000.0)
+				a->capacity = 0;
 			if (a->capacity > 0 && L * (1 + raise) > a->capacity * (1 - ADAPTIVE_NEAR_MARGIN) &&
 			    L < a->capacity * (1 + ADAPTIVE_NEAR_MARGIN))
 				raise = ADAPTIVE_NEAR_RAISE;
@@ -479,8 +505,13 @@ __u64 adaptive_tick(struct adaptive *a, const struct adaptive_input *in,
 			 * cut): straight back to the edge of the near zone. */
 			if (a->capacity > 0 && next < a->capacity * (1 - ADAPTIVE_NEAR_MARGIN))
 				next = a->capacity * (1 - ADAPTIVE_NEAR_MARGIN);
-			if (a->capacity > 0 && next > a->capacity * (1 + ADAPTIVE_NEAR_MARGIN))
-				a->capacity = 0; /* fine beyond it: it grew, or load fell */
+			/* Near it: no higher than HEADROOM under it. Creeping
+			 * past a measured capacity only builds a queue; the
+			 * measurement is renewed by the next queue, forgotten
+			 * when it ages out or the load falls. */
+			if (a->capacity > 0 && next > a->capacity * (1 - ADAPTIVE_HEADROOM))
+				next = L > a->capacity * (1 - ADAPTIVE_HEADROOM) ? L
+					: a->capacity * (1 - ADAPTIVE_HEADROOM);
 		}
 	}
 	if (errors_hit) {

@@ -38,6 +38,9 @@
 #define ADAPTIVE_MAX_RAISE 0.15     /* one tick raises the limit by at most this */
 #define ADAPTIVE_NEAR_RAISE 0.02    /* ... and by this near the known capacity */
 #define ADAPTIVE_NEAR_MARGIN 0.10   /* "near": within 10% of it */
+#define ADAPTIVE_HEADROOM 0.05      /* held this far under a measured capacity */
+#define ADAPTIVE_QUEUE_SLACK 0.05   /* responses this far short of requests: a queue */
+#define ADAPTIVE_BINDING 0.80       /* admitted under this share of the limit: not binding */
 #define ADAPTIVE_ERROR_CUT 0.30     /* errors over threshold: limit *= 1 - this */
 #define ADAPTIVE_MIN_ERRORS 3       /* fewer errors in a window are noise */
 #define ADAPTIVE_MIN_REQUESTS 10    /* for the throughput ratio */
@@ -78,6 +81,7 @@ struct adaptive_input {
 	double latency_us;       /* p50 of the window */
 	__u64 samples;           /* latency values in the window */
 	__u64 requests, responses;
+	__u64 connections;       /* handshakes answered: what a conn-rate limit admits */
 	__u64 errors;            /* http_5xx + server_rst + syn_timeout + icmp_unreach */
 	int have_errors;         /* the window had outcomes: error_ratio is real */
 	double error_ratio;      /* errors / max(requests, outcomes), 0..1 */
