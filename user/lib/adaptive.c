@@ -383,8 +383,14 @@ static int baseline_update(struct adaptive *a, const struct adaptive_input *in)
  * requests are queueing at the backend. */
 static int queue_started(const struct adaptive_input *in)
 {
+	__u64 missing = in->requests > in->responses ? in->requests - in->responses : 0;
+
+	/* At 15 requests a window, one response still in flight at the
+	 * window's end is 7%: the absolute floor keeps that from reading as
+	 * a queue. */
 	return in->source == SLUICE_HIST_RESPONSE && in->requests >= ADAPTIVE_MIN_REQUESTS &&
-	       (double)in->responses < (1 - ADAPTIVE_QUEUE_SLACK) * (double)in->requests;
+	       (double)missing > ADAPTIVE_QUEUE_SLACK * (double)in->requests &&
+	       missing >= ADAPTIVE_QUEUE_MIN_SHORT;
 }
 
 __u64 adaptive_tick(struct adaptive *a, const struct adaptive_input *in,
@@ -522,6 +528,16 @@ __u64 adaptive_tick(struct adaptive *a, const struct adaptive_input *in,
 			next = cut;
 		reason = ADAPTIVE_ERRORS;
 		a->error_cuts++;
+		if (a->before_errors <= 0)
+			a->before_errors = L;
+	} else if (a->before_errors > 0 && latency && in->latency_us <= ref) {
+		/* The errors stopped and latency is fine: they were the
+		 * backend failing, not load, so go straight back to half the
+		 * limit it had before them (as TCP returns to ssthresh), not
+		 * 15% a tick from the floor. */
+		if (next < a->before_errors * ADAPTIVE_ERROR_RESUME)
+			next = a->before_errors * ADAPTIVE_ERROR_RESUME;
+		a->before_errors = 0;
 	}
 out:
 	next = clampd(next, (double)c->min, (double)c->max);

@@ -40,8 +40,10 @@
 #define ADAPTIVE_NEAR_MARGIN 0.10   /* "near": within 10% of it */
 #define ADAPTIVE_HEADROOM 0.05      /* held this far under a measured capacity */
 #define ADAPTIVE_QUEUE_SLACK 0.05   /* responses this far short of requests: a queue */
+#define ADAPTIVE_QUEUE_MIN_SHORT 5  /* ... and at least this many: a few is noise at low rates */
 #define ADAPTIVE_BINDING 0.80       /* admitted under this share of the limit: not binding */
 #define ADAPTIVE_ERROR_CUT 0.30     /* errors over threshold: limit *= 1 - this */
+#define ADAPTIVE_ERROR_RESUME 0.5   /* errors over, latency fine: back to this share of the limit before them */
 #define ADAPTIVE_MIN_ERRORS 3       /* fewer errors in a window are noise */
 #define ADAPTIVE_MIN_REQUESTS 10    /* for the throughput ratio */
 #define ADAPTIVE_BASELINE_WINDOW_S 60 /* unconfirmed this long: re-probe */
@@ -121,6 +123,7 @@ struct adaptive {
 	double capacity;        /* limit at which latency last rose; 0 = unknown */
 	__u32 capacity_age;     /* informative ticks since it was measured */
 	__u32 pad;
+	double before_errors;   /* limit before a run of error cuts; 0 = none */
 	__u64 ticks;
 	__u64 probes;           /* re-probes started */
 	__u64 error_cuts;       /* ticks that cut for errors */
