@@ -16,7 +16,6 @@
 #include "stats.h"
 
 /* Longest line -f accepts, without its newline. */
-#define MAX_LINE 4095
 
 static const char rule_usage[] =
 "Usage: sluice rule add [name NAME] [src PREFIX] [dport PORT|LO-HI]\n"
@@ -351,16 +350,37 @@ int cmd_rule(int argc, char **argv) { return noun_command("rule", rule_usage, ar
 int cmd_allow(int argc, char **argv) { return noun_command("allow", allow_usage, argc, argv); }
 int cmd_deny(int argc, char **argv) { return noun_command("deny", deny_usage, argc, argv); }
 
+struct file_ctx {
+	struct txn *t;
+	unsigned int applied;
+};
+
+/* One line of `sluice -f`: a policy command, applied to the transaction. */
+static int file_line(int n, char **words, unsigned int lineno, void *arg, struct errbuf *e)
+{
+	struct file_ctx *fc = arg;
+	struct command_result res;
+	int err;
+
+	(void)lineno;
+	if (!command_is_policy(n, words))
+		return errf(e, -EINVAL, "'%s%s%s' is not allowed in a file "
+			    "(only rule add|del, allow add|del, deny add|del, set)",
+			    words[0], n > 1 ? " " : "", n > 1 ? words[1] : "");
+	err = command_apply(&fc->t->p, n, words, &res, e);
+	if (!err)
+		fc->applied++;
+	return err;
+}
+
 int cmd_file(const char *path)
 {
-	struct command_result res;
-	char line[MAX_LINE + 2]; /* the newline and the NUL */
-	char *words[COMMAND_MAX_WORDS];
-	unsigned int lineno = 0, applied = 0;
+	unsigned int lineno = 0;
+	struct file_ctx fc = { 0 };
 	struct errbuf e;
 	struct txn t;
 	FILE *f;
-	int err = 0;
+	int err;
 
 	f = fopen(path, "r");
 	if (!f) {
@@ -371,34 +391,8 @@ int cmd_file(const char *path)
 		fclose(f);
 		return 1;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		int n;
-
-		lineno++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			err = errf(&e, -EINVAL, "line longer than %d characters", MAX_LINE);
-			break;
-		}
-		n = split_words(line, words, COMMAND_MAX_WORDS);
-		if (n == 0)
-			continue;
-		if (n < 0) {
-			err = errf(&e, -EINVAL, "more than %d words", COMMAND_MAX_WORDS);
-			break;
-		}
-		if (!command_is_policy(n, words)) {
-			err = errf(&e, -EINVAL, "'%s%s%s' is not allowed in a file "
-				   "(only rule add|del, allow add|del, deny add|del, set)",
-				   words[0], n > 1 ? " " : "", n > 1 ? words[1] : "");
-			break;
-		}
-		err = command_apply(&t.p, n, words, &res, &e);
-		if (err)
-			break;
-		applied++;
-	}
-	if (!err && ferror(f))
-		err = errf(&e, -EIO, "read error");
+	fc.t = &t;
+	err = parse_lines(f, file_line, &fc, &lineno, &e);
 	fclose(f);
 	if (err) {
 		txn_end(&t, 0);
@@ -407,6 +401,6 @@ int cmd_file(const char *path)
 	}
 	if (txn_end(&t, 1))
 		return 1;
-	printf("applied %u command(s) from %s\n", applied, path);
+	printf("applied %u command(s) from %s\n", fc.applied, path);
 	return 0;
 }

@@ -9,7 +9,6 @@
 #include "parse.h"
 
 /* Longest line, as `sluice -f` takes. */
-#define MAX_LINE 4095
 
 const char *config_mode_name(enum attach_mode m)
 {
@@ -211,10 +210,14 @@ static void want_init(struct policy *p)
 	p->cfg.flows_full = SLUICE_FULL_OPEN;
 }
 
+/* parse_lines' callback. */
+static int config_line(int n, char **words, unsigned int lineno, void *arg, struct errbuf *e)
+{
+	return parse_line(arg, n, words, lineno, e);
+}
+
 int config_load(struct config *c, const char *path, struct config_err *ce)
 {
-	char line[MAX_LINE + 2];
-	char *words[COMMAND_MAX_WORDS];
 	unsigned int lineno = 0;
 	struct errbuf e;
 	FILE *f;
@@ -233,28 +236,7 @@ int config_load(struct config *c, const char *path, struct config_err *ce)
 		snprintf(ce->msg, sizeof(ce->msg), "%s: %s", path, strerror(-err));
 		return err;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		int n;
-
-		lineno++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			err = errf(&e, -EINVAL, "line longer than %d characters", MAX_LINE);
-			break;
-		}
-		n = split_words(line, words, COMMAND_MAX_WORDS);
-		if (n == 0)
-			continue;
-		if (n < 0) {
-			err = errf(&e, -EINVAL, "more than %d words", COMMAND_MAX_WORDS);
-			break;
-		}
-		err = parse_line(c, n, words, lineno, &e);
-		if (err)
-			break;
-	}
-	if (!err && ferror(f)) {
-		err = errf(&e, -EIO, "read error");
-	}
+	err = parse_lines(f, config_line, c, &lineno, &e);
 	fclose(f);
 	if (!err && !c->n_ifaces) {
 		lineno = 0;

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include "parse.h"
 
 int parse_u64(const char *s, __u64 min, __u64 max, int suffixes, const char *what,
@@ -58,4 +59,31 @@ int split_words(char *line, char **words, int max_words)
 			*p++ = '\0';
 	}
 	return n;
+}
+
+int parse_lines(FILE *f, parse_line_fn fn, void *arg, unsigned int *lineno, struct errbuf *e)
+{
+	char line[PARSE_MAX_LINE + 2]; /* the newline and the NUL */
+	char *words[PARSE_MAX_WORDS];
+	int err = 0;
+
+	*lineno = 0;
+	while (fgets(line, sizeof(line), f)) {
+		int n;
+
+		(*lineno)++;
+		if (!strchr(line, '\n') && !feof(f))
+			return errf(e, -EINVAL, "line longer than %d characters", PARSE_MAX_LINE);
+		n = split_words(line, words, PARSE_MAX_WORDS);
+		if (n == 0)
+			continue;
+		if (n < 0)
+			return errf(e, -EINVAL, "more than %d words", PARSE_MAX_WORDS);
+		err = fn(n, words, *lineno, arg, e);
+		if (err)
+			return err;
+	}
+	if (ferror(f))
+		return errf(e, -EIO, "read error");
+	return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef SLUICE_PARSE_H
 #define SLUICE_PARSE_H
 
+#include <stdio.h>
 #include <linux/types.h>
 #include "log.h"
 
@@ -12,5 +13,16 @@ int parse_u64(const char *s, __u64 min, __u64 max, int suffixes, const char *wha
 /* Splits a line in place at blanks, stopping at '#'. Returns the word count
  * or -E2BIG past max_words. */
 int split_words(char *line, char **words, int max_words);
+
+/* Command files (`sluice -f`, sluiced's config): one command per line, at
+ * most PARSE_MAX_LINE characters and PARSE_MAX_WORDS words, '#' comments.
+ * Calls fn with the words of every non-empty line; stops at the first error
+ * (fn's, an overlong line, or a read error) and returns it, with *lineno the
+ * line it is about and the reason in e. */
+#define PARSE_MAX_LINE 4095
+#define PARSE_MAX_WORDS 64
+typedef int (*parse_line_fn)(int n, char **words, unsigned int lineno, void *arg,
+			     struct errbuf *e);
+int parse_lines(FILE *f, parse_line_fn fn, void *arg, unsigned int *lineno, struct errbuf *e);
 
 #endif
