@@ -276,6 +276,15 @@ scrape() {
 	nsenter --net="/run/netns/$NS_B" timeout 10 "$PY" -c \
 		'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:19464/metrics").read().decode())'
 }
-t_check "a scrape returns sluice_ metrics" sh -c "$(declare -f scrape); PY='$PY' NS_B='$NS_B' scrape | grep -q '^sluice_'"
+sleep 0.5 # a few controller ticks
+scrape >"$E2E_TMP/scrape.txt" 2>&1
+t_check "a scrape returns sluice_ metrics" grep -q '^sluice_' "$E2E_TMP/scrape.txt"
+t_check "promtool check metrics accepts the scrape" \
+	sh -c "promtool check metrics <'$E2E_TMP/scrape.txt' >'$E2E_TMP/promtool.txt' 2>&1"
+[ -s "$E2E_TMP/promtool.txt" ] && sed 's/^/  promtool: /' "$E2E_TMP/promtool.txt" >&2
+t_check "the controller's limit is exported" \
+	grep -q '^sluice_adaptive_limit{port="8080"' "$E2E_TMP/scrape.txt"
+t_check "the rule's counters are exported" \
+	grep -q '^sluice_rule_packets_total{rule="svc"' "$E2E_TMP/scrape.txt"
 t_check "SIGTERM" d_stop TERM
 t_end
