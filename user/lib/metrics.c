@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,10 +306,30 @@ static const struct sluice_rule *rule_by_id(const struct snapshot *s, __u32 id)
 	return NULL;
 }
 
-static void render_rules(struct render *r, const struct snapshot *s)
+/* One counter family of every live rule, by verdict: the passed and dropped
+ * fields of struct sluice_rule_stats at the given offsets. */
+static void render_rule_verdicts(struct render *r, const struct snapshot *s, const char *name,
+				 const char *help, size_t passed_off, size_t dropped_off)
 {
 	static const char *const verdicts[2] = { "passed", "dropped" };
 	int slot, v;
+
+	family(r, name, "counter", help);
+	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
+		for (v = 0; v < 2 && s->live[slot]; v++) {
+			const char *st = (const char *)&s->rstats[slot];
+			__u64 val;
+
+			memcpy(&val, st + (v ? dropped_off : passed_off), sizeof(val));
+			out(r, "%s{", name);
+			rule_labels(r, &s->rules[slot]);
+			out(r, ",verdict=\"%s\"} %llu\n", verdicts[v], (unsigned long long)val);
+		}
+}
+
+static void render_rules(struct render *r, const struct snapshot *s)
+{
+	int slot;
 
 	family(r, "sluice_rule_info", "gauge",
 	       "A live rule (always 1); action is drop, or count for a dry run whose dropped counts are would-have-dropped.");
@@ -320,25 +341,13 @@ static void render_rules(struct render *r, const struct snapshot *s)
 		out(r, ",action=\"%s\"} 1\n",
 		    s->rules[slot].flags & SLUICE_RULE_ACTION_COUNT ? "count" : "drop");
 	}
-	family(r, "sluice_rule_packets_total", "counter", "Packets a rule matched, by its verdict.");
-	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
-		for (v = 0; v < 2 && s->live[slot]; v++) {
-			out(r, "sluice_rule_packets_total{");
-			rule_labels(r, &s->rules[slot]);
-			out(r, ",verdict=\"%s\"} %llu\n", verdicts[v],
-			    (unsigned long long)(v ? s->rstats[slot].dropped_pkts
-						   : s->rstats[slot].passed_pkts));
-		}
-	family(r, "sluice_rule_bytes_total", "counter",
-	       "Bytes (whole frames) of the packets a rule matched, by its verdict.");
-	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
-		for (v = 0; v < 2 && s->live[slot]; v++) {
-			out(r, "sluice_rule_bytes_total{");
-			rule_labels(r, &s->rules[slot]);
-			out(r, ",verdict=\"%s\"} %llu\n", verdicts[v],
-			    (unsigned long long)(v ? s->rstats[slot].dropped_bytes
-						   : s->rstats[slot].passed_bytes));
-		}
+	render_rule_verdicts(r, s, "sluice_rule_packets_total", "Packets a rule matched, by its verdict.",
+			     offsetof(struct sluice_rule_stats, passed_pkts),
+			     offsetof(struct sluice_rule_stats, dropped_pkts));
+	render_rule_verdicts(r, s, "sluice_rule_bytes_total",
+			     "Bytes (whole frames) of the packets a rule matched, by its verdict.",
+			     offsetof(struct sluice_rule_stats, passed_bytes),
+			     offsetof(struct sluice_rule_stats, dropped_bytes));
 	family(r, "sluice_rule_limit", "gauge",
 	       "A rule's configured limit, per second (conns: concurrent connections); only the limits it has.");
 	for (slot = 0; slot < SLUICE_MAX_RULES; slot++) {
