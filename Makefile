@@ -30,16 +30,20 @@ CFLAGS     ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	       -Iinclude -Iuser/lib -I$(BUILD) -MMD -MP
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDLIBS     := -lbpf -lelf -lz -lmnl
+LDLIBS     := -lbpf -lelf -lz -lmnl -ljansson
 
-BPF_PROGS  := sluice_xdp sluice_tc floor
+BPF_PROGS  := sluice_xdp sluice_tc floor sluice_l7
 BPF_OBJS   := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS      := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 LIB_SRCS   := $(wildcard user/lib/*.c)
 CLI_SRCS   := $(wildcard user/cli/*.c)
 DAEMON_SRCS := $(wildcard user/daemon/*.c)
-UNIT_SRCS  := $(wildcard tests/unit/*.c)
+# sluice-l7: everything but main.c is also linked into the unit tests.
+L7_SRCS    := $(filter-out user/l7/main.c,$(wildcard user/l7/*.c))
+UNIT_SRCS  := $(wildcard tests/unit/*.c) $(L7_SRCS)
+MOCK_SRCS  := tools/mock_llm.c
+FUZZ_SRCS  := tests/fuzz/fuzz_l7.c user/l7/http.c user/l7/tokens.c
 BENCH_SRCS := tools/bench.c
 
 # $(call objs,DIR,SRCS)
@@ -52,13 +56,18 @@ SLUICE         := $(BUILD)/sluice
 SLUICE_SAN     := $(BUILD)/san/sluice
 SLUICED        := $(BUILD)/sluiced
 SLUICED_SAN    := $(BUILD)/san/sluiced
+SLUICE_L7      := $(BUILD)/sluice-l7
+SLUICE_L7_SAN  := $(BUILD)/san/sluice-l7
+MOCK_LLM       := $(BUILD)/mock-llm
+FUZZ_L7        := $(BUILD)/fuzz-l7
+FUZZ_SECONDS   ?= 600
 UNIT           := $(BUILD)/unit-tests
 UNIT_SAN       := $(BUILD)/san/unit-tests
 BENCH          := $(BUILD)/sluice-bench
 
-.PHONY: all help deps demo test test-unit test-cli test-e2e bench clean vmlinux
+.PHONY: all help deps demo test test-unit test-cli test-e2e bench fuzz clean vmlinux
 
-all: $(SLUICE) $(SLUICED) $(UNIT) $(BENCH)  ## build everything (default)
+all: $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM) $(UNIT) $(BENCH)  ## build everything (default)
 
 help:  ## list the targets
 	@echo "sluice make targets:"
@@ -109,6 +118,25 @@ $(SLUICED_SAN): $(call objs,$(BUILD)/san,$(DAEMON_SRCS)) $(LIB_OBJS_SAN)
 	$(call msg,LD-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
+$(SLUICE_L7): $(call objs,$(BUILD),user/l7/main.c $(L7_SRCS)) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SLUICE_L7_SAN): $(call objs,$(BUILD)/san,user/l7/main.c $(L7_SRCS)) $(LIB_OBJS_SAN)
+	$(call msg,LD-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(MOCK_LLM): $(call objs,$(BUILD),$(MOCK_SRCS)) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# libFuzzer needs clang; the target sees only the parsers (no BPF, no I/O).
+$(FUZZ_L7): $(FUZZ_SRCS) $(wildcard user/l7/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Iuser/lib \
+		-Iuser/l7 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ $(FUZZ_SRCS) -ljansson
+
 $(UNIT): $(call objs,$(BUILD),$(UNIT_SRCS)) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -126,7 +154,7 @@ $(BUILD):
 
 # --- running ---------------------------------------------------------------
 test: deps  ## run every test suite (needs root); ends with "N passed, N failed"
-	$(Q)$(MAKE) --no-print-directory all $(SLUICE_SAN) $(SLUICED_SAN) $(UNIT_SAN)
+	$(Q)$(MAKE) --no-print-directory all $(SLUICE_SAN) $(SLUICED_SAN) $(SLUICE_L7_SAN) $(UNIT_SAN) $(FUZZ_L7)
 	$(Q)tests/run.sh $(BUILD)
 
 demo: deps  ## flood a namespace backend and show sluice stopping it (needs root)
@@ -136,6 +164,11 @@ demo: deps  ## flood a namespace backend and show sluice stopping it (needs root
 bench: deps  ## ns per packet against bare XDP and TC floors, see docs/benchmarks.md
 	$(Q)$(MAKE) --no-print-directory $(BENCH)
 	$(Q)$(BENCH)
+
+fuzz: deps  ## fuzz sluice-l7's HTTP parser and token accounting for FUZZ_SECONDS (600)
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_L7)
+	$(Q)mkdir -p $(BUILD)/fuzz-corpus
+	$(Q)$(FUZZ_L7) -max_total_time=$(FUZZ_SECONDS) -max_len=8192 $(BUILD)/fuzz-corpus tests/fuzz/corpus
 
 clean:  ## remove build/
 	$(Q)rm -rf $(BUILD)

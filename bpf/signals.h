@@ -13,6 +13,7 @@
 #include "sluice.h"
 #include "maps.h"
 #include "clock.h"
+#include "signals_update.h"
 
 /* The template a new entry starts from: too big for the stack. */
 static struct sluice_signals signals_zero;
@@ -31,26 +32,6 @@ static __always_inline struct sluice_signals *signals_get(__u32 port, int create
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&sluice_signals, &port);
-}
-
-static __always_inline void signals_add(struct sluice_signals *s, __u32 sig)
-{
-	if (s && sig < SLUICE_SIG_MAX)
-		__sync_fetch_and_add(&s->counter[sig], 1);
-}
-
-static __always_inline void signals_observe(struct sluice_signals *s, __u32 hist, __u64 ns)
-{
-	__u64 us = ns / 1000;
-	__u32 b = sluice_hist_bucket(us);
-
-	/* The verifier needs to see the bound that clang knows already. */
-	asm volatile("" : "+r"(b));
-	if (!s || hist >= SLUICE_HISTS || b >= SLUICE_HIST_BUCKETS)
-		return;
-	__sync_fetch_and_add(&s->hist[hist].count, 1);
-	__sync_fetch_and_add(&s->hist[hist].sum_us, us);
-	__sync_fetch_and_add(&s->hist[hist].bucket[b], 1);
 }
 
 #endif

@@ -349,6 +349,22 @@ struct sluice_signals {
 	struct sluice_hist_data hist[SLUICE_HISTS];
 };
 
+/* sluice-l7's measurements, sent to bpf/sluice_l7.bpf.c in batches (as the
+ * data of a BPF_PROG_TEST_RUN), which applies them to sluice_signals with
+ * the same atomic adds the TC program uses. */
+enum sluice_l7_event_kind {
+	SLUICE_L7_EV_COUNT = 0,   /* counter[index] += 1 */
+	SLUICE_L7_EV_OBSERVE = 1, /* hist[index] observes value_ns */
+};
+
+struct sluice_l7_event {
+	__u32 port;       /* the service, host order */
+	__u16 kind;       /* enum sluice_l7_event_kind */
+	__u16 index;      /* enum sluice_signal or enum sluice_hist */
+	__u64 value_ns;
+};
+#define SLUICE_L7_BATCH 128   /* events per run: 2 KiB, within a test-run frame */
+
 /* Bucket of a latency in microseconds (both sides use this). */
 static inline __u32 sluice_hist_bucket(__u64 us)
 {

@@ -3,7 +3,8 @@
 # skipping those already present. Needs root (apt-get).
 set -eu
 pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev make gcc
-      iproute2 nftables netsniff-ng jq python3 libclang-rt-14-dev gnuplot-nox prometheus"
+      iproute2 nftables netsniff-ng jq python3 libclang-rt-14-dev gnuplot-nox prometheus
+      libjansson-dev wrk nginx-light"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -17,5 +18,14 @@ fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# nginx is only the benchmark's comparison: keep its package from starting a
+# server on port 80 of the real interfaces (policy-rc.d 101 = "do not start").
+rcd=/usr/sbin/policy-rc.d
+own_rcd=0
+if [ ! -e "$rcd" ]; then
+	printf '#!/bin/sh\nexit 101\n' > "$rcd" && chmod 755 "$rcd" && own_rcd=1
+fi
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+apt-get install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+[ "$own_rcd" = 1 ] && rm -f "$rcd"
+exit "${rc:-0}"
