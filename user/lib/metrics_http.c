@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include "log.h"
 #include "metrics_http.h"
+#include "sockaddr.h"
 
 #define TAG_LISTEN 0
 #define TAG_TIMER 1
@@ -62,72 +63,6 @@ static __u64 now_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
-/* --- the address ----------------------------------------------------------- */
-
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, int *any)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port = NULL, *h = s, *end;
-	unsigned long p = DEFAULT_PORT;
-	size_t hl;
-
-	if (s[0] == '[') {
-		end = strchr(s, ']');
-		if (!end)
-			return -EINVAL;
-		h = s + 1;
-		hl = (size_t)(end - h);
-		if (end[1] == ':')
-			port = end + 2;
-		else if (end[1])
-			return -EINVAL;
-	} else {
-		end = strchr(s, ':');
-		if (end && strchr(end + 1, ':'))
-			return -EINVAL; /* IPv6 needs brackets: [::1]:9464 */
-		hl = end ? (size_t)(end - s) : strlen(s);
-		if (end)
-			port = end + 1;
-	}
-	if (!hl || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	if (port) {
-		char *e;
-
-		if (!*port || *port == '-' || *port == '+')
-			return -EINVAL;
-		errno = 0;
-		p = strtoul(port, &e, 10);
-		if (errno || *e || p > 65535)
-			return -EINVAL;
-	}
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] != '[') {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-			return -EINVAL;
-		in->sin_family = AF_INET;
-		in->sin_port = htons((unsigned short)p);
-		*any = in->sin_addr.s_addr == htonl(INADDR_ANY);
-		*len = sizeof(*in);
-	} else {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-		static const __u8 mapped_any[16] = { [10] = 0xff, [11] = 0xff };
-
-		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-			return -EINVAL;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((unsigned short)p);
-		*any = !memcmp(&in6->sin6_addr, &in6addr_any, 16) ||
-		       !memcmp(&in6->sin6_addr, mapped_any, 16);
-		*len = sizeof(*in6);
-	}
-	return 0;
-}
-
 static int ep_add(int ep, int fd, __u32 events, __u64 tag)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = tag };
@@ -151,7 +86,7 @@ int metrics_http_open(const char *addr_port, int allow_any, struct metrics_http 
 	int any = 0, one = 1, err;
 
 	*out = NULL;
-	err = parse_addr(a, &ss, &len, &any);
+	err = sockaddr_parse(a, DEFAULT_PORT, &ss, &len, &any);
 	if (err) {
 		pr_err("metrics: listen address '%s': not ADDR[:PORT] with a numeric address (IPv6 in brackets: [::1]:9464)",
 		       a);
