@@ -3,8 +3,8 @@
  * l7_config.h - sluice-l7's configuration: where it listens, the backends,
  * the tiers and their limits, the API keys, the timeouts and sizes. Read
  * from a command file in the grammar of sluice's other files (one directive
- * per line, '#' comments; docs/l7.md lists every directive), validated as a
- * whole; errors name FILE:LINE and the running configuration stays.
+ * per line, '#' comments; docs/l7-config.md lists every directive), validated
+ * as a whole; errors name FILE:LINE and the running configuration stays.
  *
  * Rates are "per period", the period being a minute unless `period` says
  * otherwise (the tests shorten it to run a minute's worth of traffic fast).
@@ -30,7 +30,8 @@ enum l7_tpm_kind {
 
 /* One limit: `rate` units per period, at most `burst` at once. rate 0 =
  * unlimited. burst 0 in the file means the default: rate / 10 (at least 1),
- * i.e. a tenth of the period's allowance may come at once. */
+ * i.e. a tenth of the period's allowance may come at once; the loaded
+ * config holds that value, so burst is 0 exactly when rate is. */
 struct l7_limit {
 	uint64_t rate;
 	uint64_t burst;
@@ -59,7 +60,8 @@ struct l7_config {
 	int listen_any;                          /* `listen ... public`: allow a wildcard */
 	char backends[L7_MAX_BACKENDS][L7_ADDR_LEN];
 	unsigned int n_backends;
-	char metrics[L7_ADDR_LEN];               /* default 127.0.0.1:9465; "off" = none */
+	char metrics[L7_ADDR_LEN];               /* default 127.0.0.1:9465; "" = off */
+	int metrics_any;                         /* `metrics ... public`: allow a wildcard */
 	uint64_t period_ms;                      /* default 60000 */
 
 	char key_header[L7_NAME_LEN];            /* "" = Authorization: Bearer (default) */
@@ -68,7 +70,7 @@ struct l7_config {
 	int default_tier_set;
 	struct l7_tier tiers[L7_MAX_TIERS];
 	unsigned int n_tiers;
-	struct l7_key *keys;                     /* L7_MAX_KEYS, owned */
+	struct l7_key *keys;                     /* L7_MAX_KEYS, owned; sorted by key */
 	unsigned int n_keys;
 
 	unsigned int queue_size;                 /* default 256 */
@@ -94,14 +96,17 @@ struct l7_config {
 	unsigned int deny_after;
 	uint64_t deny_window_ms;                 /* default 10000 */
 	uint64_t deny_ban_s;                     /* default 60 */
-	/* Port the signals are written under; 0 = the first backend's. */
+	/* Port the signals are written under; `signals-port 0` (the default) =
+	 * the first backend's, filled in by l7_config_load. */
 	unsigned int signals_port;
 	int kernel;                              /* `kernel off`: no maps at all */
 };
 
 void l7_config_defaults(struct l7_config *c);
-/* Reads and validates path into c (which it initialises). 0, or a negative
- * errno with "FILE:LINE: reason" in e. */
+/* Reads and validates path into c (which it initialises: load into a fresh
+ * struct to keep the running one). 0, or a negative errno with
+ * "FILE:LINE: reason" in e and nothing to free. Warns (pr_warn) when the file
+ * holds keys and is readable by group or others. */
 int l7_config_load(const char *path, struct l7_config *c, struct errbuf *e);
 void l7_config_free(struct l7_config *c);
 /* The tier of an API key, or -1 if the key is not configured. */
