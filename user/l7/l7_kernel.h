@@ -47,4 +47,8 @@ int l7_kernel_ban(struct l7_kernel *k, const uint8_t addr[16], uint64_t ban_s);
 uint64_t l7_kernel_flushed(const struct l7_kernel *k);
 uint64_t l7_kernel_dropped(const struct l7_kernel *k);
 
+/* Tests: the clock (ns) behind the 1 s retry while inactive and the check
+ * that the pin still holds the map in use; NULL restores CLOCK_MONOTONIC. */
+void l7_kernel_set_clock(struct l7_kernel *k, uint64_t (*now_ns)(void));
+
 #endif
