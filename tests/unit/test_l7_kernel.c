@@ -44,8 +44,10 @@ static int pins_begin(struct pins *p)
 	if (!CHECK(bpffs_ensure() == 0, "bpffs at /sys/fs/bpf"))
 		return -1;
 	snprintf(p->root, sizeof(p->root), "/sys/fs/bpf/sluice-test-l7k-XXXXXX");
-	if (!CHECK(mkdtemp(p->root) != NULL, "create a pin root: %s", strerror(errno)))
+	if (!CHECK(mkdtemp(p->root) != NULL, "create a pin root: %s", strerror(errno))) {
+		p->root[0] = '\0';
 		return -1;
+	}
 	setenv("SLUICE_PIN_ROOT", p->root, 1);
 	return 0;
 }
