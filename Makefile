@@ -28,7 +28,7 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 	      -I$(BUILD) -Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
 CFLAGS     ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
-	       -Iinclude -Iuser/lib -I$(BUILD) -MMD -MP
+	       -Iinclude -Iuser/lib -Iuser/l7 -I$(BUILD) -MMD -MP
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDLIBS     := -lbpf -lelf -lz -lmnl -ljansson
 

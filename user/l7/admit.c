@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * admit.c - what happens to a complete request before it reaches a backend:
+ * who is calling (API key or address, and the tier), how many tokens it may
+ * cost, the rate limits (429 at once), then a slot: the caller's and tier's
+ * concurrency and the backends' capacity, waiting in the priority queue for
+ * at most queue-timeout. Shadow tiers go through the same checks, and their
+ * would-be rejections are counted and logged instead of answered.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include "l7.h"
+#include "log.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+const char *tier_name(const struct l7 *l, unsigned int tier)
+{
+	return tier < l->cfg.n_tiers ? l->cfg.tiers[tier].name : "none";
+}
+
+static const struct l7_tier *tier_of(const struct client *c)
+{
+	return &c->l7->cfg.tiers[c->tier];
+}
+
+static int backends_saturated(const struct l7 *l)
+{
+	return l->cfg.backend_concurrency && l->backend_inflight >= l->cfg.backend_concurrency;
+}
+
+/* A client address answered with too many 429s goes on the XDP deny list. */
+static void strike(struct client *c)
+{
+	struct l7 *l = c->l7;
+	int err;
+
+	if (!l->cfg.deny_after || !l->kern)
+		return;
+	if (!limiter_strike(l->lim, c->addr, l->cfg.deny_after, l->cfg.deny_window_ms * 1000000ULL,
+			    l->now))
+		return;
+	err = l7_kernel_ban(l->kern, c->addr, l->cfg.deny_ban_s);
+	if (err) {
+		pr_warn("ban %s: %s", c->addr_str, strerror(-err));
+		return;
+	}
+	l->st.bans++;
+	pr_info("ban %s for %llu s: %u answers of 429 within %llu ms", c->addr_str,
+		(unsigned long long)l->cfg.deny_ban_s, l->cfg.deny_after,
+		(unsigned long long)l->cfg.deny_window_ms);
+}
+
+static void reject_429(struct client *c, enum lim_reason why, uint64_t retry_ns, const char *msg)
+{
+	struct l7 *l = c->l7;
+	char text[256];
+
+	l->st.limited[c->tier][why]++;
+	l->st.outcomes[c->tier][OUT_LIMITED]++;
+	if (l->kern)
+		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_L7_429);
+	snprintf(text, sizeof(text), "%s (limit: %s of tier %s). Retry after the time in "
+		 "the Retry-After header.", msg, lim_reason_name(why), tier_name(l, c->tier));
+	respond_error(c, 429, why == LIM_TPM || why == LIM_TIER_TPM ? "tokens" : "requests",
+		      "rate_limit_exceeded", text, retry_ns ? retry_ns : 1000000000ULL);
+	strike(c);
+}
+
+static void start(struct client *c)
+{
+	struct l7 *l = c->l7;
+
+	c->holds_slot = 1;
+	l->backend_inflight++;
+	c->state = CL_UPSTREAM;
+	upstream_start(c);
+}
+
+/* Concurrency and backend capacity: 1 when the request may go now. */
+static int try_slot(struct client *c, enum lim_reason *why)
+{
+	struct l7 *l = c->l7;
+
+	*why = LIM_OK;
+	if (!c->ticket.started) {
+		enum lim_reason r = limiter_start(l->lim, &c->ticket);
+
+		if (r != LIM_OK) {
+			if (!tier_of(c)->shadow) {
+				*why = r;
+				return 0;
+			}
+			/* counted once, when it would have waited */
+			if (!c->wait_backend && c->state != CL_QUEUED) {
+				l->st.shadow[c->tier][r]++;
+				pr_info("shadow: %s key %s tier %s would wait: %s", c->addr_str,
+					c->key_len > 0 ? "set" : "none", tier_name(l, c->tier),
+					lim_reason_name(r));
+			}
+		}
+	}
+	if (backends_saturated(l))
+		return 0;
+	return 1;
+}
+
+void admit_request(struct client *c)
+{
+	struct l7 *l = c->l7;
+	const struct l7_config *cfg = &l->cfg;
+	char id[L7_KEY_LEN + 8], err[160];
+	enum lim_reason why;
+	uint64_t retry = 0;
+	int tier, n;
+
+	/* Who. */
+	if (c->key_len < 0) {
+		c->l7->st.bad_requests[400]++;
+		c->l7->st.outcomes[0][OUT_BAD_REQUEST]++;
+		respond_error(c, 400, "invalid_request_error", "invalid_api_key",
+			      "The API key is longer than this server accepts.", 0);
+		return;
+	}
+	if (c->key_len > 0) {
+		tier = l7_config_key_tier(cfg, c->key, (size_t)c->key_len);
+		if (tier < 0 && cfg->refuse_unknown) {
+			l->st.outcomes[cfg->default_tier][OUT_UNAUTHORIZED]++;
+			respond_error(c, 401, "invalid_request_error", "invalid_api_key",
+				      "Incorrect API key provided.", 0);
+			return;
+		}
+		n = snprintf(id, sizeof(id), "key:%s", c->key);
+	} else {
+		tier = -1;
+		n = snprintf(id, sizeof(id), "addr:%s", c->addr_str);
+	}
+	c->tier = tier >= 0 ? (unsigned int)tier : cfg->default_tier;
+
+	/* What it may cost. */
+	if (c->api != TOKENS_API_NONE && !strcmp(c->method, "POST")) {
+		if (tokens_estimate(c->api, iobuf_data(&c->body), iobuf_used(&c->body),
+				    cfg->default_max_tokens, cfg->max_output_tokens, &c->est, err,
+				    sizeof(err))) {
+			l->st.bad_requests[400]++;
+			l->st.outcomes[c->tier][OUT_BAD_REQUEST]++;
+			respond_error(c, 400, "invalid_request_error", NULL, err, 0);
+			return;
+		}
+	} else {
+		c->api = TOKENS_API_NONE;
+	}
+
+	c->caller = limiter_get(l->lim, id, (size_t)n, c->tier, l->now);
+	if (!c->caller) {
+		l->st.outcomes[c->tier][OUT_OVERLOAD]++;
+		respond_error(c, 503, "server_error", "overloaded",
+			      "Too many distinct callers right now.", 1000000000ULL);
+		return;
+	}
+
+	/* The rates: all or nothing, now. */
+	why = limiter_take(l->lim, c->caller, c->est.input, c->est.output, l->now, &c->ticket,
+			   &retry);
+	if (why != LIM_OK) {
+		if (!tier_of(c)->shadow) {
+			reject_429(c, why, retry, "Rate limit reached");
+			return;
+		}
+		l->st.shadow[c->tier][why]++;
+		pr_info("shadow: %s tier %s would get 429: %s", c->addr_str, tier_name(l, c->tier),
+			lim_reason_name(why));
+		limiter_take_anyway(l->lim, c->caller, c->est.input, c->est.output, l->now,
+				    &c->ticket);
+	}
+	c->admitted = 1;
+	l->st.estimated_in[c->tier] += c->est.input;
+	l->st.estimated_out[c->tier] += c->est.output;
+
+	/* A slot, now or from the queue. */
+	if (try_slot(c, &why)) {
+		start(c);
+		return;
+	}
+	c->wait_backend = why == LIM_OK;
+	if (wq_push(&l->wq, &c->wq, cfg->tiers[c->tier].priority,
+		    l->now + cfg->queue_timeout_ms * 1000000ULL)) {
+		l->st.outcomes[c->tier][OUT_QUEUE_FULL]++;
+		limiter_cancel(l->lim, &c->ticket, l->now);
+		c->admitted = 0;
+		if (c->wait_backend)
+			respond_error(c, 503, "server_error", "overloaded",
+				      "The backends are saturated and the wait queue is full.",
+				      1000000000ULL);
+		else
+			reject_429(c, why, 1000000000ULL,
+				   "Too many concurrent requests, and the wait queue is full");
+		return;
+	}
+	l->st.queued_total++;
+	c->state = CL_QUEUED;
+}
+
+/* Starts the waiters that can go, in priority order. Not reentrant: a start
+ * that ends at once (a backend refused) frees a slot and asks again, which
+ * the running pass picks up by starting over. */
+void admit_dispatch_queue(struct l7 *l)
+{
+	static int running, again;
+
+	if (running) {
+		again = 1;
+		return;
+	}
+	running = 1;
+	do {
+		struct wq_entry *e = wq_first(&l->wq);
+
+		again = 0;
+		while (e && !backends_saturated(l)) {
+			struct wq_entry *next = wq_next(&l->wq, e);
+			struct client *c = container_of(e, struct client, wq);
+			enum lim_reason why;
+
+			if (try_slot(c, &why)) {
+				wq_remove(&l->wq, e);
+				start(c);
+			}
+			e = next;
+		}
+	} while (again);
+	running = 0;
+}
+
+void admit_expire(struct l7 *l)
+{
+	struct wq_entry *e;
+
+	while ((e = wq_expired(&l->wq, l->now))) {
+		struct client *c = container_of(e, struct client, wq);
+		int backend = c->wait_backend;
+
+		wq_remove(&l->wq, e);
+		l->st.outcomes[c->tier][OUT_QUEUE_TIMEOUT]++;
+		limiter_cancel(l->lim, &c->ticket, l->now);
+		c->admitted = 0;
+		if (backend)
+			respond_error(c, 503, "server_error", "overloaded",
+				      "The backends stayed saturated for the whole queue timeout.",
+				      1000000000ULL);
+		else
+			reject_429(c, LIM_CONCURRENCY, 1000000000ULL,
+				   "Too many concurrent requests for the whole queue timeout");
+	}
+}
+
+void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fallback_out)
+{
+	struct l7 *l = c->l7;
+	uint64_t in = c->est.input, out = fallback_out;
+
+	if (c->api == TOKENS_API_NONE || !c->admitted)
+		return;
+	if (u && u->found) {
+		in = u->prompt;
+		out = u->completion;
+		l->st.reconciled[c->tier]++;
+	}
+	limiter_reconcile(l->lim, &c->ticket, in, out, l->now);
+	l->st.tokens_in[c->tier] += in;
+	l->st.tokens_out[c->tier] += out;
+}
+
+void admit_release(struct client *c)
+{
+	struct l7 *l = c->l7;
+	int freed = 0;
+
+	if (c->state == CL_QUEUED || c->wq.queued) {
+		wq_remove(&l->wq, &c->wq);
+		if (c->admitted)
+			limiter_cancel(l->lim, &c->ticket, l->now);
+		c->admitted = 0;
+		c->state = CL_HEAD;
+	}
+	if (c->ticket.started) {
+		limiter_finish(l->lim, &c->ticket);
+		freed = 1;
+	}
+	if (c->holds_slot) {
+		c->holds_slot = 0;
+		l->backend_inflight--;
+		freed = 1;
+	}
+	if (c->caller) {
+		limiter_put(l->lim, c->caller);
+		c->caller = NULL;
+	}
+	memset(&c->ticket, 0, sizeof(c->ticket));
+	c->admitted = 0;
+	if (freed)
+		admit_dispatch_queue(l);
+}

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * l7.h - sluice-l7's proxy: the structs its files share.
+ *
+ *   proxy.c     the event loop, client connections, reading requests
+ *   admit.c     who is calling, the token estimate, limits, the wait queue
+ *   respond.c   sluice-l7's own responses (errors, 429s) and the
+ *               x-ratelimit-* headers every response carries
+ *   upstream.c  backend connections: send the request, stream the response
+ *   backend.c   the backend set: round robin, passive health, idle pool
+ *   l7_metrics.c  the Prometheus exposition
+ *
+ * One thread, one epoll set, level-triggered, every socket non-blocking.
+ * A client connection carries one request at a time: pipelined requests
+ * wait in its input buffer until the response before them is complete, so
+ * responses go out in order.
+ */
+#ifndef SLUICE_L7_H
+#define SLUICE_L7_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "http.h"
+#include "l7_config.h"
+#include "l7_kernel.h"
+#include "limiter.h"
+#include "metrics_http.h"
+#include "queue.h"
+#include "tokens.h"
+
+/* epoll tags: the first field of every struct the loop sees. */
+enum l7_tag { TAG_LISTEN = 1, TAG_CLIENT, TAG_UPSTREAM, TAG_METRICS, TAG_SIGNAL };
+
+/* A byte buffer with a ceiling: data lives in [off, len). */
+struct iobuf {
+	char *p;
+	size_t off, len, cap, max;
+};
+
+int iobuf_reserve(struct iobuf *b, size_t n);           /* room for n more */
+int iobuf_append(struct iobuf *b, const void *d, size_t n);
+int iobuf_printf(struct iobuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void iobuf_consume(struct iobuf *b, size_t n);
+void iobuf_compact(struct iobuf *b);
+void iobuf_free(struct iobuf *b);
+static inline size_t iobuf_used(const struct iobuf *b) { return b->len - b->off; }
+static inline char *iobuf_data(const struct iobuf *b) { return b->p + b->off; }
+
+enum client_state {
+	CL_HEAD = 0,      /* reading a request head */
+	CL_BODY,          /* reading its body */
+	CL_QUEUED,        /* admitted by rate, waiting for a slot */
+	CL_UPSTREAM,      /* at a backend */
+	CL_CLOSING,       /* writing what is left, then closing */
+};
+
+/* Why a request ended as it did: the metrics' reasons. */
+enum l7_outcome {
+	OUT_PROXIED = 0,
+	OUT_LIMITED,      /* 429 by a rate limit */
+	OUT_QUEUE_FULL,   /* 429/503: the wait queue is full */
+	OUT_QUEUE_TIMEOUT,/* 429/503: waited too long */
+	OUT_OVERLOAD,     /* 503: no backend, or no slot */
+	OUT_BAD_REQUEST,  /* 4xx for the request itself */
+	OUT_UPSTREAM_ERR, /* 502/504 */
+	OUT_UNAUTHORIZED, /* 401: unknown key and unknown-keys refuse */
+	OUT_MAX,
+};
+
+struct upstream;
+
+struct client {
+	enum l7_tag tag;
+	int fd;
+	struct l7 *l7;
+	struct client *prev, *next;     /* all clients, for timeouts */
+	uint8_t addr[16];               /* IPv4-mapped for IPv4 */
+	char addr_str[48];
+	uint32_t events;                /* current epoll interest */
+	enum client_state state;
+	uint64_t deadline_ns;           /* of the current state; 0 = none */
+	int closing;                    /* close once out is written */
+	int peer_gone;
+
+	struct iobuf in, out;
+
+	/* The request being served. Its head is parsed in `in` and copied out
+	 * at once (fwd, key, method), so `in` can move on. */
+	int in_process;                 /* inside client_process: no recursion */
+	int retried;                    /* a stale pooled backend connection was retried */
+	struct iobuf fwd;               /* request line and headers for the backend */
+	char key[L7_KEY_LEN];           /* the API key, "" if none */
+	int key_len;                    /* -1: longer than L7_KEY_LEN allows */
+	int minor;                      /* HTTP/1.<minor> of the request */
+	struct http_request req;        /* spans into `in`: valid until consumed */
+	enum http_body body_kind;
+	struct http_chunked chunked;
+	uint64_t body_left;             /* Content-Length bytes still to read */
+	struct iobuf body;              /* the decoded request body */
+	int keep_alive, is_head;
+	int dead;                       /* closed: freed at the end of the loop turn */
+	struct client *dead_next;
+	char method[HTTP_MAX_METHOD];
+	enum tokens_api api;
+	struct tokens_estimate est;
+	struct lim_caller *caller;
+	struct lim_ticket ticket;
+	unsigned int tier;
+	int admitted;                   /* rate taken */
+	int wait_backend;               /* queued for a backend slot (not concurrency) */
+	int holds_slot;                 /* counted in backend_inflight */
+	struct wq_entry wq;
+	struct upstream *up;
+	uint64_t t_start;               /* head complete */
+};
+
+enum upstream_state {
+	UP_CONNECTING = 0,
+	UP_SENDING,
+	UP_HEAD,          /* waiting for / reading the response head */
+	UP_BODY,
+	UP_IDLE,          /* in the pool */
+};
+
+struct upstream {
+	enum l7_tag tag;
+	int fd;
+	struct l7 *l7;
+	struct upstream *prev, *next;   /* the pool's idle list, or the busy list */
+	unsigned int backend;
+	enum upstream_state state;
+	uint32_t events;
+	uint64_t deadline_ns;
+	int reused;                     /* came from the idle pool */
+	int got_bytes;                  /* any response byte: no retry after that */
+	struct client *cl;
+
+	struct iobuf req;               /* the request as sent to the backend */
+	struct iobuf in;                /* the response head, then body bytes */
+	struct http_response resp;
+	enum http_body body_kind;
+	uint64_t remaining;             /* Content-Length bytes left */
+	struct http_chunked chunked;
+	int paused;                     /* the client is not keeping up */
+	int keep_alive;
+	int dechunk;                    /* HTTP/1.0 client: send the payload only */
+	int head_sent;                  /* the client has the response head */
+	int capture_overflow;           /* the JSON body passed CAPTURE_MAX */
+	int dead;
+	struct upstream *dead_next;
+
+	/* usage: a bounded copy of a JSON body, or an SSE scan */
+	int usage_json, usage_sse;
+	struct iobuf capture;
+	struct sse_scan sse;
+	uint64_t t_sent, t_first;
+};
+
+#define L7_POOL_MAX 64            /* idle connections kept per backend */
+
+struct backend {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char name[L7_ADDR_LEN];
+	unsigned int fails;             /* in a row */
+	uint64_t down_until_ns;
+	uint64_t failures_total, requests_total;
+	struct upstream *idle;          /* idle pool (list) */
+	unsigned int n_idle;
+};
+
+/* Counters for the metrics, per tier where it matters. */
+struct l7_stats {
+	uint64_t responses[L7_MAX_TIERS][6];          /* by class 1xx..5xx; [0] other */
+	uint64_t outcomes[L7_MAX_TIERS][OUT_MAX];
+	uint64_t limited[L7_MAX_TIERS][LIM_REASONS];  /* rejections by reason */
+	uint64_t shadow[L7_MAX_TIERS][LIM_REASONS];   /* would have been */
+	uint64_t tokens_in[L7_MAX_TIERS], tokens_out[L7_MAX_TIERS];
+	uint64_t estimated_in[L7_MAX_TIERS], estimated_out[L7_MAX_TIERS];
+	uint64_t reconciled[L7_MAX_TIERS];            /* requests with a usage count */
+	uint64_t bad_requests[600];                   /* our 4xx/5xx by status */
+	uint64_t upstream_errors[4];                  /* connect, reset, timeout, malformed */
+	uint64_t retries, bans, accepted, refused_conns;
+	uint64_t queued_total;
+};
+
+enum { UPERR_CONNECT = 0, UPERR_RESET, UPERR_TIMEOUT, UPERR_MALFORMED };
+
+struct l7 {
+	struct l7_config cfg;
+	int ep, lfd, sfd;
+	int listen_tag, metrics_tag, signal_tag;       /* epoll data for those fds */
+	struct limiter *lim;
+	struct wait_queue wq;
+	struct backend backends[L7_MAX_BACKENDS];
+	unsigned int n_backends, rr;
+	unsigned int backend_inflight;
+	struct l7_kernel *kern;
+	struct metrics_http *mh;
+	struct client *clients;
+	unsigned int n_clients, n_upstreams;
+	struct upstream *busy;                         /* upstreams not idle */
+	struct client *dead_clients;                   /* freed at the end of the turn */
+	struct upstream *dead_upstreams;
+	struct l7_stats st;
+	uint64_t now;                                  /* this loop turn's clock */
+	uint64_t last_tick;
+	int stop;
+	const char *config_path;
+};
+
+uint64_t l7_now(void);
+
+/* proxy.c */
+int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c);
+int l7_run(struct l7 *l);
+void l7_close(struct l7 *l);
+int l7_reload(struct l7 *l);
+void client_set_events(struct client *c, uint32_t events);
+void client_flush(struct client *c);          /* write out what it can */
+void client_request_done(struct client *c);   /* response complete: next request */
+void client_close(struct client *c);
+void ep_set(struct l7 *l, int fd, void *tag, uint32_t *cur, uint32_t want);
+
+/* admit.c */
+void admit_request(struct client *c);          /* a complete request */
+void admit_dispatch_queue(struct l7 *l);       /* a slot freed: start waiters */
+void admit_expire(struct l7 *l);               /* queue timeouts */
+void admit_release(struct client *c);          /* the request is over: limits */
+void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fallback_out);
+const char *tier_name(const struct l7 *l, unsigned int tier);
+
+/* respond.c */
+void respond_error(struct client *c, int status, const char *type, const char *code,
+		   const char *message, uint64_t retry_ns);
+int respond_ratelimit_headers(struct client *c, struct iobuf *out);
+const char *http_reason(int status);
+
+/* upstream.c */
+void upstream_start(struct client *c);         /* send c's request to a backend */
+void upstream_event(struct upstream *u, uint32_t events);
+void upstream_resume(struct upstream *u);      /* the client drained its buffer */
+void upstream_abort(struct upstream *u);       /* the client is gone */
+void upstream_expire(struct l7 *l);
+
+/* backend.c */
+int backends_init(struct l7 *l);
+int backend_pick(struct l7 *l, uint64_t *retry_ns);   /* index, or -1 (all down) */
+void backend_failed(struct l7 *l, unsigned int b);
+void backend_ok(struct l7 *l, unsigned int b);
+struct upstream *backend_idle_take(struct l7 *l, unsigned int b);
+int backend_idle_put(struct l7 *l, struct upstream *u);   /* -ENOSPC: pool full */
+void backend_idle_drop(struct l7 *l, struct upstream *u);
+void backends_close(struct l7 *l);
+
+/* l7_metrics.c */
+int l7_metrics_render(struct strbuf *out, void *arg);
+
+#endif

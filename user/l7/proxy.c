@@ -1,0 +1,856 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * proxy.c - sluice-l7's event loop and client connections: accept, read a
+ * request head and body within their limits and timeouts, hand the request
+ * to admission, write responses back, and keep the connection for the next
+ * request (keep-alive, pipelining in order).
+ *
+ * Objects are never freed while the loop turn that closed them may still
+ * hold a pointer (a later event of the same epoll batch): closing marks them
+ * dead, and they are freed after the batch.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include "l7.h"
+#include "log.h"
+#include "sockaddr.h"
+
+#define READ_CHUNK (64u << 10)
+#define OUT_HIGH (256u << 10)   /* stop producing for a client past this */
+#define TICK_NS 50000000ULL     /* timeouts are checked this often */
+#define FLUSH_NS 100000000ULL   /* signal batches go to the kernel this often */
+#define MAX_EVENTS 256
+#define ACCEPT_BATCH 64
+
+uint64_t l7_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* --- buffers ----------------------------------------------------------------- */
+
+int iobuf_reserve(struct iobuf *b, size_t n)
+{
+	size_t need, cap;
+	char *p;
+
+	if (b->len + n <= b->cap)
+		return 0;
+	if (b->off) {
+		iobuf_compact(b);
+		if (b->len + n <= b->cap)
+			return 0;
+	}
+	need = b->len + n;
+	if (b->max && need > b->max)
+		return -E2BIG;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < need)
+		cap *= 2;
+	if (b->max && cap > b->max)
+		cap = b->max;
+	p = realloc(b->p, cap);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+int iobuf_append(struct iobuf *b, const void *d, size_t n)
+{
+	int err = iobuf_reserve(b, n);
+
+	if (err)
+		return err;
+	memcpy(b->p + b->len, d, n);
+	b->len += n;
+	return 0;
+}
+
+int iobuf_printf(struct iobuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n, err;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	err = iobuf_reserve(b, (size_t)n + 1);
+	if (err)
+		return err;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+void iobuf_consume(struct iobuf *b, size_t n)
+{
+	b->off += n;
+	if (b->off >= b->len)
+		b->off = b->len = 0;
+}
+
+void iobuf_compact(struct iobuf *b)
+{
+	if (!b->off)
+		return;
+	memmove(b->p, b->p + b->off, b->len - b->off);
+	b->len -= b->off;
+	b->off = 0;
+}
+
+void iobuf_free(struct iobuf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->off = b->len = b->cap = 0;
+}
+
+/* --- epoll ------------------------------------------------------------------- */
+
+void ep_set(struct l7 *l, int fd, void *tag, uint32_t *cur, uint32_t want)
+{
+	struct epoll_event ev = { .events = want, .data.ptr = tag };
+
+	if (*cur == want)
+		return;
+	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev))
+		pr_err("epoll: watch fd %d: %s", fd, strerror(errno));
+	*cur = want;
+}
+
+void client_set_events(struct client *c, uint32_t events)
+{
+	ep_set(c->l7, c->fd, c, &c->events, events | EPOLLRDHUP);
+}
+
+/* What the client's socket should be watched for in its state. */
+static void client_update_events(struct client *c)
+{
+	uint32_t ev = 0;
+
+	if (iobuf_used(&c->out))
+		ev |= EPOLLOUT;
+	if ((c->state == CL_HEAD || c->state == CL_BODY) && !c->closing &&
+	    iobuf_used(&c->out) < OUT_HIGH)
+		ev |= EPOLLIN;
+	if (c->peer_gone)
+		ev &= ~(uint32_t)EPOLLIN;
+	ep_set(c->l7, c->fd, c, &c->events, ev | (c->peer_gone ? 0 : EPOLLRDHUP));
+}
+
+/* --- clients ----------------------------------------------------------------- */
+
+static void client_reset_request(struct client *c)
+{
+	iobuf_free(&c->fwd);
+	c->fwd.max = c->l7->cfg.max_header_bytes + 1024;
+	c->body.off = c->body.len = 0;
+	c->key[0] = '\0';
+	c->key_len = 0;
+	c->api = TOKENS_API_NONE;
+	memset(&c->est, 0, sizeof(c->est));
+	c->admitted = c->wait_backend = 0;
+	c->retried = 0;
+	c->body_left = 0;
+	c->is_head = 0;
+	c->deadline_ns = 0;
+}
+
+static void client_free(struct client *c)
+{
+	iobuf_free(&c->in);
+	iobuf_free(&c->out);
+	iobuf_free(&c->fwd);
+	iobuf_free(&c->body);
+	free(c);
+}
+
+void client_close(struct client *c)
+{
+	struct l7 *l = c->l7;
+
+	if (c->dead)
+		return;
+	if (c->up)
+		upstream_abort(c->up);
+	admit_release(c);
+	if (close(c->fd))
+		pr_warn("close client %s: %s", c->addr_str, strerror(errno));
+	c->dead = 1;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	l->n_clients--;
+	c->dead_next = l->dead_clients;
+	l->dead_clients = c;
+}
+
+void client_flush(struct client *c)
+{
+	while (iobuf_used(&c->out)) {
+		ssize_t n = send(c->fd, iobuf_data(&c->out), iobuf_used(&c->out), MSG_NOSIGNAL);
+
+		if (n > 0) {
+			iobuf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		pr_dbg("client %s: write: %s", c->addr_str, n < 0 ? strerror(errno) : "closed");
+		client_close(c);
+		return;
+	}
+	if (!iobuf_used(&c->out)) {
+		if (c->closing) {
+			client_close(c);
+			return;
+		}
+		if (c->up && c->up->paused)
+			upstream_resume(c->up);
+	}
+	if (c->dead)
+		return;
+	client_update_events(c);
+}
+
+/* Head fields the rest of the request needs, copied out of `in`, and the
+ * request line and headers for the backend (without the framing headers:
+ * the body goes with a Content-Length of its decoded size). */
+static int client_take_head(struct client *c)
+{
+	const struct http_request *r = &c->req;
+	const struct l7_config *cfg = &c->l7->cfg;
+	const struct http_span *v;
+	int err = 0;
+
+	snprintf(c->method, sizeof(c->method), "%.*s", (int)r->method.n, r->method.p);
+	c->is_head = http_span_ieq(&r->method, "HEAD");
+	c->minor = r->minor;
+	c->keep_alive = r->framing.keep_alive;
+	c->api = tokens_api_of(r->target.p, r->target.n);
+
+	/* The API key: a configured header's value, or Authorization: Bearer. */
+	c->key_len = 0;
+	if (cfg->key_header[0]) {
+		v = http_header_get(r->headers, r->n_headers, cfg->key_header);
+	} else {
+		v = http_header_get(r->headers, r->n_headers, "authorization");
+		if (v && v->n > 7 && !strncasecmp(v->p, "bearer ", 7)) {
+			static __thread struct http_span tok;
+
+			tok.p = v->p + 7;
+			tok.n = v->n - 7;
+			while (tok.n && *tok.p == ' ') {
+				tok.p++;
+				tok.n--;
+			}
+			v = &tok;
+		} else {
+			v = NULL;
+		}
+	}
+	if (v && v->n) {
+		if (v->n >= sizeof(c->key)) {
+			c->key_len = -1;
+		} else {
+			memcpy(c->key, v->p, v->n);
+			c->key[v->n] = '\0';
+			c->key_len = (int)v->n;
+		}
+	}
+
+	err |= iobuf_printf(&c->fwd, "%.*s %.*s HTTP/1.1\r\n", (int)r->method.n, r->method.p,
+			    (int)r->target.n, r->target.p);
+	for (unsigned int i = 0; i < r->n_headers; i++) {
+		const struct http_header *h = &r->headers[i];
+
+		if (http_is_hop_by_hop(&h->name, r->headers, r->n_headers) ||
+		    http_span_ieq(&h->name, "content-length") ||
+		    http_span_ieq(&h->name, "expect") ||
+		    http_span_ieq(&h->name, "x-forwarded-for"))
+			continue;
+		err |= iobuf_printf(&c->fwd, "%.*s: %.*s\r\n", (int)h->name.n, h->name.p,
+				    (int)h->value.n, h->value.p);
+	}
+	v = http_header_get(r->headers, r->n_headers, "x-forwarded-for");
+	if (v)
+		err |= iobuf_printf(&c->fwd, "X-Forwarded-For: %.*s, %s\r\n", (int)v->n, v->p,
+				    c->addr_str);
+	else
+		err |= iobuf_printf(&c->fwd, "X-Forwarded-For: %s\r\n", c->addr_str);
+	return err ? -ENOMEM : 0;
+}
+
+static void body_append(const char *d, size_t n, void *arg)
+{
+	struct client *c = arg;
+
+	/* Cannot fail: the body's ceiling is max_body_bytes, which the decoder
+	 * enforces first. */
+	if (iobuf_append(&c->body, d, n))
+		c->closing = 1;
+}
+
+static const char *http_error_message(int status)
+{
+	switch (status) {
+	case 400: return "The request is not valid HTTP/1.1.";
+	case 408: return "The request was not received in time.";
+	case 413: return "The request body is larger than this server accepts.";
+	case 431: return "The request head is larger than this server accepts.";
+	case 501: return "Transfer-Encoding other than chunked is not supported.";
+	case 505: return "Only HTTP/1.0 and HTTP/1.1 are supported.";
+	default: return "The request could not be processed.";
+	}
+}
+
+/* A request this server will not process: the answer closes the
+ * connection, since what follows in the stream cannot be trusted. */
+static void client_reject(struct client *c, int status)
+{
+	pr_info("client %s: %d %s", c->addr_str, status, http_error_message(status));
+	c->closing = 1;
+	c->l7->st.bad_requests[status]++;
+	respond_error(c, status, "invalid_request_error", NULL, http_error_message(status), 0);
+}
+
+/* Parses what `in` holds: heads, bodies, and then admission, request after
+ * request while the connection is free (pipelining keeps the order). */
+static void client_process(struct client *c)
+{
+	struct l7 *l = c->l7;
+	const struct l7_config *cfg = &l->cfg;
+
+	if (c->in_process)
+		return;
+	c->in_process = 1;
+	while (!c->dead && !c->closing && iobuf_used(&c->out) < OUT_HIGH) {
+		if (c->state == CL_HEAD) {
+			long r;
+
+			if (!iobuf_used(&c->in))
+				break;
+			if (!c->deadline_ns)
+				c->deadline_ns = l->now + cfg->header_timeout_ms * 1000000ULL;
+			r = http_parse_request(iobuf_data(&c->in), iobuf_used(&c->in),
+					       cfg->max_header_bytes, cfg->max_body_bytes, &c->req);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				client_reject(c, (int)-r);
+				break;
+			}
+			c->t_start = l->now;
+			if (c->req.framing.upgrade) {
+				client_reject(c, 400);
+				break;
+			}
+			if (client_take_head(c)) {
+				client_reject(c, 431);
+				break;
+			}
+			c->body_kind = http_request_body(&c->req);
+			iobuf_consume(&c->in, (size_t)r);
+			c->deadline_ns = l->now + cfg->body_timeout_ms * 1000000ULL;
+			if (c->body_kind == HTTP_BODY_LENGTH) {
+				c->body_left = (uint64_t)c->req.framing.content_length;
+				c->state = c->body_left ? CL_BODY : CL_HEAD;
+			} else if (c->body_kind == HTTP_BODY_CHUNKED) {
+				http_chunked_init(&c->chunked, cfg->max_body_bytes);
+				c->state = CL_BODY;
+			}
+			if (c->state == CL_BODY && c->req.expect_continue &&
+			    !iobuf_used(&c->in))
+				iobuf_printf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+			if (c->state == CL_HEAD) {
+				admit_request(c);
+				continue;
+			}
+		}
+		if (c->state == CL_BODY) {
+			size_t avail = iobuf_used(&c->in);
+
+			if (!avail)
+				break;
+			if (c->body_kind == HTTP_BODY_LENGTH) {
+				size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
+
+				body_append(iobuf_data(&c->in), n, c);
+				iobuf_consume(&c->in, n);
+				c->body_left -= n;
+				if (c->body_left)
+					break;
+			} else {
+				long r = http_chunked_feed(&c->chunked, iobuf_data(&c->in), avail,
+							   body_append, c);
+
+				if (r < 0) {
+					client_reject(c, (int)-r);
+					break;
+				}
+				iobuf_consume(&c->in, (size_t)r);
+				if (!c->chunked.done)
+					break;
+			}
+			if (c->closing) {
+				client_reject(c, 413);
+				break;
+			}
+			c->state = CL_HEAD;
+			admit_request(c);
+			continue;
+		}
+		break; /* queued or at a backend: the next request waits */
+	}
+	c->in_process = 0;
+	if (!c->dead) {
+		client_flush(c);
+	}
+}
+
+void client_request_done(struct client *c)
+{
+	admit_release(c);
+	client_reset_request(c);
+	c->state = CL_HEAD;
+	if (!c->keep_alive)
+		c->closing = 1;
+	if (c->in_process)
+		return; /* client_process's loop goes on */
+	client_process(c);
+}
+
+static void client_read(struct client *c)
+{
+	struct l7 *l = c->l7;
+
+	for (int rounds = 0; rounds < 4; rounds++) {
+		ssize_t n;
+
+		if (iobuf_reserve(&c->in, READ_CHUNK) && iobuf_reserve(&c->in, 1)) {
+			/* Full: a head past max_header_bytes (the parser says 431
+			 * once it sees the whole buffer), or pipelined requests
+			 * waiting for their turn. */
+			break;
+		}
+		n = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			if ((size_t)n < READ_CHUNK)
+				break;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		/* The client closed (or reset): a half-sent request is dropped. */
+		if (n < 0)
+			pr_dbg("client %s: read: %s", c->addr_str, strerror(errno));
+		if (c->state == CL_HEAD && !iobuf_used(&c->in) && !iobuf_used(&c->out)) {
+			client_close(c);
+			return;
+		}
+		c->peer_gone = 1;
+		if (c->state == CL_HEAD || c->state == CL_BODY) {
+			if (iobuf_used(&c->in) || c->state == CL_BODY)
+				pr_info("client %s: closed in the middle of a request", c->addr_str);
+			client_close(c);
+			return;
+		}
+		break;
+	}
+	(void)l;
+	client_process(c);
+}
+
+static void client_event(struct client *c, uint32_t ev)
+{
+	if (ev & EPOLLERR) {
+		client_close(c);
+		return;
+	}
+	if (ev & EPOLLOUT)
+		client_flush(c);
+	if (c->dead)
+		return;
+	if ((ev & (EPOLLIN | EPOLLHUP)) && (c->state == CL_HEAD || c->state == CL_BODY)) {
+		client_read(c);
+		return;
+	}
+	if (ev & (EPOLLRDHUP | EPOLLHUP)) {
+		/* Gone while queued or at a backend: a queued request is
+		 * dropped; a proxied one finishes only if the socket still
+		 * takes the response. */
+		c->peer_gone = 1;
+		if (c->state == CL_QUEUED || (ev & EPOLLHUP)) {
+			client_close(c);
+			return;
+		}
+		client_update_events(c);
+	}
+}
+
+static void addr_from_sockaddr(const struct sockaddr_storage *ss, uint8_t addr[16])
+{
+	memset(addr, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else {
+		memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	}
+}
+
+static void do_accept(struct l7 *l)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct epoll_event ev;
+		struct client *c;
+		int one = 1, fd;
+		char host[INET6_ADDRSTRLEN];
+
+		fd = accept4(l->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			/* EMFILE and friends: the backlog keeps them until a
+			 * close frees a descriptor. */
+			pr_warn("accept on %s: %s (raise the fd limit or lower max-clients)",
+				l->cfg.listen, strerror(errno));
+			return;
+		}
+		if (l->n_clients >= l->cfg.max_clients) {
+			l->st.refused_conns++;
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+			pr_dbg("TCP_NODELAY: %s", strerror(errno));
+		c->tag = TAG_CLIENT;
+		c->fd = fd;
+		c->l7 = l;
+		addr_from_sockaddr(&ss, c->addr);
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
+				  sizeof(host));
+		else
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
+				  sizeof(host));
+		snprintf(c->addr_str, sizeof(c->addr_str), "%s", host);
+		c->in.max = l->cfg.max_header_bytes + READ_CHUNK;
+		c->out.max = 0;
+		c->body.max = l->cfg.max_body_bytes;
+		client_reset_request(c);
+		c->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
+		c->events = EPOLLIN | EPOLLRDHUP;
+		ev.events = c->events;
+		ev.data.ptr = c;
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev)) {
+			pr_err("epoll: add client: %s", strerror(errno));
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = l->clients;
+		if (l->clients)
+			l->clients->prev = c;
+		l->clients = c;
+		l->n_clients++;
+		l->st.accepted++;
+	}
+}
+
+/* Timeouts: head and body (408), idle keep-alive (closed quietly), and a
+ * client that does not read its response (closed). */
+static void clients_expire(struct l7 *l)
+{
+	for (struct client *c = l->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->dead || !c->deadline_ns || c->deadline_ns > l->now)
+			continue;
+		if (c->state == CL_HEAD && !iobuf_used(&c->in)) {
+			client_close(c);          /* idle keep-alive */
+		} else if (c->state == CL_HEAD || c->state == CL_BODY) {
+			client_reject(c, 408);
+			if (!c->dead)
+				c->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
+		} else if (c->state == CL_CLOSING || c->closing) {
+			client_close(c);
+		}
+	}
+}
+
+static void free_dead(struct l7 *l)
+{
+	while (l->dead_clients) {
+		struct client *c = l->dead_clients;
+
+		l->dead_clients = c->dead_next;
+		client_free(c);
+	}
+	while (l->dead_upstreams) {
+		struct upstream *u = l->dead_upstreams;
+
+		l->dead_upstreams = u->dead_next;
+		iobuf_free(&u->req);
+		iobuf_free(&u->in);
+		iobuf_free(&u->capture);
+		sse_scan_free(&u->sse);
+		free(u);
+	}
+}
+
+/* --- the loop ---------------------------------------------------------------- */
+
+static int listen_open(struct l7 *l)
+{
+	struct sockaddr_storage ss;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &l->listen_tag };
+	socklen_t len;
+	int any, one = 1, err;
+
+	if (sockaddr_parse(l->cfg.listen, 0, &ss, &len, &any)) {
+		pr_err("listen %s: not a numeric ADDR:PORT", l->cfg.listen);
+		return -EINVAL;
+	}
+	if (any && !l->cfg.listen_any) {
+		pr_err("listen %s: a wildcard address serves every interface; name one, or add "
+		       "`public` to the listen line", l->cfg.listen);
+		return -EPERM;
+	}
+	l->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->lfd < 0)
+		return -errno;
+	if (setsockopt(l->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(l->lfd, (struct sockaddr *)&ss, len) || listen(l->lfd, 1024)) {
+		err = -errno;
+		pr_err("listen %s: %s", l->cfg.listen, strerror(-err));
+		return err;
+	}
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lfd, &ev))
+		return -errno;
+	return 0;
+}
+
+int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
+{
+	struct epoll_event ev;
+	sigset_t mask;
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	l->cfg = *c;
+	l->config_path = config_path;
+	l->lfd = l->sfd = -1;
+	l->listen_tag = TAG_LISTEN;
+	l->metrics_tag = TAG_METRICS;
+	l->signal_tag = TAG_SIGNAL;
+	l->now = l7_now();
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (l->ep < 0) {
+		err = -errno;
+		pr_err("epoll_create1: %s", strerror(-err));
+		return err;
+	}
+	wq_init(&l->wq, c->queue_size);
+	err = limiter_new(&l->cfg, c->max_clients * 4 + L7_MAX_KEYS, &l->lim);
+	if (err) {
+		pr_err("limiter: %s", strerror(-err));
+		return err;
+	}
+	err = backends_init(l);
+	if (err)
+		return err;
+	err = listen_open(l);
+	if (err)
+		return err;
+	if (l->cfg.metrics[0]) {
+		err = metrics_http_open(l->cfg.metrics, 0, &l->mh);
+		if (err)
+			return err;
+		ev.events = EPOLLIN;
+		ev.data.ptr = &l->metrics_tag;
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, metrics_http_fd(l->mh), &ev))
+			return -errno;
+	}
+	if (l->cfg.kernel) {
+		err = l7_kernel_open(&l->kern);
+		if (err)
+			return err;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	l->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (l->sfd < 0)
+		return -errno;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &l->signal_tag;
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->sfd, &ev))
+		return -errno;
+	pr_info("listening on %s, %u backend(s), %u tier(s), %u key(s)", l->cfg.listen,
+		l->n_backends, l->cfg.n_tiers, l->cfg.n_keys);
+	return 0;
+}
+
+int l7_reload(struct l7 *l)
+{
+	struct l7_config c;
+	struct errbuf e = { "" };
+	int err;
+
+	err = l7_config_load(l->config_path, &c, &e);
+	if (err) {
+		pr_err("reload: %s (the running configuration stays)", e.msg);
+		return err;
+	}
+	if (strcmp(c.listen, l->cfg.listen) || strcmp(c.metrics, l->cfg.metrics))
+		pr_warn("reload: listen and metrics addresses change only with a restart");
+	snprintf(c.listen, sizeof(c.listen), "%s", l->cfg.listen);
+	snprintf(c.metrics, sizeof(c.metrics), "%s", l->cfg.metrics);
+	/* Backends keep their slots (and pools) when the list is the same. */
+	if (c.n_backends != l->cfg.n_backends ||
+	    memcmp(c.backends, l->cfg.backends, sizeof(c.backends)))
+		pr_warn("reload: the backend list changes only with a restart");
+	memcpy(c.backends, l->cfg.backends, sizeof(c.backends));
+	c.n_backends = l->cfg.n_backends;
+	l7_config_free(&l->cfg);
+	l->cfg = c;
+	limiter_reconfigure(l->lim, &l->cfg);
+	l->wq.max = c.queue_size;
+	pr_info("reloaded %s: %u tier(s), %u key(s)", l->config_path, c.n_tiers, c.n_keys);
+	return 0;
+}
+
+static void handle_signals(struct l7 *l)
+{
+	struct signalfd_siginfo si;
+
+	while (read(l->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			l7_reload(l);
+		} else {
+			pr_info("signal %u: stopping", si.ssi_signo);
+			l->stop = 1;
+		}
+	}
+}
+
+static void tick(struct l7 *l)
+{
+	static uint64_t last_flush;
+
+	clients_expire(l);
+	upstream_expire(l);
+	admit_expire(l);
+	if (l->kern && l->now - last_flush >= FLUSH_NS) {
+		l7_kernel_flush(l->kern);
+		last_flush = l->now;
+	}
+}
+
+int l7_run(struct l7 *l)
+{
+	struct epoll_event evs[MAX_EVENTS];
+
+	while (!l->stop) {
+		int n = epoll_wait(l->ep, evs, MAX_EVENTS, (int)(TICK_NS / 1000000));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_err("epoll_wait: %s", strerror(errno));
+			return -errno;
+		}
+		l->now = l7_now();
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			enum l7_tag tag = *(enum l7_tag *)p;
+
+			switch (tag) {
+			case TAG_LISTEN:
+				do_accept(l);
+				break;
+			case TAG_CLIENT:
+				if (!((struct client *)p)->dead)
+					client_event(p, evs[i].events);
+				break;
+			case TAG_UPSTREAM:
+				if (!((struct upstream *)p)->dead)
+					upstream_event(p, evs[i].events);
+				break;
+			case TAG_METRICS:
+				metrics_http_handle(l->mh, l7_metrics_render, l);
+				break;
+			case TAG_SIGNAL:
+				handle_signals(l);
+				break;
+			}
+		}
+		if (l->now - l->last_tick >= TICK_NS) {
+			tick(l);
+			l->last_tick = l->now;
+		}
+		free_dead(l);
+	}
+	return 0;
+}
+
+void l7_close(struct l7 *l)
+{
+	while (l->clients)
+		client_close(l->clients);
+	backends_close(l);
+	free_dead(l);
+	if (l->kern)
+		l7_kernel_close(l->kern);
+	if (l->mh)
+		metrics_http_close(l->mh);
+	if (l->lim)
+		limiter_free(l->lim);
+	if (l->lfd >= 0)
+		close(l->lfd);
+	if (l->sfd >= 0)
+		close(l->sfd);
+	if (l->ep >= 0)
+		close(l->ep);
+	l7_config_free(&l->cfg);
+}

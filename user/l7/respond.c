@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * respond.c - the responses sluice-l7 writes itself, and the rate-limit
+ * headers that go on every response to an identified caller, its own and
+ * the backends' alike:
+ *
+ *   x-ratelimit-limit-requests / -remaining-requests / -reset-requests
+ *   x-ratelimit-limit-tokens   / -remaining-tokens   / -reset-tokens
+ *
+ * Errors carry an OpenAI-style body, {"error":{"message","type","param",
+ * "code"}}, and 429 and 503 a Retry-After in whole seconds computed from the
+ * bucket that refused.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "l7.h"
+#include "log.h"
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Status";
+	}
+}
+
+int respond_ratelimit_headers(struct client *c, struct iobuf *out)
+{
+	struct lim_view v;
+	char reset[32];
+	int err = 0;
+
+	if (!c->caller)
+		return 0;
+	limiter_view(c->l7->lim, c->caller, c->l7->now, &v);
+	if (v.limit_requests) {
+		lim_fmt_duration(v.reset_requests_ns, reset, sizeof(reset));
+		err |= iobuf_printf(out,
+				    "x-ratelimit-limit-requests: %llu\r\n"
+				    "x-ratelimit-remaining-requests: %llu\r\n"
+				    "x-ratelimit-reset-requests: %s\r\n",
+				    (unsigned long long)v.limit_requests,
+				    (unsigned long long)v.remaining_requests, reset);
+	}
+	if (v.limit_tokens) {
+		lim_fmt_duration(v.reset_tokens_ns, reset, sizeof(reset));
+		err |= iobuf_printf(out,
+				    "x-ratelimit-limit-tokens: %llu\r\n"
+				    "x-ratelimit-remaining-tokens: %llu\r\n"
+				    "x-ratelimit-reset-tokens: %s\r\n",
+				    (unsigned long long)v.limit_tokens,
+				    (unsigned long long)v.remaining_tokens, reset);
+	}
+	return err;
+}
+
+/* A JSON string's content: quotes, backslashes and control characters
+ * escaped (messages can quote a client's input). */
+static int json_escape(struct iobuf *b, const char *s)
+{
+	int err = 0;
+
+	for (; *s && !err; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			err = iobuf_printf(b, "\\%c", ch);
+		else if (ch < 0x20)
+			err = iobuf_printf(b, "\\u%04x", ch);
+		else
+			err = iobuf_append(b, s, 1);
+	}
+	return err;
+}
+
+void respond_error(struct client *c, int status, const char *type, const char *code,
+		   const char *message, uint64_t retry_ns)
+{
+	struct l7 *l = c->l7;
+	struct iobuf body = { .max = 4096 };
+	int err = 0;
+
+	err |= iobuf_printf(&body, "{\"error\":{\"message\":\"");
+	err |= json_escape(&body, message);
+	err |= iobuf_printf(&body, "\",\"type\":\"%s\",\"param\":null,\"code\":", type);
+	err |= code ? iobuf_printf(&body, "\"%s\"}}\n", code) : iobuf_printf(&body, "null}}\n");
+
+	if (status >= 500 && status != 503 && l->kern)
+		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_HTTP_5XX);
+	if (c->minor == 0 && c->keep_alive == 0)
+		c->closing = 1;
+	err |= iobuf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %zu\r\n", status, http_reason(status),
+			    iobuf_used(&body));
+	if (retry_ns && (status == 429 || status == 503))
+		err |= iobuf_printf(&c->out, "Retry-After: %u\r\n", lim_retry_after_s(retry_ns));
+	err |= respond_ratelimit_headers(c, &c->out);
+	if (c->closing || !c->keep_alive)
+		err |= iobuf_printf(&c->out, "Connection: close\r\n");
+	else if (c->minor == 0)
+		err |= iobuf_printf(&c->out, "Connection: keep-alive\r\n");
+	err |= iobuf_printf(&c->out, "\r\n");
+	if (!c->is_head)
+		err |= iobuf_append(&c->out, iobuf_data(&body), iobuf_used(&body));
+	iobuf_free(&body);
+	if (err) {
+		pr_err("client %s: no memory for a %d response: closing", c->addr_str, status);
+		client_close(c);
+		return;
+	}
+	l->st.responses[c->tier][status / 100]++;
+	client_request_done(c);
+}

@@ -1,0 +1,615 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * upstream.c - one request at a backend: connect (or take a pooled
+ * connection), send the request, read the response head, and stream the
+ * body to the client as it comes, chunk by chunk, never holding more than
+ * the client's output ceiling: when the client does not keep up, reading
+ * from the backend pauses.
+ *
+ * On the way it measures the request for the kernel's signal maps (time to
+ * first byte, total time, time per output token, status class) and finds
+ * the backend's token count: the `usage` of a JSON body (from a bounded
+ * copy) or of a stream's final event.
+ *
+ * Failures: a pooled connection that the backend had already closed is
+ * retried once on a new one; other failures count against the backend's
+ * health and answer 502 (connect, reset, malformed) or 504 (no response in
+ * time) while nothing has been sent to the client, and close the client's
+ * connection when part of the response has (so it sees a truncated body,
+ * not a complete wrong one).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "l7.h"
+#include "log.h"
+
+#define READ_CHUNK (64u << 10)
+#define OUT_HIGH (256u << 10)
+#define CAPTURE_MAX (1u << 20)   /* a JSON body is scanned for usage up to this */
+#define HEAD_MAX (64u << 10)     /* a backend's response head */
+
+static void up_set_events(struct upstream *u, uint32_t ev)
+{
+	ep_set(u->l7, u->fd, u, &u->events, ev);
+}
+
+static void up_unlink(struct upstream *u)
+{
+	struct l7 *l = u->l7;
+
+	if (u->prev)
+		u->prev->next = u->next;
+	else if (l->busy == u)
+		l->busy = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	u->prev = u->next = NULL;
+}
+
+static void up_close(struct upstream *u)
+{
+	struct l7 *l = u->l7;
+
+	if (u->dead)
+		return;
+	up_unlink(u);
+	if (close(u->fd))
+		pr_warn("close backend connection: %s", strerror(errno));
+	u->dead = 1;
+	l->n_upstreams--;
+	u->dead_next = l->dead_upstreams;
+	l->dead_upstreams = u;
+}
+
+static struct upstream *up_connect(struct l7 *l, unsigned int b)
+{
+	struct backend *be = &l->backends[b];
+	struct epoll_event ev;
+	struct upstream *u;
+	int one = 1;
+
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->tag = TAG_UPSTREAM;
+	u->l7 = l;
+	u->backend = b;
+	u->fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (u->fd < 0) {
+		pr_warn("backend %s: socket: %s", be->name, strerror(errno));
+		free(u);
+		return NULL;
+	}
+	setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(u->fd, (struct sockaddr *)&be->addr, be->addr_len) && errno != EINPROGRESS) {
+		pr_warn("backend %s: connect: %s", be->name, strerror(errno));
+		close(u->fd);
+		free(u);
+		return NULL;
+	}
+	u->state = UP_CONNECTING;
+	u->events = EPOLLOUT;
+	ev.events = u->events;
+	ev.data.ptr = u;
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, u->fd, &ev)) {
+		pr_err("epoll: add backend connection: %s", strerror(errno));
+		close(u->fd);
+		free(u);
+		return NULL;
+	}
+	l->n_upstreams++;
+	return u;
+}
+
+static void up_reset_request(struct upstream *u)
+{
+	u->req.off = u->req.len = 0;
+	u->in.off = u->in.len = 0;
+	u->capture.off = u->capture.len = 0;
+	u->got_bytes = 0;
+	u->paused = 0;
+	u->remaining = 0;
+	u->usage_json = u->usage_sse = 0;
+	u->dechunk = 0;
+	u->head_sent = 0;
+	u->capture_overflow = 0;
+	u->t_first = 0;
+	sse_scan_free(&u->sse);
+}
+
+/* The client's request, as the backend gets it. */
+static int build_request(struct upstream *u, struct client *c)
+{
+	int err = 0;
+
+	err |= iobuf_append(&u->req, iobuf_data(&c->fwd), iobuf_used(&c->fwd));
+	if (iobuf_used(&c->body) || c->body_kind != HTTP_BODY_NONE)
+		err |= iobuf_printf(&u->req, "Content-Length: %zu\r\n", iobuf_used(&c->body));
+	err |= iobuf_printf(&u->req, "\r\n");
+	err |= iobuf_append(&u->req, iobuf_data(&c->body), iobuf_used(&c->body));
+	return err ? -ENOMEM : 0;
+}
+
+static void up_send(struct upstream *u);
+
+void upstream_start(struct client *c)
+{
+	struct l7 *l = c->l7;
+	uint64_t retry = 0;
+	struct upstream *u;
+	int b;
+
+	b = backend_pick(l, &retry);
+	if (b < 0) {
+		l->st.outcomes[c->tier][OUT_OVERLOAD]++;
+		respond_error(c, 503, "server_error", "backend_unavailable",
+			      "Every backend is failing; retry later.", retry);
+		return;
+	}
+	u = c->retried ? NULL : backend_idle_take(l, (unsigned int)b);
+	if (u) {
+		u->reused = 1;
+	} else {
+		u = up_connect(l, (unsigned int)b);
+		if (!u) {
+			backend_failed(l, (unsigned int)b);
+			l->st.upstream_errors[UPERR_CONNECT]++;
+			l->st.outcomes[c->tier][OUT_UPSTREAM_ERR]++;
+			respond_error(c, 502, "server_error", "backend_error",
+				      "The backend could not be reached.", 0);
+			return;
+		}
+		u->reused = 0;
+	}
+	up_reset_request(u);
+	u->req.max = 0;
+	u->in.max = HEAD_MAX + READ_CHUNK;
+	u->capture.max = CAPTURE_MAX;
+	if (build_request(u, c)) {
+		up_close(u);
+		l->st.outcomes[c->tier][OUT_OVERLOAD]++;
+		respond_error(c, 503, "server_error", "overloaded", "Out of memory.", 1000000000ULL);
+		return;
+	}
+	u->cl = c;
+	c->up = u;
+	u->next = l->busy;
+	if (l->busy)
+		l->busy->prev = u;
+	u->prev = NULL;
+	l->busy = u;
+	l->backends[b].requests_total++;
+	u->deadline_ns = l->now + l->cfg.connect_timeout_ms * 1000000ULL;
+	if (l->kern)
+		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_REQUESTS);
+	if (u->state == UP_IDLE) {
+		u->state = UP_SENDING;
+		up_send(u);
+	}
+}
+
+/* The request failed at the backend. */
+static void up_fail(struct upstream *u, int kind, const char *what)
+{
+	struct l7 *l = u->l7;
+	struct client *c = u->cl;
+	int retry = u->reused && !u->got_bytes && kind == UPERR_RESET && c && !c->retried;
+
+	if (!retry) {
+		l->st.upstream_errors[kind]++;
+		backend_failed(l, u->backend);
+		pr_warn("backend %s: %s", l->backends[u->backend].name, what);
+	}
+	u->cl = NULL;
+	up_close(u);
+	if (!c)
+		return;
+	c->up = NULL;
+	if (retry) {
+		/* The pooled connection had been closed by the backend. */
+		l->st.retries++;
+		c->retried = 1;
+		upstream_start(c);
+		return;
+	}
+	l->st.outcomes[c->tier][OUT_UPSTREAM_ERR]++;
+	if (u->head_sent) {
+		/* Part of the response is out: the client must see it cut. */
+		client_close(c);
+		return;
+	}
+	if (kind == UPERR_TIMEOUT)
+		respond_error(c, 504, "server_error", "backend_timeout",
+			      "The backend did not answer in time.", 0);
+	else
+		respond_error(c, 502, "server_error", "backend_error", what, 0);
+}
+
+static void up_send(struct upstream *u)
+{
+	struct l7 *l = u->l7;
+
+	while (iobuf_used(&u->req)) {
+		ssize_t n = send(u->fd, iobuf_data(&u->req), iobuf_used(&u->req), MSG_NOSIGNAL);
+
+		if (n > 0) {
+			iobuf_consume(&u->req, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			up_set_events(u, EPOLLOUT);
+			return;
+		}
+		up_fail(u, UPERR_RESET, "the connection broke while sending the request");
+		return;
+	}
+	u->state = UP_HEAD;
+	u->t_sent = l->now;
+	u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
+	up_set_events(u, EPOLLIN);
+}
+
+/* The response is complete: account, pool the connection, and let the
+ * client go on with its next request. */
+static void up_finish(struct upstream *u)
+{
+	struct l7 *l = u->l7;
+	struct client *c = u->cl;
+	struct tokens_usage usage = { 0 };
+	uint64_t fallback = 0, tokens = 0;
+
+	if (u->usage_json && !u->capture_overflow)
+		tokens_usage_json(iobuf_data(&u->capture), iobuf_used(&u->capture), &usage);
+	else if (u->usage_sse) {
+		usage = u->sse.usage;
+		fallback = u->sse.events;
+	}
+	if (c) {
+		if (!usage.found && !u->usage_sse)
+			fallback = c->est.output;
+		admit_reconcile(c, &usage, fallback);
+		tokens = usage.found ? usage.completion : fallback;
+	}
+	if (l->kern) {
+		uint32_t port = l->cfg.signals_port;
+		uint64_t total = l->now - u->t_sent;
+
+		l7_kernel_observe(l->kern, port, SLUICE_HIST_TOTAL, total);
+		if (tokens > 1 && u->usage_sse && u->t_first)
+			l7_kernel_observe(l->kern, port, SLUICE_HIST_PER_TOKEN,
+					  (l->now - u->t_first) / (tokens - 1));
+		else if (tokens)
+			l7_kernel_observe(l->kern, port, SLUICE_HIST_PER_TOKEN, total / tokens);
+	}
+	backend_ok(l, u->backend);
+	u->cl = NULL;
+	up_unlink(u);
+	if (u->keep_alive && !iobuf_used(&u->in)) {
+		up_reset_request(u);
+		if (backend_idle_put(l, u))
+			up_close(u);
+	} else {
+		up_close(u);
+	}
+	if (c) {
+		c->up = NULL;
+		client_request_done(c);
+	}
+}
+
+static void capture(struct upstream *u, const char *d, size_t n)
+{
+	if (u->usage_json && !u->capture_overflow &&
+	    iobuf_append(&u->capture, d, n))
+		u->capture_overflow = 1;
+	if (u->usage_sse)
+		sse_scan_feed(&u->sse, d, n);
+}
+
+static void on_payload(const char *d, size_t n, void *arg)
+{
+	struct upstream *u = arg;
+
+	capture(u, d, n);
+	if (u->dechunk && u->cl)
+		iobuf_append(&u->cl->out, d, n);
+}
+
+/* Body bytes: to the client as they are (or de-chunked for HTTP/1.0), and
+ * through the usage scanners. Returns 1 when the body is complete. */
+static int up_body(struct upstream *u, const char *d, size_t n, size_t *used)
+{
+	struct client *c = u->cl;
+
+	*used = n;
+	switch (u->body_kind) {
+	case HTTP_BODY_LENGTH:
+		if (n > u->remaining)
+			n = *used = (size_t)u->remaining;
+		capture(u, d, n);
+		u->remaining -= n;
+		if (c && !c->is_head)
+			iobuf_append(&c->out, d, n);
+		return u->remaining == 0;
+	case HTTP_BODY_CHUNKED: {
+		long r = http_chunked_feed(&u->chunked, d, n, on_payload, u);
+
+		if (r < 0)
+			return -1;
+		*used = (size_t)r;
+		if (c && !u->dechunk)
+			iobuf_append(&c->out, d, (size_t)r);
+		return u->chunked.done;
+	}
+	case HTTP_BODY_UNTIL_CLOSE:
+		capture(u, d, n);
+		if (c)
+			iobuf_append(&c->out, d, n);
+		return 0;
+	default:
+		*used = 0;
+		return 1;
+	}
+}
+
+/* The client's response head: the backend's status and headers without
+ * the hop-by-hop ones, the framing the client gets, and the rate-limit
+ * headers. */
+static int client_head(struct upstream *u, struct client *c)
+{
+	const struct http_response *r = &u->resp;
+	struct iobuf *o = &c->out;
+	int err = 0;
+
+	err |= iobuf_printf(o, "HTTP/1.1 %d %s\r\n", r->status, http_reason(r->status));
+	for (unsigned int i = 0; i < r->n_headers; i++) {
+		const struct http_header *h = &r->headers[i];
+
+		if (http_is_hop_by_hop(&h->name, r->headers, r->n_headers) ||
+		    !strncasecmp(h->name.p, "x-ratelimit-", 12 < h->name.n ? 12 : h->name.n))
+			continue;
+		if (u->dechunk && http_span_ieq(&h->name, "content-length"))
+			continue;
+		err |= iobuf_printf(o, "%.*s: %.*s\r\n", (int)h->name.n, h->name.p,
+				    (int)h->value.n, h->value.p);
+	}
+	if (u->body_kind == HTTP_BODY_CHUNKED && !u->dechunk)
+		err |= iobuf_printf(o, "Transfer-Encoding: chunked\r\n");
+	err |= respond_ratelimit_headers(c, o);
+	if (!c->keep_alive)
+		err |= iobuf_printf(o, "Connection: close\r\n");
+	else if (c->minor == 0)
+		err |= iobuf_printf(o, "Connection: keep-alive\r\n");
+	err |= iobuf_printf(o, "\r\n");
+	return err;
+}
+
+static int has_type(const struct http_response *r, const char *type)
+{
+	const struct http_span *v = http_header_get(r->headers, r->n_headers, "content-type");
+
+	return v && v->n >= strlen(type) && !strncasecmp(v->p, type, strlen(type));
+}
+
+/* A complete response head in u->in. Returns 0, or -1 when u is gone. */
+static int up_head(struct upstream *u, long head_len)
+{
+	struct l7 *l = u->l7;
+	struct client *c = u->cl;
+	int status = u->resp.status;
+
+	if (status >= 100 && status < 200) {
+		/* Interim (100 Continue): the client had its own already. */
+		iobuf_consume(&u->in, (size_t)head_len);
+		return 0;
+	}
+	u->t_first = l->now;
+	u->body_kind = http_response_body(&u->resp, c && c->is_head);
+	u->keep_alive = u->resp.framing.keep_alive && u->body_kind != HTTP_BODY_UNTIL_CLOSE;
+	u->remaining = u->body_kind == HTTP_BODY_LENGTH ? (uint64_t)u->resp.framing.content_length
+							: 0;
+	if (u->body_kind == HTTP_BODY_CHUNKED)
+		http_chunked_init(&u->chunked, 0);
+	if (c && c->api != TOKENS_API_NONE && status / 100 == 2) {
+		if (has_type(&u->resp, "text/event-stream"))
+			u->usage_sse = !sse_scan_init(&u->sse);
+		else if (has_type(&u->resp, "application/json"))
+			u->usage_json = 1;
+	}
+	if (l->kern) {
+		uint32_t port = l->cfg.signals_port;
+
+		l7_kernel_count(l->kern, port, SLUICE_SIG_RESPONSES);
+		l7_kernel_observe(l->kern, port, SLUICE_HIST_RESPONSE, l->now - u->t_sent);
+		if (status >= 100 && status < 600)
+			l7_kernel_count(l->kern, port, SLUICE_SIG_HTTP_1XX + status / 100 - 1);
+	}
+	if (c) {
+		l->st.responses[c->tier][status / 100]++;
+		l->st.outcomes[c->tier][OUT_PROXIED]++;
+		if (c->minor == 0 && u->body_kind == HTTP_BODY_CHUNKED) {
+			/* HTTP/1.0 has no chunked coding: the payload, then close. */
+			u->dechunk = 1;
+			c->keep_alive = 0;
+		}
+		if (u->body_kind == HTTP_BODY_UNTIL_CLOSE)
+			c->keep_alive = 0;
+		if (client_head(u, c)) {
+			up_fail(u, UPERR_MALFORMED, "no memory for the response head");
+			return -1;
+		}
+		u->head_sent = 1;
+	}
+	iobuf_consume(&u->in, (size_t)head_len);
+	u->state = UP_BODY;
+	u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
+	return 0;
+}
+
+/* Handles what u->in holds. Returns -1 when u is gone. */
+static int up_process(struct upstream *u)
+{
+	struct l7 *l = u->l7;
+
+	while (!u->dead) {
+		if (u->state == UP_HEAD) {
+			long r;
+
+			if (!iobuf_used(&u->in))
+				return 0;
+			r = http_parse_response(iobuf_data(&u->in), iobuf_used(&u->in), HEAD_MAX,
+						&u->resp);
+			if (r == 0)
+				return 0;
+			if (r < 0) {
+				up_fail(u, UPERR_MALFORMED, "malformed response head");
+				return -1;
+			}
+			if (up_head(u, r))
+				return -1;
+			continue;
+		}
+		if (u->state == UP_BODY) {
+			size_t used;
+			int done = 0;
+
+			if (iobuf_used(&u->in) || u->body_kind == HTTP_BODY_NONE) {
+				done = up_body(u, iobuf_data(&u->in), iobuf_used(&u->in), &used);
+				if (done < 0) {
+					up_fail(u, UPERR_MALFORMED, "malformed chunked body");
+					return -1;
+				}
+				iobuf_consume(&u->in, used);
+			}
+			if (u->cl)
+				client_flush(u->cl);
+			if (u->dead)
+				return -1;   /* the client went away and took us along */
+			if (done) {
+				up_finish(u);
+				return -1;
+			}
+			if (u->cl && iobuf_used(&u->cl->out) >= OUT_HIGH) {
+				u->paused = 1;
+				up_set_events(u, 0);
+			}
+			return 0;
+		}
+		return 0;
+	}
+	(void)l;
+	return -1;
+}
+
+static void up_read(struct upstream *u)
+{
+	struct l7 *l = u->l7;
+
+	for (int rounds = 0; rounds < 4 && !u->dead && !u->paused; rounds++) {
+		ssize_t n;
+
+		if (iobuf_reserve(&u->in, READ_CHUNK)) {
+			up_fail(u, UPERR_MALFORMED, "response head too large");
+			return;
+		}
+		n = recv(u->fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+		if (n > 0) {
+			u->in.len += (size_t)n;
+			u->got_bytes = 1;
+			u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
+			if (up_process(u))
+				return;
+			if ((size_t)n < READ_CHUNK)
+				return;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (u->state == UP_IDLE) {
+			up_close(u); /* the backend closed an idle connection */
+			return;
+		}
+		if (u->state == UP_BODY && u->body_kind == HTTP_BODY_UNTIL_CLOSE) {
+			u->keep_alive = 0;
+			up_finish(u);
+			return;
+		}
+		up_fail(u, UPERR_RESET, n < 0 ? strerror(errno)
+				: u->state == UP_BODY ? "closed in the middle of the response body"
+						      : "closed before answering");
+		return;
+	}
+}
+
+void upstream_event(struct upstream *u, uint32_t ev)
+{
+	if (u->state == UP_IDLE) {
+		/* A pooled connection has nothing to say: a close or junk. */
+		backend_idle_drop(u->l7, u);
+		up_close(u);
+		return;
+	}
+	if (u->state == UP_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+			char what[128];
+
+			snprintf(what, sizeof(what), "connect: %s", strerror(err ? err : errno));
+			up_fail(u, UPERR_CONNECT, what);
+			return;
+		}
+		u->state = UP_SENDING;
+	}
+	if (u->state == UP_SENDING) {
+		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			up_send(u);
+		return;
+	}
+	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		up_read(u);
+}
+
+void upstream_resume(struct upstream *u)
+{
+	if (!u->paused || u->dead)
+		return;
+	u->paused = 0;
+	up_set_events(u, EPOLLIN);
+	/* Bytes already read may complete the response. */
+	up_process(u);
+}
+
+void upstream_abort(struct upstream *u)
+{
+	u->cl = NULL;
+	up_close(u);
+}
+
+void upstream_expire(struct l7 *l)
+{
+	for (struct upstream *u = l->busy, *next; u; u = next) {
+		next = u->next;
+		if (u->dead || !u->deadline_ns || u->deadline_ns > l->now || u->paused)
+			continue;
+		if (u->state == UP_CONNECTING)
+			up_fail(u, UPERR_CONNECT, "connect timed out");
+		else
+			up_fail(u, UPERR_TIMEOUT, u->state == UP_BODY ?
+				"no response bytes within backend-timeout" :
+				"no response within backend-timeout");
+	}
+}
