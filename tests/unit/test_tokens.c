@@ -92,7 +92,8 @@ static const struct est_case est_cases[] = {
 	  0, 0, 4 + 8 + 3, DEF_OUT, 0, NULL },
 	{ "chat tool call not assistant", CHAT,
 	  "{\"messages\":[{\"role\":\"user\",\"content\":\"abcd\",\"tool_calls\":[{\"function\":"
-	  "{\"name\":\"get\",\"arguments\":\"aaaaaaaaaaaaaaaa\"}}]}]}", 0, 0, 1 + 4 + 3, DEF_OUT, 0, NULL },
+	  "{\"name\":\"get\",\"arguments\":\"aaaaaaaaaaaaaaaa\"}}]}]}",
+	  0, 0, 1 + 4 + 3, DEF_OUT, 0, NULL },
 	{ "chat odd tool call ignored", CHAT,
 	  "{\"messages\":[{\"role\":\"assistant\",\"content\":\"abcd\",\"tool_calls\":[7,"
 	  "{\"function\":{\"arguments\":{\"x\":1}}}],\"function_call\":\"x\"}]}",
@@ -131,7 +132,8 @@ static const struct est_case est_cases[] = {
 	{ "under the cap", CHAT, MSG("\"abcd\"") ",\"max_tokens\":4096}", 4096, 0, 8, 4096, 0, NULL },
 	{ "huge max_tokens", CHAT, MSG("\"abcd\"") ",\"max_tokens\":9223372036854775807,\"n\":128}",
 	  0, 0, 8, UINT64_MAX, 0, NULL },
-	{ "n times max_tokens", CHAT, MSG("\"abcd\"") ",\"max_tokens\":100,\"n\":3}", 0, 0, 8, 300, 0, NULL },
+	{ "n times max_tokens", CHAT, MSG("\"abcd\"") ",\"max_tokens\":100,\"n\":3}", 0, 0, 8, 300,
+	  0, NULL },
 	{ "n times the default", CHAT, MSG("\"abcd\"") ",\"n\":2}", 0, 0, 8, 2 * DEF_OUT, 0, NULL },
 	{ "n capped", CHAT, MSG("\"abcd\"") ",\"max_tokens\":100,\"n\":3}", 250, 0, 8, 250, 0, NULL },
 	{ "n one", CHAT, MSG("\"abcd\"") ",\"max_tokens\":100,\"n\":1}", 0, 0, 8, 100, 0, NULL },
@@ -476,10 +478,11 @@ TEST(sse_usage_null_not_found)
 {
 	static const char st[] =
 		"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":null}\n\n"
+		"data: {\"choices\":[{\"delta\":{\"content\":\"\\\"usage\\\": {\"}}],\"usage\":null}\n\n"
 		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":null,\"completion_tokens\":2}}\n\n"
 		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}\n\n"
 		"data: [DONE]\n\n";
-	struct sse_want w = { 3, 0, 0, 1, 0 };
+	struct sse_want w = { 4, 0, 0, 1, 0 };
 
 	sse_all_splits("usage null", st, strlen(st), &w);
 }
@@ -544,6 +547,43 @@ TEST(sse_overlong_line)
 	CHECK_EQ((char *)memchr(b, '\n', len) - b, SSE_MAX_LINE, "longest line length");
 	sse_all_splits("longest", b, len, &kept);
 	free(b);
+}
+
+/* Skipping lasts to the LF: the bytes past the limit are not a new line,
+ * even when they look like one. */
+TEST(sse_overlong_resync)
+{
+	static const char tail[] =
+		"data: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n"
+		"data: {\"choices\":[]}\n\ndata: [DONE]\n\n";
+	struct sse_want w = { 1, 0, 0, 1, 0 };
+	size_t pad = SSE_MAX_LINE + 1;
+	char *b = malloc(pad + sizeof(tail));
+
+	if (!CHECK(b, "malloc"))
+		return;
+	memset(b, 'x', pad);
+	memcpy(b + pad, tail, sizeof(tail));
+	sse_all_splits("resync", b, pad + strlen(tail), &w);
+	free(b);
+}
+
+/* A usage once found stays: a later chunk with "usage": null or a broken
+ * usage does not erase it, and a later complete one replaces it. */
+TEST(sse_usage_kept)
+{
+	static const char st[] =
+		"data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n"
+		"data: {\"choices\":[],\"usage\":null}\n\n"
+		"data: {\"usage\":{\"prompt_tokens\":9}}\n\n"
+		"data: {\"usage\":\n\n";
+	static const char st2[] =
+		"data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n"
+		"data: {\"choices\":[], \"usage\" :\t{\"prompt_tokens\":30,\"completion_tokens\":40}}\n\n";
+	struct sse_want w = { 4, 3, 4, 0, 1 }, w2 = { 2, 30, 40, 0, 1 };
+
+	sse_all_splits("usage kept", st, strlen(st), &w);
+	sse_all_splits("usage replaced", st2, strlen(st2), &w2);
 }
 
 /* Random bytes, rich in LF, "data:" and "usage": nothing crashes (ASan and

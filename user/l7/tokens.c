@@ -414,11 +414,39 @@ void sse_scan_free(struct sse_scan *s)
 	s->skipping = 0;
 }
 
+static int json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Whether some "usage" in the line is followed by ':' and '{': a usage
+ * object can be there. OpenAI's chunks carry "usage":null until the last
+ * one, and this spares a parse of each. */
+static int may_hold_usage(const char *l, size_t n)
+{
+	static const char needle[] = "\"usage\"";
+	const size_t nl = sizeof(needle) - 1;
+	const char *end = l + n, *p = l, *q;
+
+	while ((q = memmem(p, (size_t)(end - p), needle, nl))) {
+		p = q + nl;
+		while (p < end && json_space(*p))
+			p++;
+		if (p < end && *p == ':') {
+			p++;
+			while (p < end && json_space(*p))
+				p++;
+			if (p < end && *p == '{')
+				return 1;
+		}
+	}
+	return 0;
+}
+
 /* One complete line, its LF removed. Fields other than data (event:, id:,
  * retry:, ":" comments) say nothing about tokens. */
 static void sse_line(struct sse_scan *s, const char *l, size_t n)
 {
-	static const char needle[] = "\"usage\"";
 	struct tokens_usage u = { 0 };
 	json_t *root;
 
@@ -438,7 +466,7 @@ static void sse_line(struct sse_scan *s, const char *l, size_t n)
 	}
 	s->events++;
 	/* Parse only the chunks that can carry usage: one per stream. */
-	if (!memmem(l, n, needle, sizeof(needle) - 1))
+	if (!may_hold_usage(l, n))
 		return;
 	root = json_loadb(l, n, JSON_ALLOW_NUL, NULL);
 	if (!root)
