@@ -100,11 +100,13 @@ static const struct est_case est_cases[] = {
 	  0, 0, 1 + 4 + 3, DEF_OUT, 0, NULL },
 	{ "chat legacy function_call", CHAT,
 	  "{\"messages\":[{\"role\":\"assistant\",\"content\":null,"
-	  "\"function_call\":{\"name\":\"fn\",\"arguments\":\"xy\"}}]}", 0, 0, 1 + 4 + 3, DEF_OUT, 0, NULL },
+	  "\"function_call\":{\"name\":\"fn\",\"arguments\":\"xy\"}}]}",
+	  0, 0, 1 + 4 + 3, DEF_OUT, 0, NULL },
 	/* 3 + 3 + 2 + 5 = 13 chars */
 	{ "chat names", CHAT,
 	  "{\"messages\":[{\"role\":\"system\",\"content\":\"abc\",\"name\":\"bot\"},"
-	  "{\"role\":\"user\",\"content\":\"de\",\"name\":\"alice\"}]}", 0, 0, 4 + 8 + 3, DEF_OUT, 0, NULL },
+	  "{\"role\":\"user\",\"content\":\"de\",\"name\":\"alice\"}]}",
+	  0, 0, 4 + 8 + 3, DEF_OUT, 0, NULL },
 	/* 8 code points in 9 bytes: 2 tokens, where bytes would give 3 */
 	{ "chat utf-8 code points", CHAT,
 	  "{\"messages\":[{\"role\":\"user\",\"content\":\"h\xc3\xa9llo\",\"name\":\"abc\"}]}", 0, 0,
