@@ -245,10 +245,16 @@ static int check_name(const char *what, const char *s, struct errbuf *e)
 	return 0;
 }
 
-/* What an error may show of a key: it is a secret, and logs travel. */
+/* What an error may show of a key: it is a secret, and logs travel. At
+ * most a third of it, 4 characters, and only up to a byte that is not
+ * printable. */
 static const char *key_hint(const char *key, char *buf, size_t len)
 {
-	size_t n = strlen(key), show = n / 3 < 4 ? n / 3 : 4;
+	size_t n = strlen(key), show = n / 3 < 4 ? n / 3 : 4, i;
+
+	for (i = 0; i < show; i++)
+		if (key[i] < 0x21 || key[i] > 0x7e)
+			show = i;
 
 	snprintf(buf, len, "%.*s...", (int)show, key);
 	return buf;
