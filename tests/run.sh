@@ -43,6 +43,7 @@ run_suite() {
 
 run_suite unit "$SLUICE_BUILD/unit-tests"
 run_suite unit-asan-ubsan "$SLUICE_BUILD/san/unit-tests"
+run_suite fuzz-l7 "$here/fuzz/run.sh"
 for t in "$here"/cli/*.sh; do
 	[ -e "$t" ] && run_suite "cli/$(basename "$t" .sh)" "$t"
 done

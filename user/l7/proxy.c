@@ -247,6 +247,7 @@ static int client_take_head(struct client *c)
 	const struct http_request *r = &c->req;
 	const struct l7_config *cfg = &c->l7->cfg;
 	const struct http_span *v;
+	struct http_span bearer;
 	int err = 0;
 
 	snprintf(c->method, sizeof(c->method), "%.*s", (int)r->method.n, r->method.p);
@@ -262,15 +263,13 @@ static int client_take_head(struct client *c)
 	} else {
 		v = http_header_get(r->headers, r->n_headers, "authorization");
 		if (v && v->n > 7 && !strncasecmp(v->p, "bearer ", 7)) {
-			static __thread struct http_span tok;
-
-			tok.p = v->p + 7;
-			tok.n = v->n - 7;
-			while (tok.n && *tok.p == ' ') {
-				tok.p++;
-				tok.n--;
+			bearer.p = v->p + 7;
+			bearer.n = v->n - 7;
+			while (bearer.n && *bearer.p == ' ') {
+				bearer.p++;
+				bearer.n--;
 			}
-			v = &tok;
+			v = &bearer;
 		} else {
 			v = NULL;
 		}
