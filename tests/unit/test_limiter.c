@@ -67,6 +67,11 @@ TEST(lim_bucket_burst_then_rate)
 		CHECK_EQ(bucket_take(&b, &lim, period, (uint64_t)i * 100 * MS, 1), 0,
 			 "one every 100 ms");
 	CHECK(bucket_take(&b, &lim, period, 50 * 100 * MS, 1) != 0, "and no more than one");
+	/* an hour idle fills it to the burst, not beyond */
+	admitted = 0;
+	for (int i = 0; i < 20; i++)
+		admitted += bucket_take(&b, &lim, period, 3600 * SEC, 1) == 0;
+	CHECK_EQ(admitted, 10, "after an hour idle: the burst, no more");
 }
 
 /* Arrivals every `step` for `T`: admitted within 1 of burst + rate*T/period. */
@@ -692,6 +697,7 @@ TEST(lim_reconfigure_moves_state)
 	CHECK_EQ(limiter_take(l, f, 0, 0, 0, &tf, &retry), LIM_OK, "f takes");
 	CHECK_EQ(limiter_take(l, p, 0, 0, 0, &tp, &retry), LIM_OK, "p takes");
 	CHECK_EQ(limiter_start(l, &tf), LIM_OK, "f starts");
+	CHECK_EQ(limiter_start(l, &tp), LIM_OK, "p starts");
 
 	/* "free" is gone, "pro" moves to index 0, "gold" is new and the default */
 	cfg_init(&c, 2);
@@ -708,6 +714,7 @@ TEST(lim_reconfigure_moves_state)
 	      limiter_tier_state(l, 0)->rpm.level);
 	CHECK(near(p->st.rpm.level, 99), "p's own state kept: %f", p->st.rpm.level);
 	CHECK_EQ(limiter_tier_state(l, 1)->inflight, 1, "f's request counts in gold");
+	CHECK_EQ(limiter_tier_state(l, 0)->inflight, 1, "p's request still counts once in pro");
 	limiter_finish(l, &tf);
 	CHECK_EQ(limiter_tier_state(l, 1)->inflight, 0, "and leaves gold");
 	/* f's level (9) is capped at gold's burst on the next refill */

@@ -66,8 +66,10 @@ void limiter_free(struct limiter *l);
 void limiter_reconfigure(struct limiter *l, const struct l7_config *c);
 
 /* The caller for an id in a tier, created on first use. NULL when the table
- * is full of callers that are in use (the proxy answers 503). Takes a
- * reference: release with limiter_put. */
+ * is full of callers that are in use (the proxy answers 503; errno ENOSPC),
+ * or the id does not fit lim_caller.id (errno ENAMETOOLONG). Takes a
+ * reference: release with limiter_put. When the table is full, the caller
+ * idle longest makes way, and its buckets are forgotten: it comes back full. */
 struct lim_caller *limiter_get(struct limiter *l, const char *id, size_t len,
 			       unsigned int tier, uint64_t now);
 void limiter_put(struct limiter *l, struct lim_caller *c);

@@ -29,8 +29,8 @@ struct wait_queue {
 };
 
 void wq_init(struct wait_queue *q, unsigned int max);
-/* 0, or -ENOSPC when the queue holds max entries. prio is clamped to
- * WQ_MAX_PRIORITIES - 1. */
+/* 0, or -ENOSPC when the queue holds max entries (-EALREADY if e is queued
+ * already). prio is clamped to WQ_MAX_PRIORITIES - 1. */
 int wq_push(struct wait_queue *q, struct wq_entry *e, unsigned int prio, uint64_t deadline_ns);
 void wq_remove(struct wait_queue *q, struct wq_entry *e);   /* no-op if not queued */
 /* The first entry in priority order (not removed), or NULL. */
