@@ -134,7 +134,10 @@ static int build_request(struct upstream *u, struct client *c)
 	if (iobuf_used(&c->body) || c->body_kind != HTTP_BODY_NONE)
 		err |= iobuf_printf(&u->req, "Content-Length: %zu\r\n", iobuf_used(&c->body));
 	err |= iobuf_printf(&u->req, "\r\n");
-	err |= iobuf_append(&u->req, iobuf_data(&c->body), iobuf_used(&c->body));
+	/* No body: its buffer may be unallocated, and memcpy from NULL is UB
+	 * even for 0 bytes. */
+	if (iobuf_used(&c->body))
+		err |= iobuf_append(&u->req, iobuf_data(&c->body), iobuf_used(&c->body));
 	return err ? -ENOMEM : 0;
 }
 
