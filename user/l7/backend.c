@@ -94,7 +94,7 @@ int backend_idle_put(struct l7 *l, struct upstream *u)
 		return -ENOSPC;
 	u->state = UP_IDLE;
 	u->deadline_ns = 0;
-	ep_set(l, u->fd, u, &u->events, EPOLLIN | EPOLLRDHUP);
+	u->readable = 0;
 	u->prev = NULL;
 	u->next = be->idle;
 	if (be->idle)

@@ -77,9 +77,10 @@ struct client {
 	struct client *prev, *next;     /* all clients, for timeouts */
 	uint8_t addr[16];               /* IPv4-mapped for IPv4 */
 	char addr_str[48];
-	uint32_t events;                /* current epoll interest */
+	int readable;                   /* an input edge not yet read to EAGAIN */
 	enum client_state state;
 	uint64_t deadline_ns;           /* of the current state; 0 = none */
+	int deadline_idle;              /* it is the keep-alive idle one */
 	int closing;                    /* close once out is written */
 	int peer_gone;
 
@@ -130,7 +131,7 @@ struct upstream {
 	struct upstream *prev, *next;   /* the pool's idle list, or the busy list */
 	unsigned int backend;
 	enum upstream_state state;
-	uint32_t events;
+	int readable;                   /* an input edge not yet read to EAGAIN */
 	uint64_t deadline_ns;
 	int reused;                     /* came from the idle pool */
 	int got_bytes;                  /* any response byte: no retry after that */
@@ -217,11 +218,10 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c);
 int l7_run(struct l7 *l);
 void l7_close(struct l7 *l);
 int l7_reload(struct l7 *l);
-void client_set_events(struct client *c, uint32_t events);
 void client_flush(struct client *c);          /* write out what it can */
 void client_request_done(struct client *c);   /* response complete: next request */
 void client_close(struct client *c);
-void ep_set(struct l7 *l, int fd, void *tag, uint32_t *cur, uint32_t want);
+int ep_add(struct l7 *l, int fd, void *tag);   /* edge-triggered, in and out */
 
 /* admit.c */
 void admit_request(struct client *c);          /* a complete request */

@@ -126,37 +126,21 @@ void iobuf_free(struct iobuf *b)
 	b->off = b->len = b->cap = 0;
 }
 
-/* --- epoll ------------------------------------------------------------------- */
+/* --- epoll ------------------------------------------------------------------
+ * Client and backend sockets are registered once, edge-triggered, for input
+ * and output together, and never modified: no epoll_ctl per request. An edge
+ * sets `readable`; reading goes on until EAGAIN clears it, or stops early
+ * (a full buffer, a paused stream, a request already in progress) and
+ * resumes from the flag when the obstacle goes. Output is written at once
+ * and waits for the next EPOLLOUT edge only after EAGAIN.
+ */
+#define EP_EDGE (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
-void ep_set(struct l7 *l, int fd, void *tag, uint32_t *cur, uint32_t want)
+int ep_add(struct l7 *l, int fd, void *tag)
 {
-	struct epoll_event ev = { .events = want, .data.ptr = tag };
+	struct epoll_event ev = { .events = EP_EDGE, .data.ptr = tag };
 
-	if (*cur == want)
-		return;
-	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev))
-		pr_err("epoll: watch fd %d: %s", fd, strerror(errno));
-	*cur = want;
-}
-
-void client_set_events(struct client *c, uint32_t events)
-{
-	ep_set(c->l7, c->fd, c, &c->events, events | EPOLLRDHUP);
-}
-
-/* What the client's socket should be watched for in its state. */
-static void client_update_events(struct client *c)
-{
-	uint32_t ev = 0;
-
-	if (iobuf_used(&c->out))
-		ev |= EPOLLOUT;
-	if ((c->state == CL_HEAD || c->state == CL_BODY) && !c->closing &&
-	    iobuf_used(&c->out) < OUT_HIGH)
-		ev |= EPOLLIN;
-	if (c->peer_gone)
-		ev &= ~(uint32_t)EPOLLIN;
-	ep_set(c->l7, c->fd, c, &c->events, ev | (c->peer_gone ? 0 : EPOLLRDHUP));
+	return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
 /* --- clients ----------------------------------------------------------------- */
@@ -209,6 +193,8 @@ void client_close(struct client *c)
 	l->dead_clients = c;
 }
 
+static void client_process(struct client *c);
+
 void client_flush(struct client *c)
 {
 	while (iobuf_used(&c->out)) {
@@ -233,10 +219,11 @@ void client_flush(struct client *c)
 		}
 		if (c->up && c->up->paused)
 			upstream_resume(c->up);
+		/* Pipelined requests held back by a full output buffer. */
+		if (!c->dead && !c->in_process && (c->state == CL_HEAD || c->state == CL_BODY) &&
+		    (iobuf_used(&c->in) || c->readable))
+			client_process(c);
 	}
-	if (c->dead)
-		return;
-	client_update_events(c);
 }
 
 /* Head fields the rest of the request needs, copied out of `in`, and the
@@ -339,8 +326,67 @@ static void client_reject(struct client *c, int status)
 	respond_error(c, status, "invalid_request_error", NULL, http_error_message(status), 0);
 }
 
-/* Parses what `in` holds: heads, bodies, and then admission, request after
- * request while the connection is free (pipelining keeps the order). */
+/* Reads what the socket has (edge-triggered: until EAGAIN), as far as `in`
+ * has room. 1 when bytes came, 0 when none (EAGAIN, or `in` full: then the
+ * flag stays set for later), -1 when the client is gone and closed. */
+static int client_read(struct client *c)
+{
+	int got = 0;
+
+	while (c->readable) {
+		ssize_t n;
+
+		if (iobuf_reserve(&c->in, READ_CHUNK) && iobuf_reserve(&c->in, 1))
+			return got; /* full: the parser says 431, or requests wait their turn */
+		n = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			got = 1;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		c->readable = 0;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return got;
+		/* End of input: what is buffered is still served (a client
+		 * may send its requests and shut down its side). */
+		if (n < 0)
+			pr_dbg("client %s: read: %s", c->addr_str, strerror(errno));
+		c->peer_gone = 1;
+		if (n < 0 || (c->state == CL_HEAD && !iobuf_used(&c->in) && !iobuf_used(&c->out))) {
+			client_close(c);
+			return -1;
+		}
+		return got;
+	}
+	return got;
+}
+
+/* The client needs more bytes for the request it is sending: 1 when they
+ * came, 0 to wait for the next edge, -1 when it is gone (closed here). */
+static int client_need_more(struct client *c)
+{
+	int r = client_read(c);
+
+	if (r)
+		return r;
+	if (c->peer_gone) {
+		if (iobuf_used(&c->in) || c->state == CL_BODY)
+			pr_info("client %s: closed in the middle of a request", c->addr_str);
+		if (iobuf_used(&c->out)) {
+			c->closing = 1;  /* the responses it has, then close */
+			return 0;
+		}
+		client_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses `in` and reads the socket: heads, bodies, and then admission,
+ * request after request while the connection is free (pipelining keeps
+ * the order). */
 static void client_process(struct client *c)
 {
 	struct l7 *l = c->l7;
@@ -353,14 +399,22 @@ static void client_process(struct client *c)
 		if (c->state == CL_HEAD) {
 			long r;
 
-			if (!iobuf_used(&c->in))
+			if (!iobuf_used(&c->in)) {
+				if (client_need_more(c) > 0)
+					continue;
 				break;
-			if (!c->deadline_ns)
+			}
+			if (!c->deadline_ns || c->deadline_idle) {
 				c->deadline_ns = l->now + cfg->header_timeout_ms * 1000000ULL;
+				c->deadline_idle = 0;
+			}
 			r = http_parse_request(iobuf_data(&c->in), iobuf_used(&c->in),
 					       cfg->max_header_bytes, cfg->max_body_bytes, &c->req);
-			if (r == 0)
+			if (r == 0) {
+				if (client_need_more(c) > 0)
+					continue;
 				break;
+			}
 			if (r < 0) {
 				client_reject(c, (int)-r);
 				break;
@@ -395,8 +449,11 @@ static void client_process(struct client *c)
 		if (c->state == CL_BODY) {
 			size_t avail = iobuf_used(&c->in);
 
-			if (!avail)
+			if (!avail) {
+				if (client_need_more(c) > 0)
+					continue;
 				break;
+			}
 			if (c->body_kind == HTTP_BODY_LENGTH) {
 				size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
 
@@ -404,7 +461,7 @@ static void client_process(struct client *c)
 				iobuf_consume(&c->in, n);
 				c->body_left -= n;
 				if (c->body_left)
-					break;
+					continue;
 			} else {
 				long r = http_chunked_feed(&c->chunked, iobuf_data(&c->in), avail,
 							   body_append, c);
@@ -415,7 +472,7 @@ static void client_process(struct client *c)
 				}
 				iobuf_consume(&c->in, (size_t)r);
 				if (!c->chunked.done)
-					break;
+					continue;
 			}
 			if (c->closing) {
 				client_reject(c, 413);
@@ -428,9 +485,8 @@ static void client_process(struct client *c)
 		break; /* queued or at a backend: the next request waits */
 	}
 	c->in_process = 0;
-	if (!c->dead) {
+	if (!c->dead)
 		client_flush(c);
-	}
 }
 
 void client_request_done(struct client *c)
@@ -438,54 +494,12 @@ void client_request_done(struct client *c)
 	admit_release(c);
 	client_reset_request(c);
 	c->state = CL_HEAD;
+	c->deadline_ns = c->l7->now + c->l7->cfg.idle_timeout_ms * 1000000ULL;
+	c->deadline_idle = 1;
 	if (!c->keep_alive)
 		c->closing = 1;
 	if (c->in_process)
 		return; /* client_process's loop goes on */
-	client_process(c);
-}
-
-static void client_read(struct client *c)
-{
-	struct l7 *l = c->l7;
-
-	for (int rounds = 0; rounds < 4; rounds++) {
-		ssize_t n;
-
-		if (iobuf_reserve(&c->in, READ_CHUNK) && iobuf_reserve(&c->in, 1)) {
-			/* Full: a head past max_header_bytes (the parser says 431
-			 * once it sees the whole buffer), or pipelined requests
-			 * waiting for their turn. */
-			break;
-		}
-		n = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
-		if (n > 0) {
-			c->in.len += (size_t)n;
-			if ((size_t)n < READ_CHUNK)
-				break;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		/* The client closed (or reset): a half-sent request is dropped. */
-		if (n < 0)
-			pr_dbg("client %s: read: %s", c->addr_str, strerror(errno));
-		if (c->state == CL_HEAD && !iobuf_used(&c->in) && !iobuf_used(&c->out)) {
-			client_close(c);
-			return;
-		}
-		c->peer_gone = 1;
-		if (c->state == CL_HEAD || c->state == CL_BODY) {
-			if (iobuf_used(&c->in) || c->state == CL_BODY)
-				pr_info("client %s: closed in the middle of a request", c->addr_str);
-			client_close(c);
-			return;
-		}
-		break;
-	}
-	(void)l;
 	client_process(c);
 }
 
@@ -499,8 +513,10 @@ static void client_event(struct client *c, uint32_t ev)
 		client_flush(c);
 	if (c->dead)
 		return;
-	if ((ev & (EPOLLIN | EPOLLHUP)) && (c->state == CL_HEAD || c->state == CL_BODY)) {
-		client_read(c);
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+		c->readable = 1;
+	if (c->state == CL_HEAD || c->state == CL_BODY) {
+		client_process(c);
 		return;
 	}
 	if (ev & (EPOLLRDHUP | EPOLLHUP)) {
@@ -508,11 +524,8 @@ static void client_event(struct client *c, uint32_t ev)
 		 * dropped; a proxied one finishes only if the socket still
 		 * takes the response. */
 		c->peer_gone = 1;
-		if (c->state == CL_QUEUED || (ev & EPOLLHUP)) {
+		if (c->state == CL_QUEUED || (ev & EPOLLHUP))
 			client_close(c);
-			return;
-		}
-		client_update_events(c);
 	}
 }
 
@@ -532,7 +545,6 @@ static void do_accept(struct l7 *l)
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		struct epoll_event ev;
 		struct client *c;
 		int one = 1, fd;
 		char host[INET6_ADDRSTRLEN];
@@ -576,10 +588,9 @@ static void do_accept(struct l7 *l)
 		c->body.max = l->cfg.max_body_bytes;
 		client_reset_request(c);
 		c->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
-		c->events = EPOLLIN | EPOLLRDHUP;
-		ev.events = c->events;
-		ev.data.ptr = c;
-		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev)) {
+		c->deadline_idle = 1;
+		c->readable = 1;  /* a request may have come with the handshake */
+		if (ep_add(l, fd, c)) {
 			pr_err("epoll: add client: %s", strerror(errno));
 			close(fd);
 			free(c);
@@ -699,7 +710,7 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 	if (err)
 		return err;
 	if (l->cfg.metrics[0]) {
-		err = metrics_http_open(l->cfg.metrics, 0, &l->mh);
+		err = metrics_http_open(l->cfg.metrics, l->cfg.metrics_any, &l->mh);
 		if (err)
 			return err;
 		ev.events = EPOLLIN;

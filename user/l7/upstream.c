@@ -36,11 +36,6 @@
 #define CAPTURE_MAX (1u << 20)   /* a JSON body is scanned for usage up to this */
 #define HEAD_MAX (64u << 10)     /* a backend's response head */
 
-static void up_set_events(struct upstream *u, uint32_t ev)
-{
-	ep_set(u->l7, u->fd, u, &u->events, ev);
-}
-
 static void up_unlink(struct upstream *u)
 {
 	struct l7 *l = u->l7;
@@ -72,7 +67,6 @@ static void up_close(struct upstream *u)
 static struct upstream *up_connect(struct l7 *l, unsigned int b)
 {
 	struct backend *be = &l->backends[b];
-	struct epoll_event ev;
 	struct upstream *u;
 	int one = 1;
 
@@ -96,10 +90,7 @@ static struct upstream *up_connect(struct l7 *l, unsigned int b)
 		return NULL;
 	}
 	u->state = UP_CONNECTING;
-	u->events = EPOLLOUT;
-	ev.events = u->events;
-	ev.data.ptr = u;
-	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, u->fd, &ev)) {
+	if (ep_add(l, u->fd, u)) {
 		pr_err("epoll: add backend connection: %s", strerror(errno));
 		close(u->fd);
 		free(u);
@@ -142,6 +133,7 @@ static int build_request(struct upstream *u, struct client *c)
 }
 
 static void up_send(struct upstream *u);
+static void up_read(struct upstream *u);
 
 void upstream_start(struct client *c)
 {
@@ -249,17 +241,18 @@ static void up_send(struct upstream *u)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			up_set_events(u, EPOLLOUT);
-			return;
-		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return; /* the next EPOLLOUT edge goes on */
 		up_fail(u, UPERR_RESET, "the connection broke while sending the request");
 		return;
 	}
 	u->state = UP_HEAD;
 	u->t_sent = l->now;
 	u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
-	up_set_events(u, EPOLLIN);
+	/* The response comes with the next input edge (a pooled connection
+	 * had none pending: input while idle closes it). */
+	if (u->readable)
+		up_read(u);
 }
 
 /* The response is complete: account, pool the connection, and let the
@@ -502,10 +495,8 @@ static int up_process(struct upstream *u)
 				up_finish(u);
 				return -1;
 			}
-			if (u->cl && iobuf_used(&u->cl->out) >= OUT_HIGH) {
-				u->paused = 1;
-				up_set_events(u, 0);
-			}
+			if (u->cl && iobuf_used(&u->cl->out) >= OUT_HIGH)
+				u->paused = 1; /* reading resumes when the client drains */
 			return 0;
 		}
 		return 0;
@@ -518,7 +509,7 @@ static void up_read(struct upstream *u)
 {
 	struct l7 *l = u->l7;
 
-	for (int rounds = 0; rounds < 4 && !u->dead && !u->paused; rounds++) {
+	while (u->readable && !u->dead && !u->paused) {
 		ssize_t n;
 
 		if (iobuf_reserve(&u->in, READ_CHUNK)) {
@@ -532,18 +523,13 @@ static void up_read(struct upstream *u)
 			u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
 			if (up_process(u))
 				return;
-			if ((size_t)n < READ_CHUNK)
-				return;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
+		u->readable = 0;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		if (u->state == UP_IDLE) {
-			up_close(u); /* the backend closed an idle connection */
-			return;
-		}
 		if (u->state == UP_BODY && u->body_kind == HTTP_BODY_UNTIL_CLOSE) {
 			u->keep_alive = 0;
 			up_finish(u);
@@ -558,10 +544,15 @@ static void up_read(struct upstream *u)
 
 void upstream_event(struct upstream *u, uint32_t ev)
 {
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		u->readable = 1;
 	if (u->state == UP_IDLE) {
-		/* A pooled connection has nothing to say: a close or junk. */
-		backend_idle_drop(u->l7, u);
-		up_close(u);
+		/* A pooled connection has nothing to say: input is a close or
+		 * junk. (Its EPOLLOUT edges are no news.) */
+		if (u->readable) {
+			backend_idle_drop(u->l7, u);
+			up_close(u);
+		}
 		return;
 	}
 	if (u->state == UP_CONNECTING) {
@@ -582,8 +573,7 @@ void upstream_event(struct upstream *u, uint32_t ev)
 			up_send(u);
 		return;
 	}
-	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		up_read(u);
+	up_read(u);
 }
 
 void upstream_resume(struct upstream *u)
@@ -591,9 +581,10 @@ void upstream_resume(struct upstream *u)
 	if (!u->paused || u->dead)
 		return;
 	u->paused = 0;
-	up_set_events(u, EPOLLIN);
-	/* Bytes already read may complete the response. */
-	up_process(u);
+	/* Bytes already read may complete the response; then what waits in
+	 * the socket. */
+	if (!up_process(u))
+		up_read(u);
 }
 
 void upstream_abort(struct upstream *u)
