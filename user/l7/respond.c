@@ -113,7 +113,9 @@ void respond_error(struct client *c, int status, const char *type, const char *c
 	err |= iobuf_printf(&body, "\",\"type\":\"%s\",\"param\":null,\"code\":", type);
 	err |= code ? iobuf_printf(&body, "\"%s\"}}\n", code) : iobuf_printf(&body, "null}}\n");
 
-	if (status >= 500 && status != 503 && l->kern)
+	/* A backend's failure as the client sees it; not 503, the load shed
+	 * here, which must not make the adaptive controller cut further. */
+	if ((status == 502 || status == 504) && l->kern)
 		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_HTTP_5XX);
 	if (c->minor == 0 && c->keep_alive == 0)
 		c->closing = 1;
