@@ -237,6 +237,41 @@ TEST(http_request_spans)
 	CHECK(!http_span_ieq(&r.headers[3].name, "Content-Lengt"), "ieq is not a prefix match");
 }
 
+/* Every byte at every position of values of 1 to 24 bytes (the value
+ * check reads eight bytes at a time): refused exactly when it is a control
+ * other than HTAB, or DEL. */
+TEST(http_value_bytes)
+{
+	char buf[128];
+	struct http_request r;
+	size_t vlen, pos, pre, n;
+	unsigned int b, wrong = 0;
+
+	pre = (size_t)snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+	for (vlen = 1; vlen <= 24; vlen++) {
+		for (pos = 0; pos < vlen; pos++) {
+			for (b = 0; b < 256; b++) {
+				int bad = (b < 0x20 && b != '\t') || b == 0x7f;
+				long want, got;
+
+				if (b == '\n')
+					continue;  /* ends the line: another case */
+				memset(buf + pre, 'v', vlen);
+				buf[pre + pos] = (char)b;
+				n = pre + vlen;
+				memcpy(buf + n, "\r\n\r\n", 4);
+				n += 4;
+				want = bad ? -400 : (long)n;
+				got = http_parse_request(buf, n, MAX_HEAD, MAX_BODY, &r);
+				if (got != want && !wrong++)
+					CHECK(0, "byte 0x%02x at %zu of %zu: %ld, want %ld", b, pos, vlen,
+					      got, want);
+			}
+		}
+	}
+	CHECK_EQ(wrong, 0, "values judged wrongly");
+}
+
 TEST(http_request_limits)
 {
 	char buf[MAX_HEAD * 2];

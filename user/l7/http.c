@@ -256,6 +256,41 @@ static int field_framing(struct fields *f, const struct http_span *name,
 	return 0;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/*
+ * The offset of the first byte of s[0..n) that a field value may not hold
+ * (a control other than HTAB, or DEL), or n. Values are most of a head, so
+ * eight bytes are tested at once: a word with no byte below 0x20 and none
+ * equal to 0x7f is fine (the zero-byte test has no false negatives); one
+ * that might hold either, HTAB included, is looked at byte by byte.
+ */
+static size_t value_scan(const char *s, size_t n)
+{
+	size_t i = 0, stop;
+
+	while (i < n) {
+		if (n - i >= 8) {
+			uint64_t x, y;
+
+			memcpy(&x, s + i, 8);
+			y = x ^ (ONES * 0x7f);
+			if (!((((x - ONES * 0x20) & ~x) | ((y - ONES) & ~y)) & HIGHS)) {
+				i += 8;
+				continue;
+			}
+			stop = i + 8;
+		} else {
+			stop = n;
+		}
+		for (; i < stop; i++)
+			if (!IS(s[i], C_FIELD))
+				return i;
+	}
+	return n;
+}
+
 /* One field line s[0..n), line end already stripped. */
 static int parse_field(const char *s, size_t n, struct fields *f)
 {
@@ -273,9 +308,9 @@ static int parse_field(const char *s, size_t n, struct fields *f)
 	vs = i + 1;
 	while (vs < n && IS_BLANK(s[vs]))
 		vs++;
-	for (ve = vs; ve < n; ve++)
-		if (!IS(s[ve], C_FIELD))
-			return P_BAD;  /* control character, bare CR */
+	if (value_scan(s + vs, n - vs) != n - vs)
+		return P_BAD;  /* control character, bare CR */
+	ve = n;
 	while (ve > vs && IS_BLANK(s[ve - 1]))
 		ve--;
 	h = &f->h[f->n++];
