@@ -147,7 +147,7 @@ int ep_add(struct l7 *l, int fd, void *tag)
 
 static void client_reset_request(struct client *c)
 {
-	iobuf_free(&c->fwd);
+	c->fwd.off = c->fwd.len = 0;
 	c->fwd.max = c->l7->cfg.max_header_bytes + 1024;
 	c->body.off = c->body.len = 0;
 	c->key[0] = '\0';
@@ -619,7 +619,9 @@ static void clients_expire(struct l7 *l)
 			client_reject(c, 408);
 			if (!c->dead)
 				c->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
-		} else if (c->state == CL_CLOSING || c->closing) {
+		} else if (c->state == CL_CLOSING || c->closing ||
+			   (c->state == CL_UPSTREAM && c->up && c->up->paused)) {
+			/* Not reading what it asked for: the backend waits on it. */
 			client_close(c);
 		}
 	}

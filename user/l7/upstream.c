@@ -495,13 +495,16 @@ static int up_process(struct upstream *u)
 				up_finish(u);
 				return -1;
 			}
-			if (u->cl && iobuf_used(&u->cl->out) >= OUT_HIGH)
-				u->paused = 1; /* reading resumes when the client drains */
+			if (u->cl && iobuf_used(&u->cl->out) >= OUT_HIGH) {
+				/* Reading resumes when the client drains; a client
+				 * that does not within idle-timeout is closed. */
+				u->paused = 1;
+				u->cl->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
+			}
 			return 0;
 		}
 		return 0;
 	}
-	(void)l;
 	return -1;
 }
 
