@@ -391,10 +391,12 @@ static void client_process(struct client *c)
 {
 	struct l7 *l = c->l7;
 	const struct l7_config *cfg = &l->cfg;
+	int full;
 
 	if (c->in_process)
 		return;
 	c->in_process = 1;
+again:
 	while (!c->dead && !c->closing && iobuf_used(&c->out) < OUT_HIGH) {
 		if (c->state == CL_HEAD) {
 			long r;
@@ -484,9 +486,16 @@ static void client_process(struct client *c)
 		}
 		break; /* queued or at a backend: the next request waits */
 	}
-	c->in_process = 0;
+	/* Flush with in_process still set: client_flush's restart of a held
+	 * back client would otherwise call back here for a half-read head at
+	 * once, and again, until the stack overflows. Held back by a full
+	 * buffer that the flush emptied: go on here instead. */
+	full = !c->dead && !c->closing && iobuf_used(&c->out) >= OUT_HIGH;
 	if (!c->dead)
 		client_flush(c);
+	if (full && !c->dead && !c->closing && iobuf_used(&c->out) < OUT_HIGH)
+		goto again;
+	c->in_process = 0;
 }
 
 void client_request_done(struct client *c)
