@@ -158,7 +158,7 @@ test: deps  ## run every test suite (needs root); ends with "N passed, N failed"
 	$(Q)tests/run.sh $(BUILD)
 
 demo: deps  ## flood a namespace backend and show sluice stopping it (needs root)
-	$(Q)$(MAKE) --no-print-directory $(SLUICE)
+	$(Q)$(MAKE) --no-print-directory $(SLUICE) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)tools/demo.sh $(BUILD)
 
 bench: deps  ## ns per packet against bare XDP and TC floors, see docs/benchmarks.md
