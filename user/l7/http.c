@@ -60,15 +60,13 @@ static const unsigned char cls[256] = {
 #define IS(c, k) (cls[(unsigned char)(c)] & (k))
 #define IS_BLANK(c) ((c) == ' ' || (c) == '\t')
 
-/* Parse outcomes before they become a status (requests and responses map
- * them differently). */
+/* Line parse outcomes before they become a status (requests and responses
+ * map them differently). */
 enum {
 	P_MORE = 0,
 	P_BAD = -1,
 	P_TOO_LARGE = -2,
-	P_TE_UNSUPPORTED = -3,
-	P_VERSION = -4,
-	P_BODY_TOO_LARGE = -5,
+	P_VERSION = -3,
 };
 
 static inline unsigned char lower(unsigned char c)
@@ -409,12 +407,8 @@ static long request_status(long r)
 	switch (r) {
 	case P_TOO_LARGE:
 		return -431;
-	case P_TE_UNSUPPORTED:
-		return -501;
 	case P_VERSION:
 		return -505;
-	case P_BODY_TOO_LARGE:
-		return -413;
 	default:
 		return -400;
 	}
