@@ -44,14 +44,20 @@ case " $acts " in *" 2 "*)
 	done ;;
 esac
 
+# Stops what runs in the namespaces given (SIGTERM, SIGKILL after 2 s), removes
+# them, and unloads sluice from the demo's pin root.
 teardown() {
-	local ns
+	local ns i left
 	for ns in "$@"; do
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
 	done
-	sleep 0.2
+	for i in $(seq 20); do
+		left=""
+		for ns in "$@"; do left+=$(ip netns pids "$ns" 2>/dev/null); done
+		[ -n "$left" ] || break
+		sleep 0.1
+	done
 	for ns in "$@"; do
-		# What ignored SIGTERM for 0.2 s does not get to linger.
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
@@ -189,7 +195,7 @@ wait_log() {
 }
 
 act2() {
-	local pro_status i st statuses="" last429=""
+	local pro_status i st ns a statuses="" last429=""
 
 	say "Act 2. Three API keys call a mock LLM through sluice-l7"
 	printf '  pro key   %-12s  free key  %-12s  abusive free key %s\n' $PRO_IP $FREE_IP $ABUSER_IP
@@ -234,11 +240,11 @@ EOF
 	[ "$pro_status" = 200 ] || { echo "demo: the pro request got $pro_status" >&2; exit 1; }
 	pause
 
-	say "The abusive free key fires 8 requests at once: its burst is 5 (+1 a second), then 429s"
-	for i in $(seq 8); do
+	say "The abusive free key fires requests back to back: a burst of 5 (+1 a second), then 429"
+	for i in $(seq 12); do
 		st=$(ask $ABUSER_IP $ABUSER_KEY "$tmp/ab$i")
 		statuses="$statuses $st"
-		[ "$st" = 429 ] && last429=$tmp/ab$i
+		if [ "$st" = 429 ]; then last429=$tmp/ab$i; break; fi
 	done
 	echo "  statuses:$statuses"
 	[ -n "$last429" ] || { echo "demo: no 429 for the abuser's burst" >&2; exit 1; }
@@ -282,6 +288,10 @@ EOF
 		grep -E '^sluice_l7_(requests_total|rejections_total|bans_total|tokens_total)' |
 		grep -v ' 0$' | head -n 14 | sed 's/^/    /'
 
+	if grep -q 'warn\|error' "$tmp/l7.log"; then
+		echo "  sluice-l7's warnings and errors:"
+		grep 'warn\|error' "$tmp/l7.log" | head -n 5 | sed 's/^/    /'
+	fi
 	act2_summary
 }
 
@@ -310,7 +320,7 @@ act2_summary() {
 
 for act in $acts; do
 	case $act in
-	1) act1; teardown $NET $BE ;;
+	1) say "Act 1. A UDP flood against a namespace backend"; act1; teardown $NET $BE ;;
 	2) act2 ;;
 	esac
 done

@@ -244,27 +244,24 @@ def main():
     last = [c.snapshot()[0] for c in clients]
     reported = [False] * len(clients)
     tick = 1
-    try:
-        while True:
-            end = min(tick * a.every, a.duration)
-            stop.wait(max(0.0, t0 + end - time.monotonic()))
-            snaps = [c.snapshot() for c in clients]
-            row = "  %3.0f-%-3.0f s" % (end - a.every if end - a.every > 0 else 0, end)
-            for i, (counts, _, _) in enumerate(snaps):
-                d = {k: counts[k] - last[i][k] for k in Client.KINDS}
-                row += "  %5d %5d %5d    " % (d["200"], d["429"], d["fail"])
-                last[i] = counts
-            say(row.rstrip())
-            for i, (counts, ff, why) in enumerate(snaps):
-                if ff is not None and not reported[i]:
-                    reported[i] = True
-                    say("    -> %s: first connection failure at %.1f s (%s)"
-                        % (clients[i].name, ff, why))
-            if end >= a.duration:
-                break
-            tick += 1
-    except KeyboardInterrupt:
-        pass
+    while True:
+        end = min(tick * a.every, a.duration)
+        stop.wait(max(0.0, t0 + end - time.monotonic()))
+        snaps = [c.snapshot() for c in clients]
+        row = "  %3.0f-%-3.0f s" % (end - a.every if end - a.every > 0 else 0, end)
+        for i, (counts, _, _) in enumerate(snaps):
+            d = {k: counts[k] - last[i][k] for k in Client.KINDS}
+            row += "  %5d %5d %5d    " % (d["200"], d["429"], d["fail"])
+            last[i] = counts
+        say(row.rstrip())
+        for i, (counts, ff, why) in enumerate(snaps):
+            if ff is not None and not reported[i]:
+                reported[i] = True
+                say("    -> %s: first connection failure at %.1f s (%s)"
+                    % (clients[i].name, ff, why))
+        if end >= a.duration:
+            break
+        tick += 1
     stop.set()
     for t in threads:
         t.join(IO_TIMEOUT + CONNECT_TIMEOUT + 1)
@@ -288,4 +285,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the demo was interrupted: its trap cleans up
+        sys.exit(130)
