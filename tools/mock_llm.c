@@ -522,7 +522,6 @@ static const char *error_type(int status)
 	switch (status) {
 	case 401: return "authentication_error";
 	case 403: return "permission_error";
-	case 404: return "not_found_error";
 	case 429: return "rate_limit_error";
 	default: return status >= 500 ? "server_error" : "invalid_request_error";
 	}
@@ -1435,19 +1434,44 @@ static void conn_flush(struct conn *c)
 	}
 }
 
-/* After any progress: send, then decide what to wait for. */
+/* A buffer that grew for one big request or answer is given back once
+ * empty, so idle connections stay small. */
+static void buf_trim(struct buf *b, size_t keep)
+{
+	if (!buf_pending(b) && b->cap > keep)
+		buf_free(b);
+}
+
+/* After any progress: send, and resume what waited for the client to read
+ * (a stream, or requests already buffered behind a long answer) for as
+ * long as that makes progress; then decide what to wait for. */
 static void conn_settle(struct conn *c)
 {
-	conn_flush(c);
-	if (c->dead)
-		return;
-	if (c->state == C_STREAMING && c->llm.blocked && buf_pending(&c->out) < OUT_HIGH / 2) {
-		c->llm.blocked = 0;
-		stream_step(c);
+	int progress = 1;
+
+	while (progress) {
+		progress = 0;
 		conn_flush(c);
 		if (c->dead)
 			return;
+		if (c->state == C_STREAMING && c->llm.blocked &&
+		    buf_pending(&c->out) < OUT_HIGH / 2) {
+			c->llm.blocked = 0;
+			stream_step(c); /* emits until OUT_HIGH or the end */
+			progress = 1;
+		} else if (c->state == C_READING && buf_pending(&c->in) && !c->close_after_flush &&
+			   buf_pending(&c->out) < OUT_HIGH) {
+			size_t before = buf_pending(&c->in);
+
+			process_input(c);
+			progress = !c->dead && buf_pending(&c->in) != before;
+		}
 	}
+	conn_flush(c); /* e.g. a 100 Continue */
+	if (c->dead)
+		return;
+	buf_trim(&c->in, 64 * 1024);
+	buf_trim(&c->out, OUT_HIGH);
 	if (c->peer_eof && c->state == C_READING && !buf_pending(&c->out)) {
 		conn_kill(c);
 		return;
