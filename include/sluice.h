@@ -102,6 +102,9 @@ enum sluice_deny_kind {
 	SLUICE_DENY_BAN = 1,    /* added by a rule's escalation */
 };
 
+/* rule_id of a ban that sluice-l7 issued (client answered too many 429s). */
+#define SLUICE_BAN_BY_L7 0xffffffffu
+
 struct sluice_deny_val {
 	__u64 expires_ns; /* CLOCK_MONOTONIC; 0 = never */
 	__u64 created_ns;

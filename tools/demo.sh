@@ -272,7 +272,7 @@ EOF
 	printf '    abuser: %s (%s)\n' "$st" "$(cat "$tmp/after.err")"
 	st=$(ask $PRO_IP $PRO_KEY "$tmp/after-pro")
 	printf '    pro:    %s\n' "$st"
-	echo "  sluice's XDP counters: 'deny' counts the abuser's packets the deny list dropped"
+	echo "  sluice's XDP counters: 'ban' counts the abuser's packets its ban dropped"
 	printf '  $ sluice stats\n'
 	"$SLUICE" stats | head -n 2 | sed 's/^/    /'
 	pause

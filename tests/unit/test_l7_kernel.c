@@ -418,8 +418,9 @@ static void check_ban(int fd, const char *prefix, __u32 len, __u64 ban_s, __u64 
 
 	if (!CHECK(deny_get(fd, prefix, &v) == 0, "%s on the deny list", prefix))
 		return;
-	/* What policy_deny_add writes, as for `sluice deny add P timeout N`. */
-	CHECK_EQ(v.kind, SLUICE_DENY_STATIC, "deny kind");
+	/* A ban by sluice-l7: kept by sluiced's reload, counted as `ban` drops. */
+	CHECK_EQ(v.kind, SLUICE_DENY_BAN, "deny kind");
+	CHECK_EQ(v.rule_id, SLUICE_BAN_BY_L7, "issued by sluice-l7");
 	CHECK_EQ(v.prefix_len, len, "deny prefix_len");
 	CHECK(v.created_ns >= before && v.created_ns <= after,
 	      "%s created within the ban call", prefix);

@@ -231,7 +231,10 @@ static void print_list(const struct policy *p, int deny)
 					json_u64(&j, "expires_in", (le->deny.expires_ns - p->now_ns + 999999999ULL) / 1000000000ULL);
 				else
 					json_null(&j, "expires_in");
-				if (le->deny.kind == SLUICE_DENY_BAN)
+				if (le->deny.kind == SLUICE_DENY_BAN &&
+				    le->deny.rule_id == SLUICE_BAN_BY_L7)
+					json_str(&j, "by", "sluice-l7");
+				else if (le->deny.kind == SLUICE_DENY_BAN)
 					json_u64(&j, "rule_id", le->deny.rule_id);
 			}
 			json_obj_end(&j);
@@ -262,7 +265,9 @@ static void print_list(const struct policy *p, int deny)
 			printf("%-44s %-7s %-10s", prefix_str(&le->pfx, pfx, sizeof(pfx)),
 			       le->deny.kind == SLUICE_DENY_BAN ? "ban" : "static", "never");
 		}
-		if (le->deny.kind == SLUICE_DENY_BAN)
+		if (le->deny.kind == SLUICE_DENY_BAN && le->deny.rule_id == SLUICE_BAN_BY_L7)
+			printf(" sluice-l7");
+		else if (le->deny.kind == SLUICE_DENY_BAN)
 			printf(" %u", le->deny.rule_id);
 		else
 			printf(" -");

@@ -393,7 +393,7 @@ int l7_kernel_ban(struct l7_kernel *k, const uint8_t addr[16], uint64_t ban_s)
 			(unsigned long long)ban_s);
 		goto free_policy;
 	}
-	err = policy_deny_add(p, &pfx, ban_s, &e);
+	err = policy_ban_add(p, &pfx, ban_s, SLUICE_BAN_BY_L7, &e);
 	if (err)
 		pr_err("ban %s: %s", buf, e.msg);
 	else

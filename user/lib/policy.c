@@ -193,21 +193,34 @@ int policy_allow_del(struct policy *p, const struct prefix *pfx, struct errbuf *
 	return 0;
 }
 
-int policy_deny_add(struct policy *p, const struct prefix *pfx, __u64 timeout_s,
-		    struct errbuf *e)
+static int deny_add(struct policy *p, const struct prefix *pfx, __u64 timeout_s, __u32 kind,
+		    __u32 rule_id, struct errbuf *e)
 {
 	struct list_entry le = { .pfx = *pfx, .state = ENTRY_ADDED };
 	struct list_entry *old = list_find(&p->deny, pfx);
 
 	if (old)
 		old->state = ENTRY_DELETED; /* replaced; the add below rewrites it */
-	le.deny.kind = SLUICE_DENY_STATIC;
+	le.deny.kind = kind;
+	le.deny.rule_id = rule_id;
 	le.deny.created_ns = p->now_ns;
 	le.deny.expires_ns = timeout_s ? p->now_ns + timeout_s * 1000000000ULL : 0;
 	le.deny.prefix_len = pfx->len;
 	if (list_push(&p->deny, &le))
 		return errf(e, -ENOMEM, "out of memory");
 	return 0;
+}
+
+int policy_deny_add(struct policy *p, const struct prefix *pfx, __u64 timeout_s,
+		    struct errbuf *e)
+{
+	return deny_add(p, pfx, timeout_s, SLUICE_DENY_STATIC, 0, e);
+}
+
+int policy_ban_add(struct policy *p, const struct prefix *pfx, __u64 timeout_s, __u32 rule_id,
+		   struct errbuf *e)
+{
+	return deny_add(p, pfx, timeout_s, SLUICE_DENY_BAN, rule_id, e);
 }
 
 int policy_deny_del(struct policy *p, const struct prefix *pfx, struct errbuf *e)

@@ -57,6 +57,10 @@ int policy_allow_del(struct policy *p, const struct prefix *pfx, struct errbuf *
 /* timeout_s 0 = permanent. Replaces an entry for the same prefix. */
 int policy_deny_add(struct policy *p, const struct prefix *pfx, __u64 timeout_s,
 		    struct errbuf *e);
+/* A timed ban, as the XDP program issues them (kind ban: a daemon's reload
+ * keeps it, drops count as `ban`); rule_id SLUICE_BAN_BY_L7 for sluice-l7. */
+int policy_ban_add(struct policy *p, const struct prefix *pfx, __u64 timeout_s, __u32 rule_id,
+		   struct errbuf *e);
 int policy_deny_del(struct policy *p, const struct prefix *pfx, struct errbuf *e);
 int policy_entry_live(const struct list_entry *le);
 
