@@ -161,9 +161,10 @@ demo: deps  ## flood a namespace backend and show sluice stopping it (needs root
 	$(Q)$(MAKE) --no-print-directory $(SLUICE) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)tools/demo.sh $(BUILD)
 
-bench: deps  ## ns per packet against bare XDP and TC floors, see docs/benchmarks.md
-	$(Q)$(MAKE) --no-print-directory $(BENCH)
+bench: deps  ## ns per packet against bare XDP and TC floors; sluice-l7 vs direct vs nginx (wrk), see docs/benchmarks.md
+	$(Q)$(MAKE) --no-print-directory $(BENCH) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)$(BENCH)
+	$(Q)tools/bench_l7.sh $(BUILD)
 
 fuzz: deps  ## fuzz sluice-l7's HTTP parser and token accounting for FUZZ_SECONDS (600)
 	$(Q)$(MAKE) --no-print-directory $(FUZZ_L7)

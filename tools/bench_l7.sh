@@ -112,6 +112,8 @@ wait_log() {
 "${SERVER_CPU[@]}" "$MOCK" --listen "127.0.0.1:$P_BACK" --completion-tokens 16 \
 	>"$TMP/mock.log" 2>&1 &
 PIDS+=($!)
+declare -A SRV_PID
+SRV_PID[direct]=$!
 wait_log $! "$TMP/mock.log" "listening on" mock-llm
 
 # --- sluice-l7: one tier, one key; every request goes through the per-key
@@ -139,6 +141,7 @@ chmod 600 "$TMP/l7.conf" "$TMP/l7b.conf"
 for n in l7 l7b; do
 	"${SERVER_CPU[@]}" "$L7" -c "$TMP/$n.conf" >"$TMP/$n.log" 2>&1 &
 	PIDS+=($!)
+	SRV_PID[$n]=$!
 	wait_log $! "$TMP/$n.log" "listening on" "sluice-l7 ($n)"
 done
 
@@ -196,6 +199,10 @@ for i in $(seq 1 100); do
 	[ "$i" -lt 100 ] || die "nginx not answering on 127.0.0.1:$P_NGX after 5 s"
 	sleep 0.05
 done
+# nginx's CPU is its worker's (the master only waits).
+SRV_PID[nginx]=$(pgrep -P "$NGX_PID" | tr '\n' ' ')
+[ -n "${SRV_PID[nginx]}" ] || die "nginx has no worker process"
+SRV_PID[nginxb]=${SRV_PID[nginx]}
 
 # --- the workloads ---------------------------------------------------------------
 # One wrk Lua script per workload (wrk's -H needs "name: value" with the
@@ -263,6 +270,16 @@ run_wrk() {  # URL PATH SCRIPT
 	}' <<<"$out" || { echo "$out" >&2; die "could not read wrk's output"; }
 }
 
+# CPU time (ns) the processes have run: the first field of schedstat.
+cpu_ns() {
+	local p s=0 v
+	for p in "$@"; do
+		read -r v _ <"/proc/$p/schedstat" || die "cannot read /proc/$p/schedstat"
+		s=$((s + v))
+	done
+	echo "$s"
+}
+
 backend_requests() {  # all requests mock-llm answered (LLM and other paths)
 	curl -s "${URL[direct]}/stats" | sed -n 's/.*"requests":\([0-9]*\).*"other_requests":\([0-9]*\).*/\1 \2/p' |
 		awk '{ print $1 + $2 }'
@@ -277,7 +294,9 @@ WL_PATH=(/bench /v1/chat/completions /v1/chat/completions)
 WL_SCRIPT=(bench chat chat20)
 PATHS=(direct l7 nginx)
 
-RES=$TMP/results   # lines: workload path round rps p50 p99 requests non2xx errors
+# lines: workload path round rps p50 p99 requests non2xx errors admitted
+#        backend_cpu_ns proxy_cpu_ns
+RES=$TMP/results
 : >"$RES"
 start=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -290,8 +309,13 @@ done
 for w in "${!WL_NAMES[@]}"; do
 	for r in $(seq 1 "$ROUNDS"); do
 		for p in "${PATHS[@]}"; do
+			# shellcheck disable=SC2086 # nginx: a list of pids
+			pb=$(cpu_ns "${SRV_PID[direct]}") pp=$(cpu_ns ${SRV_PID[$p]})
 			line=$(run_wrk "${URL[$p]}" "${WL_PATH[$w]}" "${WL_SCRIPT[$w]}")
-			echo "${WL_NAMES[$w]} $p $r $line" >>"$RES"
+			# shellcheck disable=SC2086
+			pb=$(($(cpu_ns "${SRV_PID[direct]}") - pb)) pp=$(($(cpu_ns ${SRV_PID[$p]}) - pp))
+			[ "$p" = direct ] && pp=0
+			echo "${WL_NAMES[$w]} $p $r $line - $pb $pp" >>"$RES"
 		done
 	done
 done
@@ -301,9 +325,13 @@ done
 for r in $(seq 1 "$ROUNDS"); do
 	for p in l7b nginxb; do
 		before=$(backend_requests)
+		# shellcheck disable=SC2086 # nginx: a list of pids
+		pp=$(cpu_ns ${SRV_PID[$p]})
 		line=$(run_wrk "${URL[$p]}" /bench bench)
+		# shellcheck disable=SC2086
+		pp=$(($(cpu_ns ${SRV_PID[$p]}) - pp))
 		after=$(backend_requests)
-		echo "bound $p $r $line $((after - before))" >>"$RES"
+		echo "bound $p $r $line $((after - before)) 0 $pp" >>"$RES"
 	done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -321,6 +349,10 @@ col() {  # WORKLOAD PATH COLUMN -> the values of one column over the rounds
 	awk -v w="$1" -v p="$2" -v c="$3" '$1 == w && $2 == p { print $c }' "$RES"
 }
 sum() { awk -v w="$1" -v p="$2" -v c="$3" '$1 == w && $2 == p { s += $c } END { print s + 0 }' "$RES"; }
+per_req() {  # WORKLOAD PATH COLUMN -> CPU us per request over all rounds
+	awk -v w="$1" -v p="$2" -v c="$3" '$1 == w && $2 == p { t += $c; n += $7 }
+		END { if (n > 0 && t > 0) printf "%.1f", t / n / 1000; else print "-" }' "$RES"
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 declare -A MED_RPS MED_P99 MED_P50
@@ -343,10 +375,11 @@ echo "load average: $load_before before, $load_after after; $elapsed s"
 echo
 
 if [ "$MARKDOWN" = 1 ]; then
-	echo "| workload | path | req/s | p50 ms | p99 ms | l7/path req/s | non-2xx | errors |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|"
+	echo "| workload | path | req/s | p50 ms | p99 ms | l7 / path req/s | backend CPU µs/req | proxy CPU µs/req | non-2xx | errors |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 else
-	printf '%-52s %-7s %9s %8s %8s %9s %8s %7s\n' workload path req/s "p50 ms" "p99 ms" "l7/path" non-2xx errors
+	printf '%-52s %-7s %8s %7s %7s %8s %8s %8s %7s %6s\n' workload path req/s "p50 ms" "p99 ms" \
+		"l7/path" "back us" "proxy us" non-2xx errors
 fi
 for w in "${!WL_NAMES[@]}"; do
 	n=${WL_NAMES[$w]}
@@ -355,12 +388,14 @@ for w in "${!WL_NAMES[@]}"; do
 		rt=$(ratio "$l7" "$rps")
 		[ "$p" = l7 ] && rt=""
 		bad=$(sum "$n" "$p" 8) err=$(sum "$n" "$p" 9)
+		bcpu=$(per_req "$n" "$p" 11) pcpu=$(per_req "$n" "$p" 12)
 		if [ "$MARKDOWN" = 1 ]; then
-			printf '| %s | %s | %s | %.2f | %.2f | %s | %s | %s |\n' "${WL_DESC[$w]}" "$p" "$rps" \
-				"${MED_P50[$n.$p]}" "${MED_P99[$n.$p]}" "$rt" "$bad" "$err"
+			printf '| %s | %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s |\n' "${WL_DESC[$w]}" \
+				"$p" "$rps" "${MED_P50[$n.$p]}" "${MED_P99[$n.$p]}" "$rt" "$bcpu" "$pcpu" \
+				"$bad" "$err"
 		else
-			printf '%-52s %-7s %9s %8.2f %8.2f %9s %8s %7s\n' "${WL_DESC[$w]}" "$p" "$rps" \
-				"${MED_P50[$n.$p]}" "${MED_P99[$n.$p]}" "$rt" "$bad" "$err"
+			printf '%-52s %-7s %8s %7.2f %7.2f %8s %8s %8s %7s %6s\n' "${WL_DESC[$w]}" "$p" \
+				"$rps" "${MED_P50[$n.$p]}" "${MED_P99[$n.$p]}" "$rt" "$bcpu" "$pcpu" "$bad" "$err"
 		fi
 	done
 done
@@ -368,10 +403,11 @@ done
 echo
 echo "The limit binds: 1000 requests/s (burst 100) for the key, GET /bench, $wrk_cmd"
 if [ "$MARKDOWN" = 1 ]; then
-	echo "| path | answers/s | p99 ms | 429 share | admitted/s (backend) | x open req/s |"
-	echo "|---|---:|---:|---:|---:|---:|"
+	echo "| path | answers/s | p99 ms | 429 share | admitted/s (backend) | x open req/s | proxy CPU µs/answer |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
 else
-	printf '%-10s %10s %8s %10s %21s %13s\n' path answers/s "p99 ms" "429 share" "admitted/s (backend)" "x open req/s"
+	printf '%-10s %10s %8s %10s %21s %13s %9s\n' path answers/s "p99 ms" "429 share" \
+		"admitted/s (backend)" "x open req/s" "proxy us"
 fi
 for p in l7b nginxb; do
 	open=${p%b}
@@ -380,14 +416,16 @@ for p in l7b nginxb; do
 	adm_s=$(awk -v a="$adm" -v r="$ROUNDS" -v d="$DURATION" 'BEGIN { printf "%.0f", a / (r * d) }')
 	name=$([ "$p" = l7b ] && echo sluice-l7 || echo nginx)
 	rt=$(ratio "${MED_RPS[bound.$p]}" "${MED_RPS[bench.$open]}")
+	pcpu=$(per_req bound "$p" 12)
 	if [ "$MARKDOWN" = 1 ]; then
-		printf '| %s | %s | %.2f | %s | %s | %s |\n' "$name" "${MED_RPS[bound.$p]}" \
-			"${MED_P99[bound.$p]}" "$share" "$adm_s" "$rt"
+		printf '| %s | %s | %.2f | %s | %s | %s | %s |\n' "$name" "${MED_RPS[bound.$p]}" \
+			"${MED_P99[bound.$p]}" "$share" "$adm_s" "$rt" "$pcpu"
 	else
-		printf '%-10s %10s %8.2f %10s %21s %13s\n' "$name" "${MED_RPS[bound.$p]}" \
-			"${MED_P99[bound.$p]}" "$share" "$adm_s" "$rt"
+		printf '%-10s %10s %8.2f %10s %21s %13s %9s\n' "$name" "${MED_RPS[bound.$p]}" \
+			"${MED_P99[bound.$p]}" "$share" "$adm_s" "$rt" "$pcpu"
 	fi
 done
 echo
-echo "sluice-l7 (bound) counted $L7B_REJ rejections; wrk saw $(sum bound l7b 8) non-2xx."
+echo "sluice-l7 (bound) counted $L7B_REJ rejections; wrk saw $(sum bound l7b 8) non-2xx"
+echo "(wrk does not count the answers in flight when it stops: up to $CONNS a run)."
 echo "sluice-l7 (open) reconciled usage on $L7_RECON responses."
