@@ -371,6 +371,14 @@ static int client_head(struct upstream *u, struct client *c)
 	for (unsigned int i = 0; i < r->n_headers; i++) {
 		const struct http_header *h = &r->headers[i];
 
+		/* The body is passed as framed, codings and all (gzip, chunked),
+		 * except to an HTTP/1.0 client, which gets the payload. */
+		if (http_span_ieq(&h->name, "transfer-encoding")) {
+			if (!u->dechunk)
+				err |= iobuf_printf(o, "Transfer-Encoding: %.*s\r\n", (int)h->value.n,
+						    h->value.p);
+			continue;
+		}
 		if (http_is_hop_by_hop(&h->name, r->headers, r->n_headers) ||
 		    !strncasecmp(h->name.p, "x-ratelimit-", 12 < h->name.n ? 12 : h->name.n))
 			continue;
@@ -379,8 +387,6 @@ static int client_head(struct upstream *u, struct client *c)
 		err |= iobuf_printf(o, "%.*s: %.*s\r\n", (int)h->name.n, h->name.p,
 				    (int)h->value.n, h->value.p);
 	}
-	if (u->body_kind == HTTP_BODY_CHUNKED && !u->dechunk)
-		err |= iobuf_printf(o, "Transfer-Encoding: chunked\r\n");
 	err |= respond_ratelimit_headers(c, o);
 	if (!c->keep_alive)
 		err |= iobuf_printf(o, "Connection: close\r\n");
