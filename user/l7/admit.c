@@ -69,6 +69,14 @@ static void reject_429(struct client *c, enum lim_reason why, uint64_t retry_ns,
 	strike(c);
 }
 
+/* The request gives up before it started: its rate charge goes back. */
+static void cancel_charge(struct client *c)
+{
+	if (c->admitted && !c->shadow_pass)
+		limiter_cancel(c->l7->lim, &c->ticket, c->l7->now);
+	c->admitted = 0;
+}
+
 static void start(struct client *c)
 {
 	struct l7 *l = c->l7;
@@ -85,7 +93,7 @@ static int try_slot(struct client *c, enum lim_reason *why)
 	struct l7 *l = c->l7;
 
 	*why = LIM_OK;
-	if (!c->ticket.started) {
+	if (!c->ticket.started && !c->shadow_pass) {
 		enum lim_reason r = limiter_start(l->lim, &c->ticket);
 
 		if (r != LIM_OK) {
@@ -169,11 +177,14 @@ void admit_request(struct client *c)
 			reject_429(c, why, retry, "Rate limit reached");
 			return;
 		}
+		/* Passed without a charge or a slot, as if it had been
+		 * refused: the buckets then follow what enforcement would
+		 * admit, and the count is what it would refuse. */
 		l->st.shadow[c->tier][why]++;
 		pr_info("shadow: %s tier %s would get 429: %s", c->addr_str, tier_name(l, c->tier),
 			lim_reason_name(why));
-		limiter_take_anyway(l->lim, c->caller, c->est.input, c->est.output, l->now,
-				    &c->ticket);
+		memset(&c->ticket, 0, sizeof(c->ticket));
+		c->shadow_pass = 1;
 	}
 	c->admitted = 1;
 	l->st.estimated_in[c->tier] += c->est.input;
@@ -188,8 +199,7 @@ void admit_request(struct client *c)
 	if (wq_push(&l->wq, &c->wq, cfg->tiers[c->tier].priority,
 		    l->now + cfg->queue_timeout_ms * 1000000ULL)) {
 		l->st.outcomes[c->tier][OUT_QUEUE_FULL]++;
-		limiter_cancel(l->lim, &c->ticket, l->now);
-		c->admitted = 0;
+		cancel_charge(c);
 		if (c->wait_backend)
 			respond_error(c, 503, "server_error", "overloaded",
 				      "The backends are saturated and the wait queue is full.",
@@ -244,8 +254,7 @@ void admit_expire(struct l7 *l)
 
 		wq_remove(&l->wq, e);
 		l->st.outcomes[c->tier][OUT_QUEUE_TIMEOUT]++;
-		limiter_cancel(l->lim, &c->ticket, l->now);
-		c->admitted = 0;
+		cancel_charge(c);
 		if (backend)
 			respond_error(c, 503, "server_error", "overloaded",
 				      "The backends stayed saturated for the whole queue timeout.",
@@ -261,7 +270,7 @@ void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fa
 	struct l7 *l = c->l7;
 	uint64_t in = c->est.input, out = fallback_out;
 
-	if (c->api == TOKENS_API_NONE || !c->admitted)
+	if (c->api == TOKENS_API_NONE || !c->admitted || c->shadow_pass)
 		return;
 	if (u && u->found) {
 		in = u->prompt;
@@ -280,9 +289,7 @@ void admit_release(struct client *c)
 
 	if (c->state == CL_QUEUED || c->wq.queued) {
 		wq_remove(&l->wq, &c->wq);
-		if (c->admitted)
-			limiter_cancel(l->lim, &c->ticket, l->now);
-		c->admitted = 0;
+		cancel_charge(c);
 		c->state = CL_HEAD;
 	}
 	if (c->ticket.started) {
@@ -300,6 +307,7 @@ void admit_release(struct client *c)
 	}
 	memset(&c->ticket, 0, sizeof(c->ticket));
 	c->admitted = 0;
+	c->shadow_pass = 0;
 	if (freed)
 		admit_dispatch_queue(l);
 }

