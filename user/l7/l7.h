@@ -78,6 +78,7 @@ struct client {
 	uint8_t addr[16];               /* IPv4-mapped for IPv4 */
 	char addr_str[48];
 	int readable;                   /* an input edge not yet read to EAGAIN */
+	int rdhup;                      /* the peer's FIN was signalled: read to the end */
 	enum client_state state;
 	uint64_t deadline_ns;           /* of the current state; 0 = none */
 	int deadline_idle;              /* it is the keep-alive idle one */
@@ -133,6 +134,7 @@ struct upstream {
 	unsigned int backend;
 	enum upstream_state state;
 	int readable;                   /* an input edge not yet read to EAGAIN */
+	int rdhup;
 	uint64_t deadline_ns;
 	int reused;                     /* came from the idle pool */
 	int got_bytes;                  /* any response byte: no retry after that */

@@ -340,6 +340,11 @@ static int client_read(struct client *c)
 			return got; /* full: the parser says 431, or requests wait their turn */
 		n = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
 		if (n > 0) {
+			/* A short read emptied the socket: what comes later raises
+			 * a new edge, so the EAGAIN read is saved (unless the peer's
+			 * FIN came with this edge: it must be read to be seen). */
+			if ((size_t)n < c->in.cap - c->in.len && !c->rdhup)
+				c->readable = 0;
 			c->in.len += (size_t)n;
 			got = 1;
 			continue;
@@ -524,6 +529,8 @@ static void client_event(struct client *c, uint32_t ev)
 		return;
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
 		c->readable = 1;
+	if (ev & (EPOLLRDHUP | EPOLLHUP))
+		c->rdhup = 1;
 	if (c->state == CL_HEAD || c->state == CL_BODY) {
 		client_process(c);
 		return;

@@ -537,6 +537,9 @@ static void up_read(struct upstream *u)
 		}
 		n = recv(u->fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
 		if (n > 0) {
+			/* As for clients (proxy.c): a short read emptied it. */
+			if ((size_t)n < u->in.cap - u->in.len && !u->rdhup)
+				u->readable = 0;
 			u->in.len += (size_t)n;
 			u->got_bytes = 1;
 			u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
@@ -565,6 +568,8 @@ void upstream_event(struct upstream *u, uint32_t ev)
 {
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		u->readable = 1;
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		u->rdhup = 1;
 	if (u->state == UP_IDLE) {
 		/* A pooled connection has nothing to say: input is a close or
 		 * junk. (Its EPOLLOUT edges are no news.) */
