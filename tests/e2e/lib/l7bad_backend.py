@@ -5,8 +5,8 @@
     garbage   reads the request head, answers "NOT HTTP\\r\\n\\r\\n", closes
     silent    accepts and reads, never answers (until the client closes)
 
-Writes READY_FILE once listening; counts accepted connections into it as
-"ready N" lines are not needed: prints "accepted N" on stderr at exit.
+Writes READY_FILE once listening; prints "accepted N" on stderr when it
+ends (after MAX_SECONDS, or killed: then nothing).
 """
 import socket
 import sys

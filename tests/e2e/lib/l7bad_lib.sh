@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/e2e/lib/l7bad_lib.sh - running sluice-l7 (ASan+UBSan build) and
 # mock-llm in the e2e suites, and asking them things. Source it after
 # tests/lib.sh. (In lib/ so tests/run.sh does not take it for a suite.)
@@ -62,8 +63,7 @@ _bg() {
 
 # _wait_log NAME PATTERN SECS
 _wait_log() {
-	local i
-	for i in $(seq $(($3 * 20))); do
+	for _ in $(seq $(($3 * 20))); do
 		grep -q "$2" "$L7_TMP/$1.err" 2>/dev/null && return 0
 		kill -0 "${_l7_pid[$1]}" 2>/dev/null || break
 		sleep 0.05
@@ -102,10 +102,10 @@ l7_san_report() {
 }
 
 l7_stop() {
-	local name=$1 pid=${_l7_pid[$1]:-} i rc
+	local name=$1 pid=${_l7_pid[$1]:-} rc
 	[ -n "$pid" ] || return 1
 	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 300); do
+	for _ in $(seq 300); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -136,10 +136,11 @@ l7_metric() {
 }
 
 l7_wait_metric() {
-	local i v
-	for i in $(seq $(($4 * 10))); do
+	local v end=$((SECONDS + $4))
+	while :; do
 		v=$(l7_metric "$1" "$2")
 		[ "$v" = "$3" ] && return 0
+		[ "$SECONDS" -lt "$end" ] || break
 		sleep 0.1
 	done
 	echo "  $1: $2 is $v, not $3, after $4 s" >&2

@@ -151,8 +151,7 @@ t_end
 # Backends that misbehave: one sluice-l7 each.
 py_backend() {
 	_bg "$1" "$L7_PY" "$L7_LIB/l7bad_backend.py" "$2" $LH "$3" "$L7_TMP/$1.ready" 120
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -e "$L7_TMP/$1.ready" ] && return 0
 		sleep 0.05
 	done

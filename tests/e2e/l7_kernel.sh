@@ -72,6 +72,7 @@ setup_ok=1
 t_begin "l7 kernel: topology, sluice attached, mock-llm and sluice-l7 in the server namespace"
 t_check "build the namespaces and veth" net_setup || setup_ok=0
 t_check "attach sluice (XDP and TC) to the server veth" net_attach || setup_ok=0
+# shellcheck disable=SC2034 # l7bad_lib.sh runs everything in it from here on
 L7_NS=$NS_B
 t_check "mock-llm starts (latency 50 ms)" mock_start mock --latency-ms 50 --token-ms 2 || setup_ok=0
 LP=$(free_port) MP=$(free_port)
@@ -82,6 +83,7 @@ signals-port $MOCK_PORT
 period 6s
 key-header x-api-key
 deny-after 10 within 10s ban 30s
+idle-timeout 3s
 tier std rpm 60000 tpm 100000000
 tier tight rpm 6 rpm-burst 1 tpm 100000000
 default-tier std
@@ -137,7 +139,9 @@ t_expect "no ban: under deny-after" "$(l7_metric main sluice_l7_bans_total)" -eq
 t_end
 
 t_begin "l7 kernel: deny escalation: 10 429s within 10 s -> banned at XDP; others still served"
-deny_before=$(stats_get '.drops.deny // 0')
+# XDP's drops of listed sources: 'deny' for static entries, 'ban' for bans.
+listed_drops() { stats_get '(.drops.deny // 0) + (.drops.ban // 0)'; }
+deny_before=$(listed_drops)
 r=$(load "$HAMMER4" "$DST4" "$LP" 30 --key sk-tight --timeout 2)
 echo "  hammering client: $(jq -c 'del(.ttfb_ms)' <<<"$r")" >&2
 t_expect "hammer: exactly deny-after (10) answers 429" "$(st "$r" 429)" -eq 10
@@ -147,6 +151,8 @@ dl=$("$SLUICE" deny list --json)
 echo "  deny list: $(jq -c . <<<"$dl")" >&2
 t_check "$HAMMER4/32 is on the deny list" \
 	[ "$(jq -r --arg p "$HAMMER4/32" '[.[] | select(.prefix == $p)] | length' <<<"$dl")" = 1 ]
+t_check "as a ban by sluice-l7" [ "$(jq -r --arg p "$HAMMER4/32" '.[] | select(.prefix == $p) |
+	"\(.kind) \(.by)"' <<<"$dl")" = "ban sluice-l7" ]
 t_check "and nothing else" [ "$(jq length <<<"$dl")" = 1 ]
 t_check "with a timeout of at most 30 s" \
 	[ "$(jq -r --arg p "$HAMMER4/32" '.[] | select(.prefix == $p) |
@@ -154,7 +160,7 @@ t_check "with a timeout of at most 30 s" \
 c=$(ip netns exec "$NS_S" timeout 30 "$PY" "$E2E_DIR/l7bad_client.py" req "$DST4" "$LP" 'post(CHAT)' --src "$HAMMER4")
 t_check "a new connection from $HAMMER4 times out ($(jget "$c" .error))" \
 	grep -q 'timed out' <<<"$(jget "$c" .error)"
-t_expect "XDP counted deny drops" "$(stats_get '.drops.deny // 0')" -gt "$deny_before"
+t_expect "XDP counted drops of listed sources" "$(listed_drops)" -gt "$deny_before"
 r=$(load "$GOOD4" "$DST4" "$LP" 10 --key sk-good)
 t_expect "$GOOD4 with sk-good: 10 answers 200" "$(st "$r" 200)" -eq 10
 r=$(load "$COUNT4" "$DST4" "$LP" 3 --key sk-good)
@@ -162,7 +168,10 @@ t_expect "$COUNT4 (some 429s earlier, under deny-after): 3 answers 200" "$(st "$
 t_expect "still one ban" "$(l7_metric main sluice_l7_bans_total)" -eq 1
 t_end
 
+# The banned client's keep-alive connection cannot close (its FIN is dropped
+# too): sluice-l7's idle-timeout (3 s) must reap it.
 t_begin "l7 kernel: sluice-l7 stops cleanly; no client connection left"
-t_check "sluice_l7_client_connections back to 0" l7_wait_metric main sluice_l7_client_connections 0 10
+t_check "sluice_l7_client_connections back to 0 (idle-timeout 3 s)" \
+	l7_wait_metric main sluice_l7_client_connections 0 8
 t_check "SIGTERM: exit 0, no sanitizer report" l7_stop main
 t_end
