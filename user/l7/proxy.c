@@ -103,6 +103,27 @@ int iobuf_printf(struct iobuf *b, const char *fmt, ...)
 	return 0;
 }
 
+int iobuf_header(struct iobuf *b, const struct http_header *h)
+{
+	size_t n = h->name.n + h->value.n + 4;
+	int err = iobuf_reserve(b, n);
+	char *p;
+
+	if (err)
+		return err;
+	p = b->p + b->len;
+	memcpy(p, h->name.p, h->name.n);
+	p += h->name.n;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, h->value.p, h->value.n);
+	p += h->value.n;
+	*p++ = '\r';
+	*p = '\n';
+	b->len += n;
+	return 0;
+}
+
 void iobuf_consume(struct iobuf *b, size_t n)
 {
 	b->off += n;
@@ -281,8 +302,7 @@ static int client_take_head(struct client *c)
 		    http_span_ieq(&h->name, "expect") ||
 		    http_span_ieq(&h->name, "x-forwarded-for"))
 			continue;
-		err |= iobuf_printf(&c->fwd, "%.*s: %.*s\r\n", (int)h->name.n, h->name.p,
-				    (int)h->value.n, h->value.p);
+		err |= iobuf_header(&c->fwd, h);
 	}
 	v = http_header_get(r->headers, r->n_headers, "x-forwarded-for");
 	if (v)

@@ -105,7 +105,8 @@ void respond_error(struct client *c, int status, const char *type, const char *c
 		   const char *message, uint64_t retry_ns)
 {
 	struct l7 *l = c->l7;
-	struct iobuf body = { .max = 4096 };
+	char stack[1024];
+	struct iobuf body = { .p = stack, .cap = sizeof(stack), .max = sizeof(stack) };
 	int err = 0;
 
 	err |= iobuf_printf(&body, "{\"error\":{\"message\":\"");
@@ -132,7 +133,6 @@ void respond_error(struct client *c, int status, const char *type, const char *c
 	err |= iobuf_printf(&c->out, "\r\n");
 	if (!c->is_head)
 		err |= iobuf_append(&c->out, iobuf_data(&body), iobuf_used(&body));
-	iobuf_free(&body);
 	if (err) {
 		pr_err("client %s: no memory for a %d response: closing", c->addr_str, status);
 		client_close(c);

@@ -394,8 +394,7 @@ static int client_head(struct upstream *u, struct client *c)
 			continue;
 		if (u->dechunk && http_span_ieq(&h->name, "content-length"))
 			continue;
-		err |= iobuf_printf(o, "%.*s: %.*s\r\n", (int)h->name.n, h->name.p,
-				    (int)h->value.n, h->value.p);
+		err |= iobuf_header(o, h);
 	}
 	err |= respond_ratelimit_headers(c, o);
 	if (!c->keep_alive)
