@@ -653,19 +653,6 @@ enum lim_reason limiter_take(struct limiter *l, struct lim_caller *c, uint64_t e
 	return LIM_OK;
 }
 
-void limiter_take_anyway(struct limiter *l, struct lim_caller *c, uint64_t est_input,
-			 uint64_t est_output, uint64_t now, struct lim_ticket *t)
-{
-	double tokens = (double)tokens_by_kind(l->tiers[c->tier].tpm_kind, est_input, est_output);
-	struct draw d[4];
-
-	ticket_init(t, c, est_input, est_output);
-	draws_of(l, c, tokens, d);
-	for (int i = 0; i < 4; i++)
-		bucket_adjust(d[i].b, d[i].lim, l->period_ns, now, -d[i].cost);
-	t->tokens_charged = tokens;
-}
-
 enum lim_reason limiter_start(struct limiter *l, struct lim_ticket *t)
 {
 	struct lim_caller *c = t->caller;

@@ -99,14 +99,12 @@ struct lim_ticket {
  * tpm kind) from the caller's and the tier's buckets, all or none. On
  * LIM_OK the ticket holds the charge. Otherwise nothing is taken and
  * *retry_ns is how long until every failing bucket would admit it.
- * In a shadow tier the proxy counts and logs the rejection, then calls
- * limiter_take_anyway(), which charges without checking.
+ * In a shadow tier the proxy counts and logs the rejection and lets the
+ * request pass uncharged, so the buckets follow what enforcement would admit.
  */
 enum lim_reason limiter_take(struct limiter *l, struct lim_caller *c, uint64_t est_input,
 			     uint64_t est_output, uint64_t now, struct lim_ticket *t,
 			     uint64_t *retry_ns);
-void limiter_take_anyway(struct limiter *l, struct lim_caller *c, uint64_t est_input,
-			 uint64_t est_output, uint64_t now, struct lim_ticket *t);
 
 /* Concurrency: LIM_OK and counted in flight, or LIM_CONCURRENCY /
  * LIM_TIER_CONCURRENCY (wait in the queue and try again). */
