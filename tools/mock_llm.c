@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "http_status.h"
 #include "log.h"
 #include "parse.h"
 
@@ -457,33 +458,6 @@ static void set_events(struct conn *c)
 
 /* --- HTTP responses --------------------------------------------------------- */
 
-static const char *reason(int status)
-{
-	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return status < 300 ? "OK" : status < 400 ? "Redirect" :
-		 status < 500 ? "Client Error" : "Server Error";
-	}
-}
-
 /* clen < 0: a chunked body (an HTTP/1.0 client gets the raw body and a
  * close instead, as it knows no chunks). */
 static void resp_head(struct conn *c, int status, const char *ctype, long long clen,
@@ -493,7 +467,7 @@ static void resp_head(struct conn *c, int status, const char *ctype, long long c
 
 	if (clen < 0 && c->http10)
 		c->keep_alive = 0;
-	buf_printf(o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status, reason(status), ctype);
+	buf_printf(o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status, http_status_reason(status), ctype);
 	if (clen >= 0)
 		buf_printf(o, "Content-Length: %lld\r\n", clen);
 	else if (!c->http10)

@@ -239,7 +239,6 @@ const char *tier_name(const struct l7 *l, unsigned int tier);
 void respond_error(struct client *c, int status, const char *type, const char *code,
 		   const char *message, uint64_t retry_ns);
 int respond_ratelimit_headers(struct client *c, struct iobuf *out);
-const char *http_reason(int status);
 
 /* upstream.c */
 void upstream_start(struct client *c);         /* send c's request to a backend */

@@ -14,43 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "l7.h"
+#include "http_status.h"
 #include "log.h"
-
-const char *http_reason(int status)
-{
-	switch (status) {
-	case 100: return "Continue";
-	case 101: return "Switching Protocols";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Status";
-	}
-}
 
 int respond_ratelimit_headers(struct client *c, struct iobuf *out)
 {
@@ -121,7 +86,7 @@ void respond_error(struct client *c, int status, const char *type, const char *c
 	if (c->minor == 0 && c->keep_alive == 0)
 		c->closing = 1;
 	err |= iobuf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-			    "Content-Length: %zu\r\n", status, http_reason(status),
+			    "Content-Length: %zu\r\n", status, http_status_reason(status),
 			    iobuf_used(&body));
 	if (retry_ns && (status == 429 || status == 503))
 		err |= iobuf_printf(&c->out, "Retry-After: %u\r\n", lim_retry_after_s(retry_ns));

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "l7.h"
+#include "http_status.h"
 #include "log.h"
 
 #define READ_CHUNK (64u << 10)
@@ -377,7 +378,7 @@ static int client_head(struct upstream *u, struct client *c)
 	struct iobuf *o = &c->out;
 	int err = 0;
 
-	err |= iobuf_printf(o, "HTTP/1.1 %d %s\r\n", r->status, http_reason(r->status));
+	err |= iobuf_printf(o, "HTTP/1.1 %d %s\r\n", r->status, http_status_reason(r->status));
 	for (unsigned int i = 0; i < r->n_headers; i++) {
 		const struct http_header *h = &r->headers[i];
 

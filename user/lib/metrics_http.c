@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include "http_status.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "sockaddr.h"
@@ -213,18 +214,6 @@ static void do_accept(struct metrics_http *h)
 	}
 }
 
-static const char *status_text(int code)
-{
-	switch (code) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 431: return "Request Header Fields Too Large";
-	default: return "Internal Server Error";
-	}
-}
-
 static int is_tchar(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -318,14 +307,14 @@ static void respond(struct metrics_http *h, struct conn *c, int code, int is_hea
 		}
 	}
 	if (code != 200) {
-		strbuf_printf(&c->body, "%d %s%s\n", code, status_text(code),
+		strbuf_printf(&c->body, "%d %s%s\n", code, http_status_reason(code),
 			      code == 404 ? " (the metrics are at /metrics)" : "");
 		if (c->body.overflow)
 			strbuf_reset(&c->body);
 	}
 	n = snprintf(c->hdr, sizeof(c->hdr),
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-		     code, status_text(code), code == 200 ? ctype_metrics : ctype_text, c->body.len,
+		     code, http_status_reason(code), code == 200 ? ctype_metrics : ctype_text, c->body.len,
 		     code == 405 ? "Allow: GET, HEAD\r\n" : "");
 	c->hlen = (size_t)n;
 	c->blen = is_head ? 0 : c->body.len;
