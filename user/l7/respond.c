@@ -17,34 +17,35 @@
 #include "http_status.h"
 #include "log.h"
 
+/* The three headers of one limit ("requests" or "tokens"); none when the
+ * limit is not set. */
+static int limit_headers(struct iobuf *out, const char *what, uint64_t limit, uint64_t remaining,
+			 uint64_t reset_ns)
+{
+	char reset[32];
+
+	if (!limit)
+		return 0;
+	lim_fmt_duration(reset_ns, reset, sizeof(reset));
+	return iobuf_printf(out,
+			    "x-ratelimit-limit-%s: %llu\r\n"
+			    "x-ratelimit-remaining-%s: %llu\r\n"
+			    "x-ratelimit-reset-%s: %s\r\n",
+			    what, (unsigned long long)limit, what, (unsigned long long)remaining,
+			    what, reset);
+}
+
 int respond_ratelimit_headers(struct client *c, struct iobuf *out)
 {
 	struct lim_view v;
-	char reset[32];
-	int err = 0;
 
 	if (!c->caller)
 		return 0;
 	limiter_view(c->l7->lim, c->caller, c->l7->now, &v);
-	if (v.limit_requests) {
-		lim_fmt_duration(v.reset_requests_ns, reset, sizeof(reset));
-		err |= iobuf_printf(out,
-				    "x-ratelimit-limit-requests: %llu\r\n"
-				    "x-ratelimit-remaining-requests: %llu\r\n"
-				    "x-ratelimit-reset-requests: %s\r\n",
-				    (unsigned long long)v.limit_requests,
-				    (unsigned long long)v.remaining_requests, reset);
-	}
-	if (v.limit_tokens) {
-		lim_fmt_duration(v.reset_tokens_ns, reset, sizeof(reset));
-		err |= iobuf_printf(out,
-				    "x-ratelimit-limit-tokens: %llu\r\n"
-				    "x-ratelimit-remaining-tokens: %llu\r\n"
-				    "x-ratelimit-reset-tokens: %s\r\n",
-				    (unsigned long long)v.limit_tokens,
-				    (unsigned long long)v.remaining_tokens, reset);
-	}
-	return err;
+	return limit_headers(out, "requests", v.limit_requests, v.remaining_requests,
+			     v.reset_requests_ns) |
+	       limit_headers(out, "tokens", v.limit_tokens, v.remaining_tokens,
+			     v.reset_tokens_ns);
 }
 
 /* A JSON string's content: quotes, backslashes and control characters
