@@ -164,7 +164,8 @@ void upstream_start(struct client *c)
 		}
 		backend_failed(l, (unsigned int)b);
 		l->st.upstream_errors[UPERR_CONNECT]++;
-		if (++c->retried > l->n_backends) {
+		/* Each backend once: retrying the one that just refused is no use. */
+		if (++c->retried >= l->n_backends) {
 			l->st.outcomes[c->tier][OUT_UPSTREAM_ERR]++;
 			respond_error(c, 502, "server_error", "backend_error",
 				      "No backend could be reached.", 0);
@@ -207,8 +208,8 @@ static void up_fail(struct upstream *u, int kind, const char *what)
 	 * refused connect (to the next backend), or a pooled connection the
 	 * backend had closed (once). */
 	int stale = u->reused && !u->got_bytes && kind == UPERR_RESET;
-	int retry = c && !u->got_bytes && c->retried < l->n_backends &&
-		    (kind == UPERR_CONNECT || stale);
+	int retry = c && ((stale && !c->retried) ||
+			  (kind == UPERR_CONNECT && c->retried + 1 < l->n_backends));
 
 	if (!stale) {
 		l->st.upstream_errors[kind]++;
