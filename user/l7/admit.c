@@ -140,7 +140,9 @@ void admit_request(struct client *c)
 				      "Incorrect API key provided.", 0);
 			return;
 		}
-		n = snprintf(id, sizeof(id), "key:%s", c->key);
+		memcpy(id, "key:", 4);
+		memcpy(id + 4, c->key, (size_t)c->key_len + 1);
+		n = 4 + c->key_len;
 	} else {
 		tier = -1;
 		n = snprintf(id, sizeof(id), "addr:%s", c->addr_str);

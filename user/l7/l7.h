@@ -41,6 +41,8 @@ struct iobuf {
 int iobuf_reserve(struct iobuf *b, size_t n);           /* room for n more */
 int iobuf_append(struct iobuf *b, const void *d, size_t n);
 int iobuf_printf(struct iobuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int iobuf_str(struct iobuf *b, const char *s);
+int iobuf_u64(struct iobuf *b, uint64_t v);                      /* in decimal */
 int iobuf_header(struct iobuf *b, const struct http_header *h);  /* "Name: value\r\n" */
 void iobuf_consume(struct iobuf *b, size_t n);
 void iobuf_compact(struct iobuf *b);

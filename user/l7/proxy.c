@@ -103,6 +103,24 @@ int iobuf_printf(struct iobuf *b, const char *fmt, ...)
 	return 0;
 }
 
+/* Plain appends for the per-request path, where printf cost 5% of a
+ * proxied request (perf). */
+int iobuf_str(struct iobuf *b, const char *s)
+{
+	return iobuf_append(b, s, strlen(s));
+}
+
+int iobuf_u64(struct iobuf *b, uint64_t v)
+{
+	char d[20], *p = d + sizeof(d);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return iobuf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
 int iobuf_header(struct iobuf *b, const struct http_header *h)
 {
 	size_t n = h->name.n + h->value.n + 4;
@@ -292,8 +310,10 @@ static int client_take_head(struct client *c)
 		}
 	}
 
-	err |= iobuf_printf(&c->fwd, "%.*s %.*s HTTP/1.1\r\n", (int)r->method.n, r->method.p,
-			    (int)r->target.n, r->target.p);
+	err |= iobuf_append(&c->fwd, r->method.p, r->method.n);
+	err |= iobuf_str(&c->fwd, " ");
+	err |= iobuf_append(&c->fwd, r->target.p, r->target.n);
+	err |= iobuf_str(&c->fwd, " HTTP/1.1\r\n");
 	for (unsigned int i = 0; i < r->n_headers; i++) {
 		const struct http_header *h = &r->headers[i];
 
@@ -306,10 +326,11 @@ static int client_take_head(struct client *c)
 	}
 	v = http_header_get(r->headers, r->n_headers, "x-forwarded-for");
 	if (v)
-		err |= iobuf_printf(&c->fwd, "X-Forwarded-For: %.*s, %s\r\n", (int)v->n, v->p,
-				    c->addr_str);
+		err |= iobuf_str(&c->fwd, "X-Forwarded-For: ") | iobuf_append(&c->fwd, v->p, v->n) |
+		       iobuf_str(&c->fwd, ", ");
 	else
-		err |= iobuf_printf(&c->fwd, "X-Forwarded-For: %s\r\n", c->addr_str);
+		err |= iobuf_str(&c->fwd, "X-Forwarded-For: ");
+	err |= iobuf_str(&c->fwd, c->addr_str) | iobuf_str(&c->fwd, "\r\n");
 	return err ? -ENOMEM : 0;
 }
 

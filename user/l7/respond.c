@@ -27,12 +27,11 @@ static int limit_headers(struct iobuf *out, const char *what, uint64_t limit, ui
 	if (!limit)
 		return 0;
 	lim_fmt_duration(reset_ns, reset, sizeof(reset));
-	return iobuf_printf(out,
-			    "x-ratelimit-limit-%s: %llu\r\n"
-			    "x-ratelimit-remaining-%s: %llu\r\n"
-			    "x-ratelimit-reset-%s: %s\r\n",
-			    what, (unsigned long long)limit, what, (unsigned long long)remaining,
-			    what, reset);
+	return iobuf_str(out, "x-ratelimit-limit-") | iobuf_str(out, what) | iobuf_str(out, ": ") |
+	       iobuf_u64(out, limit) | iobuf_str(out, "\r\nx-ratelimit-remaining-") |
+	       iobuf_str(out, what) | iobuf_str(out, ": ") | iobuf_u64(out, remaining) |
+	       iobuf_str(out, "\r\nx-ratelimit-reset-") | iobuf_str(out, what) |
+	       iobuf_str(out, ": ") | iobuf_str(out, reset) | iobuf_str(out, "\r\n");
 }
 
 int respond_ratelimit_headers(struct client *c, struct iobuf *out)

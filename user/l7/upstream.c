@@ -124,8 +124,9 @@ static int build_request(struct upstream *u, struct client *c)
 
 	err |= iobuf_append(&u->req, iobuf_data(&c->fwd), iobuf_used(&c->fwd));
 	if (iobuf_used(&c->body) || c->body_kind != HTTP_BODY_NONE)
-		err |= iobuf_printf(&u->req, "Content-Length: %zu\r\n", iobuf_used(&c->body));
-	err |= iobuf_printf(&u->req, "\r\n");
+		err |= iobuf_str(&u->req, "Content-Length: ") |
+		       iobuf_u64(&u->req, iobuf_used(&c->body)) | iobuf_str(&u->req, "\r\n");
+	err |= iobuf_str(&u->req, "\r\n");
 	/* No body: its buffer may be unallocated, and memcpy from NULL is UB
 	 * even for 0 bytes. */
 	if (iobuf_used(&c->body))
@@ -379,7 +380,8 @@ static int client_head(struct upstream *u, struct client *c)
 	struct iobuf *o = &c->out;
 	int err = 0;
 
-	err |= iobuf_printf(o, "HTTP/1.1 %d %s\r\n", r->status, http_status_reason(r->status));
+	err |= iobuf_str(o, "HTTP/1.1 ") | iobuf_u64(o, (uint64_t)r->status) | iobuf_str(o, " ") |
+	       iobuf_str(o, http_status_reason(r->status)) | iobuf_str(o, "\r\n");
 	for (unsigned int i = 0; i < r->n_headers; i++) {
 		const struct http_header *h = &r->headers[i];
 
@@ -400,10 +402,10 @@ static int client_head(struct upstream *u, struct client *c)
 	}
 	err |= respond_ratelimit_headers(c, o);
 	if (!c->keep_alive)
-		err |= iobuf_printf(o, "Connection: close\r\n");
+		err |= iobuf_str(o, "Connection: close\r\n");
 	else if (c->minor == 0)
-		err |= iobuf_printf(o, "Connection: keep-alive\r\n");
-	err |= iobuf_printf(o, "\r\n");
+		err |= iobuf_str(o, "Connection: keep-alive\r\n");
+	err |= iobuf_str(o, "\r\n");
 	return err;
 }
 
