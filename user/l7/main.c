@@ -69,7 +69,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
+			/* getopt named the option; the full text is one flag away */
+			fprintf(stderr, "sluice-l7: see sluice-l7 --help\n");
 			return 2;
 		}
 	}

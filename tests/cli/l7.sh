@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# sluice-l7's command line (the sanitized build): --help, usage errors (exit 2
+# and one line naming the problem), --check on good and bad files (FILE:LINE),
+# the mode-600 warning, and a start that fails cleanly (a port in use: exit 1).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib.sh"
+L7=${SLUICE_BUILD:-build}/san/sluice-l7
+W=$(mktemp -d /tmp/sluice-l7-cli.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+
+run() { OUT=$("$L7" "$@" 2>"$W/err"); RC=$?; ERR=$(cat "$W/err"); }
+no_sanitizer() { ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$W/err"; }
+
+cat >"$W/good.conf" <<'EOF'
+listen 127.0.0.1:18999
+backend 127.0.0.1:19999
+metrics off
+kernel off
+tier free priority 0 rpm 60 tpm 10k concurrency 2
+tier pro priority 5 rpm 600 tpm 100k concurrency 8
+default-tier free
+key sk-cli-test-1 tier pro
+EOF
+chmod 600 "$W/good.conf"
+
+t_begin "--help: usage on stdout, exit 0"
+run --help
+t_expect "exit status" "$RC" -eq 0
+t_check "names -c FILE and --check" grep -q -- '--check' <<<"$OUT"
+t_check "nothing on stderr" test -z "$ERR"
+t_end
+
+for args in "" "-c" "--bogus" "-c $W/good.conf extra"; do
+	t_begin "usage error: sluice-l7 $args -> exit 2, an explanation on stderr"
+	# shellcheck disable=SC2086 # args is a list of words
+	run $args
+	t_expect "exit status ($ERR)" "$RC" -eq 2
+	t_check "an explanation on stderr" test -n "$ERR"
+	t_check "nothing on stdout" test -z "$OUT"
+	t_check "no sanitizer report" no_sanitizer
+	t_end
+done
+
+t_begin "--check on a good file: a summary, exit 0, no warning"
+run --check -c "$W/good.conf"
+t_expect "exit status ($ERR)" "$RC" -eq 0
+t_check "summary names 2 tiers and 1 key" grep -q '2 tier(s), 1 key(s)' <<<"$OUT"
+t_check "no warning" test -z "$ERR"
+t_end
+
+t_begin "--check on a group-readable file holding keys: a warning to chmod 600"
+cp "$W/good.conf" "$W/open.conf"
+chmod 644 "$W/open.conf"
+run --check -c "$W/open.conf"
+t_expect "exit status ($ERR)" "$RC" -eq 0
+t_check "the warning says chmod 600" grep -q '600' <<<"$ERR"
+t_end
+
+# FILE:LINE: reason for each, and exit 2.
+bad() {
+	local name=$1 line=$2 text=$3
+	printf '%s\n' "$text" >"$W/bad.conf"
+	chmod 600 "$W/bad.conf"
+	t_begin "--check refuses $name: exit 2, $W/bad.conf:$line"
+	run --check -c "$W/bad.conf"
+	t_expect "exit status ($ERR)" "$RC" -eq 2
+	t_check "the error names the file and line $line" grep -q "bad.conf:$line" <<<"$ERR"
+	t_check "no sanitizer report" no_sanitizer
+	t_end
+}
+bad "an unknown directive" 2 $'backend 127.0.0.1:9000\nfrobnicate 3\ntier t'
+bad "a key of an undefined tier" 3 $'backend 127.0.0.1:9000\ntier t\nkey sk-1 tier nope'
+bad "a host name as backend" 1 $'backend localhost:9000\ntier t'
+bad "a wildcard listen without public" 1 $'listen 0.0.0.0:8080\nbackend 127.0.0.1:9000\ntier t'
+bad "a duration without a unit" 3 $'backend 127.0.0.1:9000\ntier t\nqueue-timeout 5'
+
+t_begin "a missing file: exit 2, the path and the cause"
+run --check -c "$W/none.conf"
+t_expect "exit status" "$RC" -eq 2
+t_check "names the file" grep -q 'none.conf' <<<"$ERR"
+t_end
+
+t_begin "start with the listen port in use: exit 1, the address named, clean exit"
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 18999)); s.listen(1); sys.stdout.write("up\n"); sys.stdout.flush(); time.sleep(10)' \
+	>"$W/holder.out" &
+holder=$!
+for _ in $(seq 50); do grep -q up "$W/holder.out" 2>/dev/null && break; sleep 0.1; done
+run -c "$W/good.conf"
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+t_expect "exit status ($ERR)" "$RC" -eq 1
+t_check "names the address" grep -q '127.0.0.1:18999' <<<"$ERR"
+t_check "no sanitizer report" no_sanitizer
+t_end
