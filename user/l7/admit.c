@@ -48,7 +48,8 @@ static void strike(struct client *c)
 		return;
 	}
 	l->st.bans++;
-	pr_info("ban %s for %llu s: %u answers of 429 within %llu ms", c->addr_str,
+	pr_info("ban %s for %llu s on the XDP deny list: %u answers of 429 within %llu ms",
+		c->addr_str,
 		(unsigned long long)l->cfg.deny_ban_s, l->cfg.deny_after,
 		(unsigned long long)l->cfg.deny_window_ms);
 }

@@ -399,7 +399,7 @@ int l7_kernel_ban(struct l7_kernel *k, const uint8_t addr[16], uint64_t ban_s)
 	else
 		err = policy_commit(p, &m);
 	if (!err)
-		pr_info("banned %s for %llu s (XDP deny list)", buf, (unsigned long long)ban_s);
+		pr_dbg("banned %s for %llu s (XDP deny list)", buf, (unsigned long long)ban_s);
 	else
 		pr_err("ban %s for %llu s: %s (the address stays allowed)", buf,
 		       (unsigned long long)ban_s, strerror(-err));
