@@ -23,13 +23,15 @@ fi
 passed=0 failed=0
 run_suite() {
 	local name=$1; shift
-	local out rc p f
+	local out rc p f start
 	case "$name" in *"$filter"*) ;; *) return ;; esac
 	echo "== $name"
 	out=$(mktemp)
+	start=$SECONDS
 	timeout 600 "$@" > >(tee "$out") 2>&1
 	rc=$?
 	sleep 0.2 # let tee finish
+	echo "== $name: $((SECONDS - start)) s"
 	p=$(grep -c '^ok ' "$out")
 	f=$(grep -c '^not ok ' "$out")
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
