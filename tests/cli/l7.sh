@@ -94,3 +94,54 @@ t_expect "exit status ($ERR)" "$RC" -eq 1
 t_check "names the address" grep -q '127.0.0.1:18999' <<<"$ERR"
 t_check "no sanitizer report" no_sanitizer
 t_end
+
+# A stop lets a request in progress finish (its response says close), and
+# refuses new connections meanwhile.
+t_begin "SIGTERM drains: the request in progress gets its 200, new connections are refused, exit 0"
+ports=$(python3 -c 'import socket
+ss=[socket.socket() for _ in range(2)]
+[s.bind(("127.0.0.1", 0)) for s in ss]
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+read -r lport mport <<<"$ports"
+"${SLUICE_BUILD:-build}/mock-llm" --listen "127.0.0.1:$mport" 2>"$W/mock.err" &
+mock=$!
+sed -e "s/18999/$lport/" -e "s/19999/$mport/" "$W/good.conf" >"$W/drain.conf"
+chmod 600 "$W/drain.conf"
+"$L7" -c "$W/drain.conf" 2>"$W/err" &
+l7=$!
+for _ in $(seq 50); do
+	python3 -c "import socket; socket.create_connection(('127.0.0.1', $lport), 0.2)" \
+		2>/dev/null && break
+	sleep 0.1
+done
+python3 - "$lport" >"$W/slow.out" 2>&1 <<'PY' &
+import http.client, json, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+c.request("POST", "/v1/chat/completions", body=json.dumps({"messages": [{"role": "user", "content": "hi"}]}),
+          headers={"Authorization": "Bearer sk-cli-test-1", "x-mock-latency-ms": "1500"})
+r = c.getresponse()
+r.read()
+print(r.status, r.getheader("Connection"))
+PY
+client=$!
+sleep 0.7
+kill -TERM "$l7"
+sleep 0.3
+t_check "a new connection is refused while draining" \
+	python3 -c "import socket, sys
+try:
+    socket.create_connection(('127.0.0.1', $lport), 1)
+    sys.exit(1)
+except ConnectionRefusedError:
+    sys.exit(0)"
+wait "$client"
+wait "$l7"
+rc=$?
+kill "$mock" 2>/dev/null
+wait "$mock" 2>/dev/null
+t_check "the request in progress got 200 with Connection: close ($(cat "$W/slow.out"))" \
+	grep -q '^200 close$' "$W/slow.out"
+t_expect "exit status" "$rc" -eq 0
+t_check "the drain was logged" grep -q 'stopping after the 1 open connection' "$W/err"
+t_check "no sanitizer report" no_sanitizer
+t_end

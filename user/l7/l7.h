@@ -165,6 +165,7 @@ struct upstream {
 };
 
 #define L7_POOL_MAX 64            /* idle connections kept per backend */
+#define L7_DRAIN_MS 10000u        /* a stop waits this long for requests in progress */
 
 struct backend {
 	struct sockaddr_storage addr;
@@ -214,6 +215,8 @@ struct l7 {
 	uint64_t now;                                  /* this loop turn's clock */
 	uint64_t last_tick;
 	int stop;
+	int draining;                                  /* stopping: no new connections */
+	uint64_t drain_deadline_ns;
 	const char *config_path;
 };
 

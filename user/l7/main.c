@@ -33,7 +33,9 @@ static void usage(FILE *f)
 		"  -h, --help         this text\n"
 		"\n"
 		"Signals: SIGHUP reloads FILE (tiers, keys, limits, timeouts; the listen,\n"
-		"metrics and backend addresses need a restart); SIGINT and SIGTERM stop.\n"
+		"metrics and backend addresses need a restart); SIGINT and SIGTERM stop\n"
+		"after the requests in progress finish (10 s at most; a second signal\n"
+		"stops at once).\n"
 		"\n"
 		"Exit status: 0 on a clean stop, 1 on a runtime error, 2 on bad usage or\n"
 		"a bad configuration.\n");

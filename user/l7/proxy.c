@@ -279,7 +279,7 @@ static int client_take_head(struct client *c)
 	snprintf(c->method, sizeof(c->method), "%.*s", (int)r->method.n, r->method.p);
 	c->is_head = http_span_ieq(&r->method, "HEAD");
 	c->minor = r->minor;
-	c->keep_alive = r->framing.keep_alive;
+	c->keep_alive = r->framing.keep_alive && !c->l7->draining;
 	c->api = tokens_api_of(r->target.p, r->target.n);
 
 	/* The API key: a configured header's value, or Authorization: Bearer. */
@@ -829,6 +829,29 @@ int l7_reload(struct l7 *l)
 	return 0;
 }
 
+/* A stop lets the requests in progress finish: no new connections, idle
+ * ones closed, and every response from now on ends its connection. The
+ * loop ends when the last client is gone, after L7_DRAIN_MS at most, or on
+ * a second signal. */
+static void drain_start(struct l7 *l, unsigned int signo)
+{
+	l->draining = 1;
+	l->drain_deadline_ns = l->now + L7_DRAIN_MS * 1000000ULL;
+	if (l->lfd >= 0) {
+		if (close(l->lfd))
+			pr_warn("close the listening socket: %s", strerror(errno));
+		l->lfd = -1;
+	}
+	for (struct client *c = l->clients, *next; c; c = next) {
+		next = c->next;
+		c->keep_alive = 0;
+		if (c->state == CL_HEAD && !iobuf_used(&c->in) && !iobuf_used(&c->out))
+			client_close(c);
+	}
+	pr_info("signal %u: stopping after the %u open connection(s) finish (at most %u s; "
+		"a second signal stops at once)", signo, l->n_clients, L7_DRAIN_MS / 1000);
+}
+
 static void handle_signals(struct l7 *l)
 {
 	struct signalfd_siginfo si;
@@ -836,8 +859,11 @@ static void handle_signals(struct l7 *l)
 	while (read(l->sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			l7_reload(l);
+		} else if (!l->draining) {
+			drain_start(l, si.ssi_signo);
 		} else {
-			pr_info("signal %u: stopping", si.ssi_signo);
+			pr_info("signal %u again: stopping now, %u connection(s) cut", si.ssi_signo,
+				l->n_clients);
 			l->stop = 1;
 		}
 	}
@@ -897,6 +923,12 @@ int l7_run(struct l7 *l)
 		if (l->now - l->last_tick >= TICK_NS) {
 			tick(l);
 			l->last_tick = l->now;
+		}
+		if (l->draining && (!l->n_clients || l->now >= l->drain_deadline_ns)) {
+			if (l->n_clients)
+				pr_warn("stopping with %u connection(s) still open after %u s",
+					l->n_clients, L7_DRAIN_MS / 1000);
+			l->stop = 1;
 		}
 		free_dead(l);
 	}
