@@ -168,6 +168,51 @@ t_expect "$COUNT4 (some 429s earlier, under deny-after): 3 answers 200" "$(st "$
 t_expect "still one ban" "$(l7_metric main sluice_l7_bans_total)" -eq 1
 t_end
 
+# sluiced adopts the running attachment and applies its own file as a
+# declarative diff: sluice-l7's ban (kind ban) must survive it, and the
+# daemon's adaptive controller for the signals port must see the latency
+# sluice-l7 measured (the mock answers after 50 ms).
+t_begin "l7 kernel: sluiced adopts it: sluice-l7's ban stays; its controller reads sluice-l7's latency"
+SLUICED=${SLUICED:-${SLUICE_BUILD:-build}/sluiced}
+DCONF=$L7_TMP/sluiced.conf DLOG=$L7_TMP/sluiced.log DMP=$(free_port)
+cat >"$DCONF" <<EOF
+interface $DEV_B mode native
+metrics 127.0.0.1:$DMP
+rule add name l7svc proto tcp dport $MOCK_PORT conn-rate 1000
+adaptive port $MOCK_PORT limit conn-rate min 10 max 1000 tick 200
+EOF
+nsenter --net="/run/netns/$NS_B" "$SLUICED" -f -c "$DCONF" 2>"$DLOG" &
+dpid=$!
+for _ in $(seq 100); do
+	grep -q 'info: running:' "$DLOG" && break
+	kill -0 "$dpid" 2>/dev/null || break
+	sleep 0.1
+done
+t_check "sluiced starts, adopting the attachment" grep -q 'info: running:' "$DLOG"
+dl=$("$SLUICE" deny list --json)
+t_check "after sluiced applied its file, $HAMMER4/32 is still banned by sluice-l7" \
+	[ "$(jq -r --arg p "$HAMMER4/32" '.[] | select(.prefix == $p) | "\(.kind) \(.by)"' \
+		<<<"$dl")" = "ban sluice-l7" ]
+load "$GOOD4" "$DST4" "$LP" 60 --key sk-good >"$L7_TMP/dload.json" &
+lpid=$!
+lat=NaN
+for _ in $(seq 30); do
+	sleep 0.2
+	lat=$(nsenter --net="/run/netns/$NS_B" curl -s --max-time 5 "http://127.0.0.1:$DMP/metrics" |
+		awk -v p="sluice_adaptive_latency_seconds{port=\"$MOCK_PORT\"" \
+			'index($0, p) == 1 { print $2 }')
+	case "$lat" in '' | NaN) ;; *) break ;; esac
+done
+wait "$lpid"
+echo "  sluiced's controller for port $MOCK_PORT: latency ${lat:-none} s" >&2
+t_check "the controller's latency (${lat:-none} s) within 25% of the mock's 0.05 s" \
+	within 25 "${lat:-0}" 0.05
+kill -TERM "$dpid" 2>/dev/null
+for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+t_check "sluiced stops on SIGTERM" sh -c "! kill -0 $dpid 2>/dev/null"
+wait "$dpid" 2>/dev/null
+t_end
+
 # The banned client's keep-alive connection cannot close (its FIN is dropped
 # too): sluice-l7's idle-timeout (3 s) must reap it.
 t_begin "l7 kernel: sluice-l7 stops cleanly; no client connection left"
