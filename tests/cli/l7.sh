@@ -145,3 +145,48 @@ t_expect "exit status" "$rc" -eq 0
 t_check "the drain was logged" grep -q 'stopping after the 1 open connection' "$W/err"
 t_check "no sanitizer report" no_sanitizer
 t_end
+
+# IPv6 on both sides: a keyless caller is keyed by its address and gets the
+# default tier's headers.
+t_begin "IPv6: listen on [::1], backend on [::1]: proxied, keyed by address, headers"
+ports=$(python3 -c 'import socket
+ss=[socket.socket(socket.AF_INET6) for _ in range(2)]
+[s.bind(("::1", 0)) for s in ss]
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+read -r lport mport <<<"$ports"
+"${SLUICE_BUILD:-build}/mock-llm" --listen "[::1]:$mport" 2>"$W/mock6.err" &
+mock=$!
+sed -e "s/127.0.0.1:18999/[::1]:$lport/" -e "s/127.0.0.1:19999/[::1]:$mport/" \
+	"$W/good.conf" >"$W/v6.conf"
+chmod 600 "$W/v6.conf"
+"$L7" -c "$W/v6.conf" 2>"$W/err" &
+l7=$!
+for _ in $(seq 50); do
+	python3 -c "import socket; socket.create_connection(('::1', $lport), 0.2)" 2>/dev/null && break
+	sleep 0.1
+done
+out=$(python3 - "$lport" <<'PY'
+import http.client, json, sys
+c = http.client.HTTPConnection("::1", int(sys.argv[1]), timeout=5)
+for i in range(2):
+    c.request("POST", "/v1/chat/completions",
+              body=json.dumps({"messages": [{"role": "user", "content": "hi"}]}))
+    r = c.getresponse()
+    r.read()
+    print(r.status, r.getheader("x-ratelimit-limit-requests"),
+          r.getheader("x-ratelimit-remaining-requests"))
+PY
+)
+kill -TERM "$l7"
+wait "$l7"
+rc=$?
+kill "$mock" 2>/dev/null
+wait "$mock" 2>/dev/null
+echo "  answers: $(tr '\n' ';' <<<"$out")" >&2
+t_check "two answers 200 with the free tier's rpm (60)" \
+	[ "$(awk '$1 == 200 && $2 == 60' <<<"$out" | wc -l)" = 2 ]
+t_check "the same caller both times (remaining went down)" \
+	[ "$(awk 'NR == 1 { a = $3 } NR == 2 { b = $3 } END { print (b < a) }' <<<"$out")" = 1 ]
+t_expect "exit status" "$rc" -eq 0
+t_check "no sanitizer report" no_sanitizer
+t_end
