@@ -71,7 +71,7 @@ all: $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM) $(UNIT) $(BENCH)  ## build ev
 
 help:  ## list the targets
 	@echo "sluice make targets:"
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | sort | \
+	@grep -hE '^[a-z-]+:.*##' Makefile | sed 's/:.*##/\t/' | sort | \
 	  awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
 	@echo "Variables: V=1 (show commands), BUILD=DIR (output, default build)"
 
@@ -157,7 +157,7 @@ test: deps  ## run every test suite (needs root); ends with "N passed, N failed"
 	$(Q)$(MAKE) --no-print-directory all $(SLUICE_SAN) $(SLUICED_SAN) $(SLUICE_L7_SAN) $(UNIT_SAN) $(FUZZ_L7)
 	$(Q)tests/run.sh $(BUILD)
 
-demo: deps  ## flood a namespace backend and show sluice stopping it (needs root)
+demo: deps  ## act 1: XDP stops a flood; act 2: API keys through sluice-l7, the abuser banned (needs root)
 	$(Q)$(MAKE) --no-print-directory $(SLUICE) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)tools/demo.sh $(BUILD)
 
