@@ -54,13 +54,14 @@ static void strike(struct client *c)
 		(unsigned long long)l->cfg.deny_window_ms);
 }
 
-static void reject_429(struct client *c, enum lim_reason why, uint64_t retry_ns, const char *msg)
+static void reject_429(struct client *c, enum lim_reason why, uint64_t retry_ns, const char *msg,
+		       enum l7_outcome out)
 {
 	struct l7 *l = c->l7;
 	char text[256];
 
 	l->st.limited[c->tier][why]++;
-	l->st.outcomes[c->tier][OUT_LIMITED]++;
+	l->st.outcomes[c->tier][out]++;
 	if (l->kern)
 		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_L7_429);
 	snprintf(text, sizeof(text), "%s (limit: %s of tier %s). Retry after the time in "
@@ -76,6 +77,28 @@ static void cancel_charge(struct client *c)
 	if (c->admitted && !c->shadow_pass)
 		limiter_cancel(c->l7->lim, &c->ticket, c->l7->now);
 	c->admitted = 0;
+}
+
+/* A wait that cannot be: the queue is full, or the timeout passed. 503 when
+ * it waited for the backends, 429 when for its own or its tier's
+ * concurrency; either way its rate charge goes back. */
+static void refuse_wait(struct client *c, enum l7_outcome out)
+{
+	int full = out == OUT_QUEUE_FULL;
+
+	cancel_charge(c);
+	if (c->wait_backend) {
+		c->l7->st.outcomes[c->tier][out]++;
+		respond_error(c, 503, "server_error", "overloaded",
+			      full ? "The backends are saturated and the wait queue is full."
+				   : "The backends stayed saturated for the whole queue timeout.",
+			      1000000000ULL);
+	} else {
+		reject_429(c, c->wait_reason, 1000000000ULL,
+			   full ? "Too many concurrent requests, and the wait queue is full"
+				: "Too many concurrent requests for the whole queue timeout",
+			   out);
+	}
 }
 
 static void start(struct client *c)
@@ -177,7 +200,7 @@ void admit_request(struct client *c)
 			   &retry);
 	if (why != LIM_OK) {
 		if (!tier_of(c)->shadow) {
-			reject_429(c, why, retry, "Rate limit reached");
+			reject_429(c, why, retry, "Rate limit reached", OUT_LIMITED);
 			return;
 		}
 		/* Passed without a charge or a slot, as if it had been
@@ -199,17 +222,10 @@ void admit_request(struct client *c)
 		return;
 	}
 	c->wait_backend = why == LIM_OK;
+	c->wait_reason = why;
 	if (wq_push(&l->wq, &c->wq, cfg->tiers[c->tier].priority,
 		    l->now + cfg->queue_timeout_ms * 1000000ULL)) {
-		l->st.outcomes[c->tier][OUT_QUEUE_FULL]++;
-		cancel_charge(c);
-		if (c->wait_backend)
-			respond_error(c, 503, "server_error", "overloaded",
-				      "The backends are saturated and the wait queue is full.",
-				      1000000000ULL);
-		else
-			reject_429(c, why, 1000000000ULL,
-				   "Too many concurrent requests, and the wait queue is full");
+		refuse_wait(c, OUT_QUEUE_FULL);
 		return;
 	}
 	l->st.queued_total++;
@@ -253,18 +269,9 @@ void admit_expire(struct l7 *l)
 
 	while ((e = wq_expired(&l->wq, l->now))) {
 		struct client *c = container_of(e, struct client, wq);
-		int backend = c->wait_backend;
 
 		wq_remove(&l->wq, e);
-		l->st.outcomes[c->tier][OUT_QUEUE_TIMEOUT]++;
-		cancel_charge(c);
-		if (backend)
-			respond_error(c, 503, "server_error", "overloaded",
-				      "The backends stayed saturated for the whole queue timeout.",
-				      1000000000ULL);
-		else
-			reject_429(c, LIM_CONCURRENCY, 1000000000ULL,
-				   "Too many concurrent requests for the whole queue timeout");
+		refuse_wait(c, OUT_QUEUE_TIMEOUT);
 	}
 }
 

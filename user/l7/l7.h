@@ -115,6 +115,7 @@ struct client {
 	int admitted;                   /* rate taken */
 	int shadow_pass;                /* a shadow tier's would-be 429: no charge, no slot */
 	int wait_backend;               /* queued for a backend slot (not concurrency) */
+	enum lim_reason wait_reason;    /* else the concurrency limit it waits for */
 	int holds_slot;                 /* counted in backend_inflight */
 	struct wq_entry wq;
 	struct upstream *up;
