@@ -8,8 +8,9 @@
 # both run with nsenter --net so they see this suite's pins. signals-port is
 # the mock's port, which no packet on the veth uses: every count under it is
 # sluice-l7's. Each count is checked against the client's own count.
-# The case without pins runs on the host's loopback with a pin root that
-# does not exist.
+# The case without pins runs on the host's loopback, with the suite's pin
+# root before anything is pinned there; that instance keeps running while
+# the topology attaches sluice, and its signals must then arrive.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
@@ -35,9 +36,12 @@ st() { jq -r ".status[\"$2\"] // 0" <<<"$1"; }
 
 # --- without pins -------------------------------------------------------
 t_begin "l7 kernel: without sluice attached, sluice-l7 serves, warns once, counts dropped signals"
-nopins=/sys/fs/bpf/sluice-test-$T_PREFIX-nopins
+# The suite's own pin root: nothing has pinned there yet (the topology below
+# attaches sluice later, while this instance runs).
+nopins=$SLUICE_PIN_ROOT
 ok=1
 t_check "mock-llm starts (host loopback)" mock_start mock0 --latency-ms 5 || ok=0
+MOCK0_PORT=$MOCK_PORT
 P0=$(free_port) M0=$(free_port)
 t_check "sluice-l7 starts, kernel on, pin root $nopins (absent)" \
 	env SLUICE_PIN_ROOT="$nopins" bash -c '[ ! -e "$SLUICE_PIN_ROOT" ]'
@@ -64,7 +68,6 @@ t_expect "signal events dropped: six per request" "$dropped" -eq 30
 t_expect "signal events written" \
 	"$(l7_metric nopins 'sluice_l7_signal_events_total{result="written"}')" -eq 0
 t_check "the pin root is still absent (nothing created it)" [ ! -e "$nopins" ]
-t_check "SIGTERM: exit 0, no sanitizer report" l7_stop nopins
 t_end
 
 # --- with sluice attached -------------------------------------------------
@@ -96,6 +99,22 @@ t_end
 [ "$setup_ok" = 1 ] || exit 1
 
 sig() { sluice_signal "$MOCK_PORT" "$1"; }
+
+# The instance started without pins (on the host's loopback) finds them
+# within a second of the attach above, and its signals start to arrive.
+t_begin "l7 kernel: sluice attached while sluice-l7 runs: its signals arrive from then on"
+sleep 1.5 # its once-a-second look for the pins
+r=$(load "" 127.0.0.1 "$P0" 5 --gap 0.1)
+t_expect "5 answers 200" "$(st "$r" 200)" -eq 5
+sleep 0.5 # flushed every 100 ms
+t_expect "sluice signals for its port: 5 requests" \
+	"$(sluice_signal "$MOCK0_PORT" .counters.requests)" -eq 5
+t_expect "sluice signals for its port: 5 total latencies" \
+	"$(sluice_signal "$MOCK0_PORT" .total.count)" -eq 5
+t_expect "signal events written: six per request" \
+	"$(L7_NS='' l7_metric nopins 'sluice_l7_signal_events_total{result="written"}')" -eq 30
+t_check "SIGTERM: exit 0, no sanitizer report" l7_stop nopins
+t_end
 
 t_begin "l7 kernel: signals for N requests (JSON and streamed) match the client's counts"
 rj=$(load "$GOOD4" "$DST4" "$LP" 20 --key sk-good)
