@@ -55,7 +55,6 @@ enum client_state {
 	CL_BODY,          /* reading its body */
 	CL_QUEUED,        /* admitted by rate, waiting for a slot */
 	CL_UPSTREAM,      /* at a backend */
-	CL_CLOSING,       /* writing what is left, then closing */
 };
 
 /* Why a request ended as it did: the metrics' reasons. */

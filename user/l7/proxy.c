@@ -676,7 +676,7 @@ static void clients_expire(struct l7 *l)
 			client_reject(c, 408);
 			if (!c->dead)
 				c->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
-		} else if (c->state == CL_CLOSING || c->closing ||
+		} else if (c->closing ||
 			   (c->state == CL_UPSTREAM && c->up && c->up->paused)) {
 			/* Not reading what it asked for: the backend waits on it. */
 			client_close(c);
