@@ -4,7 +4,7 @@
 set -eu
 pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev make gcc
       iproute2 nftables netsniff-ng jq python3 libclang-rt-14-dev gnuplot-nox prometheus
-      libjansson-dev wrk nginx-light curl"
+      libjansson-dev wrk nginx-light curl redis-server libhiredis-dev libssl-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -18,8 +18,9 @@ fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# nginx is only the benchmark's comparison: keep its package from starting a
-# server on port 80 of the real interfaces (policy-rc.d 101 = "do not start").
+# nginx (the benchmark's comparison) and redis-server (the tests start their own,
+# in a temporary directory): keep their packages from starting a system server
+# (policy-rc.d 101 = "do not start").
 rcd=/usr/sbin/policy-rc.d
 own_rcd=0
 if [ ! -e "$rcd" ]; then
