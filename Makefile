@@ -30,13 +30,16 @@ CFLAGS     ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	       -Iinclude -Iuser/lib -Iuser/l7 -I$(BUILD) -MMD -MP
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDLIBS     := -lbpf -lelf -lz -lmnl -ljansson
+LDLIBS     := -lbpf -lelf -lz -lmnl -ljansson -lhiredis
 
 BPF_PROGS  := sluice_xdp sluice_tc floor sluice_l7
 BPF_OBJS   := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS      := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 LIB_SRCS   := $(wildcard user/lib/*.c)
+# The store's Lua scripts, embedded as C strings (see user/lib/scripts.h).
+LUA_SRCS   := $(wildcard user/lib/lua/*.lua)
+LUA_HDRS   := $(LUA_SRCS:user/lib/lua/%.lua=$(BUILD)/lua/%.lua.h)
 CLI_SRCS   := $(wildcard user/cli/*.c)
 DAEMON_SRCS := $(wildcard user/daemon/*.c)
 # sluice-l7: everything but main.c is also linked into the unit tests.
@@ -89,6 +92,21 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<)) > $@
+
+# --- Lua scripts -------------------------------------------------------------
+# NAME.lua -> `static const char lua_NAME[] = "...";`, one string literal per
+# line of the script: \ and " escaped, and ? too (no trigraphs in -std=c11).
+$(BUILD)/lua/%.lua.h: user/lib/lua/%.lua
+	$(call msg,GEN-LUA,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q){ printf '/* generated from %s: do not edit */\n' '$<'; \
+	  printf 'static const char lua_%s[] =\n' '$*'; \
+	  sed -e 's/[\\"?]/\\&/g' -e 's/^/\t"/' -e 's/$$/\\n"/' '$<'; \
+	  printf ';\n'; } > $@
+
+# scripts.c includes every generated header: on a clean build they must
+# exist before it compiles (later edits are also in its -MMD dependencies).
+$(BUILD)/user/lib/scripts.o $(BUILD)/san/user/lib/scripts.o: $(LUA_HDRS)
 
 # --- userspace -------------------------------------------------------------
 # Every user object may include a skeleton, so skeletons come first.

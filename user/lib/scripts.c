@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * scripts.c - the table of embedded Lua scripts (see scripts.h), and the
+ * names of sluice-l7's keys.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "scripts.h"
+
+/* generated from user/lib/lua/NAME.lua by the Makefile */
+#include "lua/l7_take.lua.h"
+#include "lua/l7_settle.lua.h"
+#include "lua/l7_slot_acquire.lua.h"
+#include "lua/l7_slot_renew.lua.h"
+#include "lua/l7_slot_release.lua.h"
+#include "lua/l7_hello.lua.h"
+
+const struct store_script store_scripts[SCRIPT_MAX] = {
+#define STORE_SCRIPT_ENTRY(id, name) [id] = { #name, lua_##name },
+	STORE_SCRIPTS(STORE_SCRIPT_ENTRY)
+#undef STORE_SCRIPT_ENTRY
+};
+
+int store_l7_key(char *buf, size_t len, const char *prefix, const char *tier,
+		 enum store_l7_key kind, const char *id)
+{
+	int n;
+
+	if (!prefix || !*prefix)
+		prefix = "sluice";
+	if (kind != L7_KEY_INSTANCES && (!tier || !*tier || strpbrk(tier, "{}")))
+		return -EINVAL;
+	if ((kind == L7_KEY_CALLER || kind == L7_KEY_CALLER_SLOTS ||
+	     kind == L7_KEY_RESERVATION) && (!id || !*id))
+		return -EINVAL;
+	switch (kind) {
+	case L7_KEY_CALLER:
+		n = snprintf(buf, len, "%s:{t:%s}:c:%s", prefix, tier, id);
+		break;
+	case L7_KEY_TIER:
+		n = snprintf(buf, len, "%s:{t:%s}:tier", prefix, tier);
+		break;
+	case L7_KEY_RESERVATION:
+		n = snprintf(buf, len, "%s:{t:%s}:r:%s", prefix, tier, id);
+		break;
+	case L7_KEY_CALLER_SLOTS:
+		n = snprintf(buf, len, "%s:{t:%s}:cs:%s", prefix, tier, id);
+		break;
+	case L7_KEY_TIER_SLOTS:
+		n = snprintf(buf, len, "%s:{t:%s}:ts", prefix, tier);
+		break;
+	case L7_KEY_INSTANCES:
+		n = snprintf(buf, len, "%s:{l7}:instances", prefix);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= len)
+		return -ENAMETOOLONG;
+	return n;
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * scripts.h - the Lua scripts the store runs on Redis, embedded.
+ *
+ * Each script is a file user/lib/lua/NAME.lua; the Makefile turns it into
+ * $(BUILD)/lua/NAME.lua.h (`static const char lua_NAME[]`), and scripts.c
+ * puts them in one table indexed by enum store_script_id. The comment at
+ * the top of each script is its contract (KEYS, ARGV, reply); docs/fleet.md
+ * has the key layout.
+ *
+ * To add a script: write user/lib/lua/NAME.lua, add X(SCRIPT_NAME, NAME)
+ * to STORE_SCRIPTS below and `#include "lua/NAME.lua.h"` to scripts.c.
+ */
+#ifndef SLUICE_SCRIPTS_H
+#define SLUICE_SCRIPTS_H
+
+#include <stddef.h>
+
+#define STORE_SCRIPTS(X)                          \
+	X(SCRIPT_L7_TAKE, l7_take)                \
+	X(SCRIPT_L7_SETTLE, l7_settle)            \
+	X(SCRIPT_L7_SLOT_ACQUIRE, l7_slot_acquire) \
+	X(SCRIPT_L7_SLOT_RENEW, l7_slot_renew)    \
+	X(SCRIPT_L7_SLOT_RELEASE, l7_slot_release) \
+	X(SCRIPT_L7_HELLO, l7_hello)
+
+enum store_script_id {
+#define STORE_SCRIPT_ENUM(id, name) id,
+	STORE_SCRIPTS(STORE_SCRIPT_ENUM)
+#undef STORE_SCRIPT_ENUM
+	SCRIPT_MAX
+};
+
+extern const struct store_script {
+	const char *name;        /* "l7_take": the file's name without .lua */
+	const char *body;        /* the Lua source, for SCRIPT LOAD / EVAL */
+} store_scripts[SCRIPT_MAX];
+
+/*
+ * sluice-l7's keys (docs/fleet.md "Keys and scripts"). Every key of a tier
+ * carries the hash tag {t:TIER}, so the keys one script touches are in one
+ * Redis Cluster slot.
+ */
+enum store_l7_key {
+	L7_KEY_CALLER,           /* P:{t:T}:c:ID    HASH, the caller's rpm and tpm buckets */
+	L7_KEY_TIER,             /* P:{t:T}:tier    HASH, the tier's rpm and tpm buckets */
+	L7_KEY_RESERVATION,      /* P:{t:T}:r:RID   STRING, tokens charged, PX */
+	L7_KEY_CALLER_SLOTS,     /* P:{t:T}:cs:ID   ZSET rid -> deadline ms */
+	L7_KEY_TIER_SLOTS,       /* P:{t:T}:ts      ZSET rid -> deadline ms */
+	L7_KEY_INSTANCES,        /* P:{l7}:instances ZSET name -> last seen ms */
+};
+
+/*
+ * Writes the key of `kind` into buf: prefix P ("sluice" when NULL or ""),
+ * tier T, and id (the caller's ID, a hash of its API key and never the key
+ * itself, for CALLER and CALLER_SLOTS; the request id for RESERVATION;
+ * ignored otherwise, as tier is for INSTANCES). Returns the key's length,
+ * -EINVAL when a needed part is missing or tier holds '{' or '}' (which
+ * would move the hash tag), -ENAMETOOLONG when it does not fit.
+ */
+int store_l7_key(char *buf, size_t len, const char *prefix, const char *tier,
+		 enum store_l7_key kind, const char *id);
+
+/* The reply of l7_take.lua: an array of these integers, in this order. */
+enum l7_take_reply {
+	L7_TAKE_ADMITTED,            /* 1 or 0 */
+	L7_TAKE_REASON,              /* enum lim_reason: 0 ok, 1 rpm, 2 tpm, 3 tier rpm, 4 tier tpm */
+	L7_TAKE_RETRY_MS,
+	L7_TAKE_RPM_REMAINING,       /* the caller's buckets, after the take */
+	L7_TAKE_RPM_RESET_MS,
+	L7_TAKE_TPM_REMAINING,
+	L7_TAKE_TPM_RESET_MS,
+	L7_TAKE_TIER_RPM_REMAINING,  /* the tier's */
+	L7_TAKE_TIER_RPM_RESET_MS,
+	L7_TAKE_TIER_TPM_REMAINING,
+	L7_TAKE_TIER_TPM_RESET_MS,
+	L7_TAKE_REPLY_LEN,
+};
+
+/* ARGV counts (l7_slot_renew takes 1 + any number of rids). */
+#define L7_TAKE_ARGC 13
+#define L7_SETTLE_ARGC 12
+#define L7_SLOT_ACQUIRE_ARGC 4
+#define L7_SLOT_RELEASE_ARGC 1
+#define L7_HELLO_ARGC 2
+
+#endif
