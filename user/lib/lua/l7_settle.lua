@@ -45,7 +45,7 @@ local function bad(msg)
 	return redis.error_reply('ERR sluice l7_settle: ' .. msg)
 end
 
--- --- bucket functions (as in l7_take.lua) ---------------------------------
+-- --- bucket functions: the same in l7_take.lua and l7_settle.lua ----------------
 
 local function resolve_burst(rate, burst)
 	if burst > 0 then return burst end

@@ -69,7 +69,7 @@ local function bad(msg)
 	return redis.error_reply('ERR sluice l7_take: ' .. msg)
 end
 
--- --- bucket functions (as in l7_settle.lua) ---------------------------------
+-- --- bucket functions: the same in l7_take.lua and l7_settle.lua ----------------
 
 local function resolve_burst(rate, burst)
 	if burst > 0 then return burst end
@@ -151,6 +151,13 @@ local function store_key(key, bs, period)
 	if #args == 0 then return end
 	redis.call('HSET', key, unpack(args))
 	redis.call('PEXPIRE', key, ttl + KEY_SLACK_MS)
+end
+
+-- limiter.c bucket_adjust: after the refill (done by load_key), never above the burst
+local function bucket_adjust(b, delta)
+	if b.rate == 0 then return end
+	b.level = b.level + delta
+	if b.level > b.burst then b.level = b.burst end
 end
 
 -- --- arguments -----------------------------------------------------------------
