@@ -1184,6 +1184,44 @@ TEST(store_bad_arguments_write_nothing)
 	redisFree(c);
 }
 
+/* The largest numbers the scripts take: replies stay integers, keys keep a TTL. */
+TEST(store_extreme_arguments)
+{
+	const uint64_t big = 9007199254740992ULL;     /* 2^53 */
+	struct take_in in = { .born = 0, .period = big,
+			      .l = { { 1, 1, big, big }, { big, big, 0, big } }, .req = 0,
+			      .tok = 0, .res_ttl = big };
+	const char *inst = K(L7_KEY_INSTANCES, NULL);
+	redisContext *c = store_open();
+	long long out[L7_TAKE_REPLY_LEN];
+	char bigs[24];
+
+	if (!c)
+		return;
+	fmt_u64(bigs, big);
+	if (!take(c, "max", "x1", &in, out)) {
+		CHECK_EQ(out[L7_TAKE_ADMITTED], 1, "nothing drawn: admitted");
+		for (int i = 0; i < L7_TAKE_REPLY_LEN; i++)
+			CHECK(out[i] >= 0 && (uint64_t)out[i] <= big, "reply[%d] = %lld", i, out[i]);
+	}
+	check_ttls(c, "take");
+	in.req = 1;
+	in.tok = big;
+	if (!take(c, "max", "x2", &in, out))
+		CHECK(out[L7_TAKE_ADMITTED] == 0 && (uint64_t)out[L7_TAKE_RETRY_MS] == big,
+		      "a wait beyond 2^53 ms reads 2^53: %lld", out[L7_TAKE_RETRY_MS]);
+	CHECK_EQ(settle(c, "max", "x1", 0, big, &in.l, big, 1), 1, "settled");
+	check_ttls(c, "settle");
+	if (CHECK_EQ(acquire(c, "max", "x1", big, big, big, out), 3, "slot acquired"))
+		CHECK_EQ(out[0], 1, "admitted");
+	CHECK_EQ(renew(c, "max", big, 1, (const char *[]){ "x1" }), 1, "renewed");
+	check_ttls(c, "slots");
+	CHECK_EQ(script_int(c, SCRIPT_L7_HELLO, 1, &inst, 2, (const char *[]){ "gw", bigs }), 1,
+		 "hello");
+	check_ttls(c, "hello");
+	redisFree(c);
+}
+
 /* --- the same arithmetic as limiter.c ------------------------------------------------------- */
 
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;

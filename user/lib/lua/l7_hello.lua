@@ -43,5 +43,5 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 redis.call('ZADD', KEYS[1], string.format('%d', now), name)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%d', now - stale))
-redis.call('PEXPIRE', KEYS[1], stale + 1)
+redis.call('PEXPIRE', KEYS[1], string.format('%d', stale + 1))
 return redis.call('ZCARD', KEYS[1])

@@ -44,7 +44,7 @@ end
 local function keep(key, ttl)
 	local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
 	if last[2] then
-		redis.call('PEXPIREAT', key, math.floor(tonumber(last[2])) + ttl)
+		redis.call('PEXPIREAT', key, string.format('%d', math.floor(tonumber(last[2])) + ttl))
 	end
 end
 
@@ -71,8 +71,9 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = string.format('%d', now + ttl)
 
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local now_s = string.format('%d', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_s)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_s)
 
 local held = redis.call('ZSCORE', KEYS[1], rid) or redis.call('ZSCORE', KEYS[2], rid)
 if not held then

@@ -51,6 +51,9 @@
 local LEVEL_EPS = 1e-9      -- limiter.c: a level a hair under a unit counts as it
 local KEY_SLACK_MS = 1000   -- a bucket key outlives the time it needs to fill by this
 local MAX_WHOLE = 9007199254740992  -- 2^53: beyond it a double is no longer exact
+-- A bucket that would take longer than this to fill (an absurd limit) has its
+-- key expire sooner, and comes back full.
+local MAX_KEY_TTL_MS = 315360000000 -- ten years
 
 local function whole(i, what)
 	local s = ARGV[i]
@@ -122,6 +125,12 @@ local function bucket_reset_ms(b, period)
 	return math.ceil(missing * period / b.rate)
 end
 
+-- a reply integer that Redis converts exactly
+local function clamp(x)
+	if x > MAX_WHOLE then return MAX_WHOLE end
+	return x
+end
+
 -- Loads the limited buckets of one HASH key: bs[1] is its rpm, bs[2] its tpm.
 local function load_key(key, bs, now, born, period)
 	local f = redis.call('HMGET', key, 'rpm_level', 'rpm_ms', 'tpm_level', 'tpm_ms')
@@ -149,8 +158,10 @@ local function store_key(key, bs, period)
 		end
 	end
 	if #args == 0 then return end
+	ttl = ttl + KEY_SLACK_MS
+	if ttl > MAX_KEY_TTL_MS then ttl = MAX_KEY_TTL_MS end
 	redis.call('HSET', key, unpack(args))
-	redis.call('PEXPIRE', key, ttl + KEY_SLACK_MS)
+	redis.call('PEXPIRE', key, string.format('%d', ttl))
 end
 
 -- limiter.c bucket_adjust: after the refill (done by load_key), never above the burst
@@ -219,15 +230,15 @@ if reason == 0 then
 	end
 	store_key(KEYS[1], caller_bs, period)
 	store_key(KEYS[2], tier_bs, period)
-	redis.call('SET', KEYS[3], string.format('%d', tok_cost), 'PX', res_ttl)
+	redis.call('SET', KEYS[3], string.format('%d', tok_cost), 'PX', string.format('%d', res_ttl))
 end
 
-local out = { reason == 0 and 1 or 0, reason, retry }
+local out = { reason == 0 and 1 or 0, reason, clamp(retry) }
 for i = 1, 4 do
 	local b = bs[i]
 	if b.rate > 0 then
-		out[#out + 1] = bucket_remaining(b)
-		out[#out + 1] = bucket_reset_ms(b, period)
+		out[#out + 1] = clamp(bucket_remaining(b))
+		out[#out + 1] = clamp(bucket_reset_ms(b, period))
 	else
 		out[#out + 1] = 0
 		out[#out + 1] = 0
