@@ -851,6 +851,17 @@ TEST(store_settle_cancel_refunds)
 	CHECK_EQ(settle(c, "alice", "c2", 0, 60000, &in.l, 0, 1), 1, "cancelled c2");
 	check_levels(c, "alice", full, "never above the burst");
 	check_ttls(c, "cancel");
+
+	/* a settle whose bucket keys expired meanwhile writes them with a TTL */
+	in.res_ttl = 60000;
+	if (take(c, "bob", "c3", &in, out) || !CHECK_EQ(out[0], 1, "take c3"))
+		goto out;
+	cmd_int(c, "DEL", "DEL %s", K(L7_KEY_CALLER, "bob"));
+	cmd_int(c, "DEL", "DEL %s", K(L7_KEY_TIER, NULL));
+	CHECK_EQ(settle(c, "bob", "c3", 0, 60000, &in.l, 0, 1), 1, "cancelled c3");
+	CHECK(cmd_int(c, "PTTL", "PTTL %s", K(L7_KEY_CALLER, "bob")) > 0, "bob's bucket expires");
+	CHECK(cmd_int(c, "PTTL", "PTTL %s", K(L7_KEY_TIER, NULL)) > 0, "the tier's bucket expires");
+	check_ttls(c, "settle on expired buckets");
 out:
 	redisFree(c);
 }
