@@ -23,6 +23,7 @@ static const char rule_usage[] =
 "                       [bps N[k|m|g]] [bburst BYTES]\n"
 "                       [conn-rate N [conn-burst N]] [conns N] [key src|rule]\n"
 "                       [mask4 LEN] [mask6 LEN] [action drop|count] [ban SECONDS]\n"
+"                       [global]\n"
 "       sluice rule del ID|NAME\n"
 "       sluice rule list [--json]\n"
 "\n"
@@ -52,6 +53,11 @@ static const char rule_usage[] =
 "  action count dry run: count what would be dropped, pass everything\n"
 "  ban S        a source dropped a burst's worth of times within one second\n"
 "               goes on the deny list for S seconds (needs key src)\n"
+"  global       pps, bps, conn-rate and conns are totals for every gateway\n"
+"               that has a global rule of this name under the same store:\n"
+"               sluiced (with a 'store' line) leases this gateway a share and\n"
+"               writes it into the rule (needs name and key rule; without\n"
+"               sluiced and a store the rule enforces the totals here alone)\n"
 "\n"
 "'rule add' prints the new rule's id. Names: letters, digits, '-', '_', '.'.\n";
 
