@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* lease.c - a gateway's side of a global rule; see lease.h. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include "lease.h"
 #include "rule.h"
@@ -195,4 +196,28 @@ void lease_adopt(struct lease *l, const struct sluice_fleet_rule *f)
 	}
 	l->renewals = f->renewals;
 	l->failures = f->failures;
+}
+
+const char *lease_store_state_name(uint32_t s)
+{
+	return s == 2 ? "up" : s == 1 ? "connecting" : "down";
+}
+
+void lease_fleet_line(const struct sluice_fleet_rule *f, uint64_t now, char *buf, size_t len)
+{
+	size_t off = 0;
+	int k, n;
+
+#define ADD(...) do { n = snprintf(buf + off, len - off, __VA_ARGS__); \
+		      if (n > 0) off += (size_t)n < len - off ? (size_t)n : len - off - 1; } while (0)
+	buf[0] = '\0';
+	for (k = 0; k < SLUICE_FLEET_KINDS; k++)
+		if (f->global[k])
+			ADD("%s %llu lease %llu, ", lease_kind_name((enum sluice_fleet_kind)k),
+			    (unsigned long long)f->global[k], (unsigned long long)f->lease[k]);
+	ADD("%s", lease_source_name((enum sluice_fleet_source)f->source));
+	if (f->source == SLUICE_LEASE_GRANTED && f->expires_ns > now)
+		ADD(", expires in %.1fs", (double)(f->expires_ns - now) / 1e9);
+	ADD(", %u gateway(s), store %s", f->gateways, lease_store_state_name(f->store_state));
+#undef ADD
 }

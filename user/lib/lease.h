@@ -72,6 +72,10 @@ void lease_describe(const struct lease *l, const uint64_t *enforce, uint32_t sto
 void lease_adopt(struct lease *l, const struct sluice_fleet_rule *f);
 
 const char *lease_kind_name(enum sluice_fleet_kind k);   /* "pps", "bps", ... */
+/* "pps 30000 lease 12000 [...], leased, expires in 2.4s, 3 gateway(s), store up"
+ * for the CLI; now is CLOCK_MONOTONIC. */
+void lease_fleet_line(const struct sluice_fleet_rule *f, uint64_t now, char *buf, size_t len);
+const char *lease_store_state_name(uint32_t s);
 const char *lease_source_name(enum sluice_fleet_source s);
 
 #endif
