@@ -145,4 +145,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sluice_signals SEC(".maps");
 
+/* Global rules' leases (struct sluice_fleet_rule by rule slot): written
+ * and read by userspace only, pinned with the policy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct sluice_fleet_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_fleet SEC(".maps");
+
 #endif

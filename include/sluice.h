@@ -126,6 +126,7 @@ struct sluice_allow_val {
 #define SLUICE_RULE_HAS_PPS     (1u << 4)
 #define SLUICE_RULE_HAS_CONN_RATE (1u << 5) /* new TCP connections per second */
 #define SLUICE_RULE_HAS_CONNS   (1u << 6)   /* concurrent TCP connections */
+#define SLUICE_RULE_GLOBAL      (1u << 7)   /* limits shared by a fleet (sluiced leases) */
 
 /* One rule, stored in the rules array at its slot. The match fields are for
  * userspace (the classifier maps encode them for the fast path); the limit
@@ -390,5 +391,39 @@ static inline __u32 sluice_hist_bucket(__u64 us)
 		return b < SLUICE_HIST_BUCKETS ? b : SLUICE_HIST_BUCKETS - 1;
 	}
 }
+
+/* ------------------------------------------------------------------------
+ * Fleet-wide (global) rules: a rule marked global holds this gateway's
+ * lease in its limit fields; the global limits and the lease's state are
+ * here, by rule slot, written by sluiced and read by the CLI and the
+ * metrics. The XDP program never reads this map.
+ */
+enum sluice_fleet_kind {
+	SLUICE_FLEET_PPS = 0,
+	SLUICE_FLEET_BPS,
+	SLUICE_FLEET_CONN_RATE,
+	SLUICE_FLEET_CONNS,
+	SLUICE_FLEET_KINDS,
+};
+
+enum sluice_fleet_source {
+	SLUICE_LEASE_NONE = 0,     /* no answer yet: the start share */
+	SLUICE_LEASE_GRANTED = 1,  /* a live lease from the store */
+	SLUICE_LEASE_SAFE = 2,     /* the lease expired without renewal: G / gateways */
+};
+
+struct sluice_fleet_rule {
+	__u32 rule_id;             /* the rule this describes; 0 = unused slot */
+	__u32 source;              /* enum sluice_fleet_source */
+	__u32 store_state;         /* 0 down, 1 connecting, 2 up (sluiced's store) */
+	__u32 gateways;            /* live gateways at the last answer */
+	__u64 global[SLUICE_FLEET_KINDS];  /* the fleet's limits; 0 = none */
+	__u64 gburst[SLUICE_FLEET_KINDS];  /* the fleet's bursts (pps, bps in bytes, conn-rate) */
+	__u64 lease[SLUICE_FLEET_KINDS];   /* enforced here now */
+	__u64 want[SLUICE_FLEET_KINDS];    /* asked for at the last renewal */
+	__u64 expires_ns;          /* CLOCK_MONOTONIC end of the lease */
+	__u64 renewed_ns;          /* last answer */
+	__u64 renewals, failures;
+};
 
 #endif /* SLUICE_H */

@@ -83,61 +83,6 @@ void l7_config_free(struct l7_config *c)
 	c->n_keys = 0;
 }
 
-/* "100ms", "5s", "2m", "1h": the largest unit that divides it. */
-static const char *fmt_ms(uint64_t ms, char *buf, size_t len)
-{
-	unsigned long long v = ms;
-
-	if (v && v % (3600 * MS_PER_S) == 0)
-		snprintf(buf, len, "%lluh", v / (3600 * MS_PER_S));
-	else if (v && v % (60 * MS_PER_S) == 0)
-		snprintf(buf, len, "%llum", v / (60 * MS_PER_S));
-	else if (v && v % MS_PER_S == 0)
-		snprintf(buf, len, "%llus", v / MS_PER_S);
-	else
-		snprintf(buf, len, "%llums", v);
-	return buf;
-}
-
-/* A whole number with a unit: ms, s, m or h. A bare number is refused: is
- * "30" seconds or milliseconds? The file should say. */
-static int parse_duration(const char *s, uint64_t min_ms, uint64_t max_ms, const char *what,
-			  uint64_t *out, struct errbuf *e)
-{
-	unsigned long long v, mult;
-	char lo[24], hi[24];
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return errf(e, -EINVAL, "bad %s '%s': expected a duration such as 500ms, 6s or "
-			    "1m", what, s);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (!strcmp(end, "ms"))
-		mult = 1;
-	else if (!strcmp(end, "s"))
-		mult = MS_PER_S;
-	else if (!strcmp(end, "m"))
-		mult = 60 * MS_PER_S;
-	else if (!strcmp(end, "h"))
-		mult = 3600 * MS_PER_S;
-	else if (!*end)
-		return errf(e, -EINVAL, "bad %s '%s': give a unit (ms, s, m or h), e.g. %ss",
-			    what, s, s);
-	else
-		return errf(e, -EINVAL, "bad %s '%s': expected a whole number with a unit: ms, "
-			    "s, m or h (500ms, 6s, 1m)", what, s);
-	if (errno == ERANGE || v > max_ms / mult)
-		return errf(e, -ERANGE, "bad %s '%s': at most %s", what, s,
-			    fmt_ms(max_ms, hi, sizeof(hi)));
-	v *= mult;
-	if (v < min_ms)
-		return errf(e, -ERANGE, "bad %s '%s': at least %s", what, s,
-			    fmt_ms(min_ms, lo, sizeof(lo)));
-	*out = v;
-	return 0;
-}
-
 /* Byte sizes: k, m, g are 1000^n as everywhere in sluice's files; Ki, Mi,
  * Gi are 1024^n for who wants powers of two (the defaults are 16Ki, 1Mi). */
 static int parse_bytes(const char *s, uint64_t min, uint64_t max, const char *what,
@@ -398,12 +343,12 @@ static int do_deny_after(struct l7_parse *p, int n, char **w, struct errbuf *e)
 		return -EINVAL;
 	for (i = 2; i < n; i++) {
 		if (!strcmp(w[i], "within") && i + 1 < n && !got_within) {
-			if (parse_duration(w[++i], 1, MS_PER_DAY, "deny-after window",
+			if (parse_duration_ms(w[++i], 1, MS_PER_DAY, "deny-after window",
 					   &c->deny_window_ms, e))
 				return -EINVAL;
 			got_within = 1;
 		} else if (!strcmp(w[i], "ban") && i + 1 < n && !got_ban) {
-			if (parse_duration(w[++i], MS_PER_S, 30 * MS_PER_DAY, "deny-after ban",
+			if (parse_duration_ms(w[++i], MS_PER_S, 30 * MS_PER_DAY, "deny-after ban",
 					   &ban_ms, e))
 				return -EINVAL;
 			/* XDP deny entries time out in whole seconds. */
@@ -676,7 +621,7 @@ static int l7_line(int n, char **w, unsigned int lineno, void *arg, struct errbu
 		return 0;
 	}
 	case D_DURATION:
-		return parse_duration(w[1], d->min, d->max, d->name, (uint64_t *)field, e);
+		return parse_duration_ms(w[1], d->min, d->max, d->name, (uint64_t *)field, e);
 	case D_BYTES:
 		return parse_bytes(w[1], d->min, d->max, d->name, (uint64_t *)field, e);
 	case D_FN:

@@ -176,6 +176,14 @@ static int parse_line(struct config *c, int n, char **w, unsigned int line, stru
 		return parse_metrics(c, n, w, e);
 	if (!strcmp(w[0], "adaptive"))
 		return parse_adaptive(c, n, w, line, e);
+	if (!strcmp(w[0], "store")) {
+		if (c->store.on)
+			return errf(e, -EINVAL, "store: given twice (one store per gateway)");
+		if (store_config_parse(n, w, &c->store, e))
+			return -EINVAL;
+		c->store.line = line;
+		return 0;
+	}
 	if (n > 2 && (!strcmp(w[0], "state-size") || !strcmp(w[0], "flow-size") ||
 		      !strcmp(w[0], "insert-rate") || !strcmp(w[0], "top-talkers")))
 		return errf(e, -EINVAL, "%s: unexpected '%s'", w[0], w[2]);
@@ -194,7 +202,7 @@ static int parse_line(struct config *c, int n, char **w, unsigned int line, stru
 		return 0;
 	}
 	return errf(e, -EINVAL, "unknown statement '%s%s%s' (expected interface, metrics, "
-		    "state-size, flow-size, insert-rate, adaptive, top-talkers, or a policy "
+		    "state-size, flow-size, insert-rate, adaptive, top-talkers, store, or a policy "
 		    "line: rule add|del, allow add|del, deny add|del, set)",
 		    w[0], n > 1 ? " " : "", n > 1 ? w[1] : "");
 }
@@ -284,6 +292,17 @@ static int rule_same(const struct sluice_rule *pinned, const struct sluice_rule 
 		w.conn_interval_fp = pinned->conn_interval_fp;
 		w.conn_tolerance_ns = pinned->conn_tolerance_ns;
 	}
+	if (owned & CONFIG_OWN_BPS) {
+		w.bps = pinned->bps;
+		w.bburst = pinned->bburst;
+		w.byte_interval_fp = pinned->byte_interval_fp;
+		w.byte_tolerance_ns = pinned->byte_tolerance_ns;
+	}
+	if (owned & CONFIG_OWN_CONNS)
+		w.conns = pinned->conns;
+	/* derived from the limits above */
+	if (owned)
+		w.ban_strikes = pinned->ban_strikes;
 	return !memcmp(&w, pinned, sizeof(w));
 }
 

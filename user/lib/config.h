@@ -8,6 +8,8 @@
  *   state-size N      flow-size N      insert-rate N
  *   adaptive ...      (the words after it go to the adaptive controller)
  *   top-talkers N
+ *   store redis ADDR:PORT|unix:PATH [password-file FILE] [prefix WORD]
+ *                [instance NAME] [timeout DURATION]   (store.h)
  *
  * The file is a declaration, not a script: the policy lines build the
  * wanted policy from nothing, and config_policy_apply() turns a loaded
@@ -21,6 +23,7 @@
 #include "loader.h"
 #include "log.h"
 #include "policy.h"
+#include "store.h"
 
 #define CONFIG_MAX_IFACES   32
 #define CONFIG_MAX_ADAPTIVE 32
@@ -61,6 +64,7 @@ struct config {
 	__u32 top_talkers;
 	struct config_adaptive adaptive[CONFIG_MAX_ADAPTIVE];
 	int n_adaptive;
+	struct store_config store; /* `store redis ...`: global rules' leases */
 	struct policy want;     /* the policy lines, applied to an empty policy */
 	unsigned int policy_lines;
 };
@@ -81,6 +85,8 @@ struct config_delta {
  * differs from the file only in them is unchanged. */
 #define CONFIG_OWN_PPS       (1u << 0) /* pps, burst and their compiled form */
 #define CONFIG_OWN_CONN_RATE (1u << 1) /* conn-rate, conn-burst, compiled */
+#define CONFIG_OWN_BPS       (1u << 2) /* bps, bburst, compiled (fleet leases) */
+#define CONFIG_OWN_CONNS     (1u << 3) /* conns (fleet leases) */
 
 /* Change `cur` (loaded with policy_load) into c->want: rules equal in match
  * and limits are kept (same id, same state); others are deleted and added.

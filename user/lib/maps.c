@@ -30,6 +30,7 @@ static const struct {
 	{ "sluice_flows", offsetof(struct sluice_maps, flows) },
 	{ "sluice_conns", offsetof(struct sluice_maps, conns) },
 	{ "sluice_signals", offsetof(struct sluice_maps, signals) },
+	{ "sluice_fleet", offsetof(struct sluice_maps, fleet) },
 };
 #define N_MAPS (sizeof(map_table) / sizeof(map_table[0]))
 
@@ -52,6 +53,8 @@ int maps_open_pinned(struct sluice_maps *m)
 
 		snprintf(path, sizeof(path), "%s/%s", pin_root(), map_table[i].name);
 		fd = bpf_obj_get(path);
+		if (fd < 0 && errno == ENOENT && !strcmp(map_table[i].name, "sluice_fleet"))
+			continue; /* pinned by an older sluice: no global rules there */
 		if (fd < 0) {
 			int err = -errno;
 
@@ -86,6 +89,7 @@ void maps_from_skel(struct sluice_maps *m, struct sluice_xdp *skel)
 	m->flows = bpf_map__fd(skel->maps.sluice_flows);
 	m->conns = bpf_map__fd(skel->maps.sluice_conns);
 	m->signals = bpf_map__fd(skel->maps.sluice_signals);
+	m->fleet = bpf_map__fd(skel->maps.sluice_fleet);
 	m->owned = 0;
 }
 

@@ -9,6 +9,7 @@
 struct sluice_maps {
 	int cfg, pressure, rules, rstats, ports, protos, srcs, allow, deny, buckets, counters;
 	int flows, conns, signals;
+	int fleet;          /* global rules' leases (userspace only) */
 	int owned; /* close the fds in maps_close() */
 };
 

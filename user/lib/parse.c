@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "parse.h"
@@ -87,3 +88,58 @@ int parse_lines(FILE *f, parse_line_fn fn, void *arg, unsigned int *lineno, stru
 		return errf(e, -EIO, "read error");
 	return 0;
 }
+/* "100ms", "5s", "2m", "1h": the largest unit that divides it. */
+const char *fmt_duration_ms(uint64_t ms, char *buf, size_t len)
+{
+	unsigned long long v = ms;
+
+	if (v && v % (3600 * 1000ULL) == 0)
+		snprintf(buf, len, "%lluh", v / (3600 * 1000ULL));
+	else if (v && v % (60 * 1000ULL) == 0)
+		snprintf(buf, len, "%llum", v / (60 * 1000ULL));
+	else if (v && v % 1000ULL == 0)
+		snprintf(buf, len, "%llus", v / 1000ULL);
+	else
+		snprintf(buf, len, "%llums", v);
+	return buf;
+}
+
+/* A whole number with a unit: ms, s, m or h. A bare number is refused: is
+ * "30" seconds or milliseconds? The file should say. */
+int parse_duration_ms(const char *s, uint64_t min_ms, uint64_t max_ms, const char *what,
+		      uint64_t *out, struct errbuf *e)
+{
+	unsigned long long v, mult;
+	char lo[24], hi[24];
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return errf(e, -EINVAL, "bad %s '%s': expected a duration such as 500ms, 6s or "
+			    "1m", what, s);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!strcmp(end, "ms"))
+		mult = 1;
+	else if (!strcmp(end, "s"))
+		mult = 1000ULL;
+	else if (!strcmp(end, "m"))
+		mult = 60 * 1000ULL;
+	else if (!strcmp(end, "h"))
+		mult = 3600 * 1000ULL;
+	else if (!*end)
+		return errf(e, -EINVAL, "bad %s '%s': give a unit (ms, s, m or h), e.g. %ss",
+			    what, s, s);
+	else
+		return errf(e, -EINVAL, "bad %s '%s': expected a whole number with a unit: ms, "
+			    "s, m or h (500ms, 6s, 1m)", what, s);
+	if (errno == ERANGE || v > max_ms / mult)
+		return errf(e, -ERANGE, "bad %s '%s': at most %s", what, s,
+			    fmt_duration_ms(max_ms, hi, sizeof(hi)));
+	v *= mult;
+	if (v < min_ms)
+		return errf(e, -ERANGE, "bad %s '%s': at least %s", what, s,
+			    fmt_duration_ms(min_ms, lo, sizeof(lo)));
+	*out = v;
+	return 0;
+}
+

@@ -3,6 +3,7 @@
 #ifndef SLUICE_PARSE_H
 #define SLUICE_PARSE_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <linux/types.h>
 #include "log.h"
@@ -24,5 +25,12 @@ int split_words(char *line, char **words, int max_words);
 typedef int (*parse_line_fn)(int n, char **words, unsigned int lineno, void *arg,
 			     struct errbuf *e);
 int parse_lines(FILE *f, parse_line_fn fn, void *arg, unsigned int *lineno, struct errbuf *e);
+
+/* A whole number with a unit, ms, s, m or h, in [min_ms, max_ms]. A bare
+ * number is refused: is "30" seconds or milliseconds? The file should say. */
+int parse_duration_ms(const char *s, uint64_t min_ms, uint64_t max_ms, const char *what,
+		      uint64_t *out, struct errbuf *e);
+/* "100ms", "5s", "2m", "1h": the largest unit that divides it. */
+const char *fmt_duration_ms(uint64_t ms, char *buf, size_t len);
 
 #endif

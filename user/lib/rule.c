@@ -89,7 +89,7 @@ static const char *const keywords[K_COUNT] = {
 	"mask6", "action", "ban", "conn-rate", "conn-burst", "conns",
 };
 
-static void compile(struct sluice_rule *r)
+void rule_compile(struct sluice_rule *r)
 {
 	__u64 strikes;
 
@@ -121,6 +121,7 @@ static void compile(struct sluice_rule *r)
 int rule_parse(int argc, char **argv, struct sluice_rule *r, struct errbuf *e)
 {
 	int seen[K_COUNT] = { 0 };
+	int global = 0;
 	__u64 v;
 	int i, k, err;
 
@@ -133,6 +134,13 @@ int rule_parse(int argc, char **argv, struct sluice_rule *r, struct errbuf *e)
 	for (i = 0; i < argc; i += 2) {
 		const char *word = argv[i], *arg;
 
+		if (!strcmp(word, "global")) { /* a flag: no value */
+			if (global)
+				return errf(e, -EINVAL, "rule add: 'global' given twice");
+			global = 1;
+			i--;
+			continue;
+		}
 		for (k = 0; k < K_COUNT; k++)
 			if (!strcmp(word, keywords[k]))
 				break;
@@ -253,7 +261,16 @@ int rule_parse(int argc, char **argv, struct sluice_rule *r, struct errbuf *e)
 	if (r->dport_lo && r->proto != SLUICE_PROTO_TCP && r->proto != SLUICE_PROTO_UDP &&
 	    r->proto != SLUICE_PROTO_ANY)
 		return errf(e, -EINVAL, "rule add: 'dport' needs proto tcp, udp or any");
-	compile(r);
+	if (global) {
+		if (!r->name[0])
+			return errf(e, -EINVAL, "rule add: 'global' needs a 'name' (gateways share a "
+				    "global rule by its name)");
+		if (r->flags & SLUICE_RULE_KEY_SRC)
+			return errf(e, -EINVAL, "rule add: 'global' needs 'key rule' (the fleet "
+				    "shares one budget; per-source limits are local)");
+		r->flags |= SLUICE_RULE_GLOBAL;
+	}
+	rule_compile(r);
 	return 0;
 }
 
@@ -293,5 +310,7 @@ void rule_describe(const struct sluice_rule *r, char *buf, size_t len)
 	ADD("action %s", r->flags & SLUICE_RULE_ACTION_COUNT ? "count" : "drop");
 	if (r->ban_secs)
 		ADD(" ban %u", r->ban_secs);
+	if (r->flags & SLUICE_RULE_GLOBAL)
+		ADD(" global");
 #undef ADD
 }

@@ -17,6 +17,9 @@
 /* Parses the words after `rule add` and compiles the fast-path fields. */
 int rule_parse(int argc, char **argv, struct sluice_rule *r, struct errbuf *e);
 const char *rule_proto_name(__u8 proto);
+/* The fast-path fields and flags from the limits in user units (after a
+ * limit changed: an adaptive controller, a fleet lease). */
+void rule_compile(struct sluice_rule *r);
 /* "src 198.18.0.0/15 dport 80 proto tcp pps 100 ..." as `rule add` takes it. */
 void rule_describe(const struct sluice_rule *r, char *buf, size_t len);
 
