@@ -45,7 +45,7 @@ static void sleep_ms(long ms)
 }
 
 /* A connection to an empty store, or NULL (and a failed check). */
-static redisContext *store_open(void)
+static redisContext *db_fresh(void)
 {
 	redisContext *c = test_redis_connect();
 	redisReply *r;
@@ -401,7 +401,7 @@ TEST(store_scripts_table)
 	}
 
 	/* every script compiles on the server */
-	c = store_open();
+	c = db_fresh();
 	if (!c)
 		return;
 	memset(shas, 0, sizeof(shas));
@@ -487,7 +487,7 @@ static const struct take_row take_rows[] = {
 
 static void run_take_rows(void)
 {
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	uint64_t frozen;
 
 	if (!c)
@@ -573,7 +573,7 @@ TEST(store_take_all_or_none)
 {
 	struct take_in in = { .born = 0, .period = 60000, .l = one_rpm_tier_rpm, .req = 1,
 			      .tok = 0, .res_ttl = 30000 };
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[L7_TAKE_REPLY_LEN];
 	double level;
 	uint64_t at;
@@ -613,7 +613,7 @@ TEST(store_take_refill_real_time)
 	/* 100 per second: one unit every 10 ms; burst 5 */
 	struct take_in in = { .born = 0, .period = 1000, .l = { { 100 }, { 5 } }, .req = 1,
 			      .res_ttl = 30000 };
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[L7_TAKE_REPLY_LEN];
 	uint64_t t_drain, t0, t1;
 	double l_drain;
@@ -671,7 +671,7 @@ TEST(store_take_missing_bucket_starts_from_born)
 	 * below; burst 5 */
 	struct take_in in = { .period = 10000, .l = { { 10 }, { 5 } }, .req = 1,
 			      .res_ttl = 30000 };
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[L7_TAKE_REPLY_LEN];
 	uint64_t now;
 
@@ -735,7 +735,7 @@ TEST(store_restart_starts_empty)
 {
 	struct take_in in = { .born = 0, .period = 1000, .l = { { 10 }, { 5 } }, .req = 1,
 			      .res_ttl = 30000 };
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[L7_TAKE_REPLY_LEN];
 	char sha[41];
 	redisReply *r;
@@ -797,7 +797,7 @@ TEST(store_settle_exactly_once)
 	static const double full[4] = { 10, 1000, 100, 10000 };
 	struct take_in in = { .born = 0, .period = 60000, .l = L_ALL, .req = 1, .tok = 300,
 			      .res_ttl = 30000 };
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[L7_TAKE_REPLY_LEN];
 
 	if (!c)
@@ -831,7 +831,7 @@ TEST(store_settle_cancel_refunds)
 	static const double full[4] = { 10, 1000, 100, 10000 };
 	struct take_in in = { .born = 0, .period = 60000, .l = L_ALL, .req = 1, .tok = 300,
 			      .res_ttl = 30000 };
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[L7_TAKE_REPLY_LEN];
 	uint64_t frozen;
 
@@ -871,7 +871,7 @@ TEST(store_settle_after_expiry)
 	static const double some[4] = { 5, 500, 50, 5000 };
 	struct take_in in = { .born = 0, .period = 60000, .l = L_ALL, .req = 1, .tok = 300,
 			      .res_ttl = 20 };
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[L7_TAKE_REPLY_LEN];
 
 	if (!c)
@@ -943,7 +943,7 @@ TEST(store_slots_limits)
 		{ "carol", "r7", 5, 4, 2, { 0, 2 } },
 		{ "alice", "r8", 1, 0, 2, { 0, 1 } },
 	};
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[3];
 
 	if (!c)
@@ -966,7 +966,7 @@ TEST(store_slots_limits)
 TEST(store_slot_expires_renews_releases)
 {
 	const char *held[2] = { "n1", "ghost" };
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[3];
 
 	if (!c)
@@ -1003,7 +1003,7 @@ TEST(store_slot_expires_renews_releases)
 TEST(store_hello_counts_live_instances)
 {
 	const char *key = K(L7_KEY_INSTANCES, NULL);
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 
 	if (!c)
 		return;
@@ -1127,7 +1127,7 @@ TEST(store_bad_arguments_write_nothing)
 				       K(L7_KEY_RESERVATION, "r1") };
 	const char *slot_keys[2] = { K(L7_KEY_CALLER_SLOTS, "alice"), K(L7_KEY_TIER_SLOTS, NULL) };
 	const char *inst_key[1] = { K(L7_KEY_INSTANCES, NULL) };
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	struct snapshot before, after;
 	long long out[L7_TAKE_REPLY_LEN];
 
@@ -1203,7 +1203,7 @@ TEST(store_extreme_arguments)
 			      .l = { { 1, 1, big, big }, { big, big, 0, big } }, .req = 0,
 			      .tok = 0, .res_ttl = big };
 	const char *inst = K(L7_KEY_INSTANCES, NULL);
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	long long out[L7_TAKE_REPLY_LEN];
 	char bigs[24];
 
@@ -1273,7 +1273,7 @@ static int ms_near(long long ms, uint64_t ns)
  */
 TEST(store_scripts_agree_with_limiter)
 {
-	redisContext *c = store_open();
+	redisContext *c = db_fresh();
 	int steps = 0, mismatches = 0, admitted = 0, refused = 0, settled = 0;
 
 	if (!c)

@@ -15,6 +15,7 @@
 #include "lua/l7_slot_renew.lua.h"
 #include "lua/l7_slot_release.lua.h"
 #include "lua/l7_hello.lua.h"
+#include "lua/lease.lua.h"
 
 const struct store_script store_scripts[SCRIPT_MAX] = {
 #define STORE_SCRIPT_ENTRY(id, name) [id] = { #name, lua_##name },

@@ -15,6 +15,7 @@
 #define SLUICE_SCRIPTS_H
 
 #include <stddef.h>
+#include "store.h"
 
 #define STORE_SCRIPTS(X)                          \
 	X(SCRIPT_L7_TAKE, l7_take)                \
@@ -22,7 +23,8 @@
 	X(SCRIPT_L7_SLOT_ACQUIRE, l7_slot_acquire) \
 	X(SCRIPT_L7_SLOT_RENEW, l7_slot_renew)    \
 	X(SCRIPT_L7_SLOT_RELEASE, l7_slot_release) \
-	X(SCRIPT_L7_HELLO, l7_hello)
+	X(SCRIPT_L7_HELLO, l7_hello)              \
+	X(SCRIPT_LEASE, lease)
 
 enum store_script_id {
 #define STORE_SCRIPT_ENUM(id, name) id,
@@ -31,10 +33,8 @@ enum store_script_id {
 	SCRIPT_MAX
 };
 
-extern const struct store_script {
-	const char *name;        /* "l7_take": the file's name without .lua */
-	const char *body;        /* the Lua source, for SCRIPT LOAD / EVAL */
-} store_scripts[SCRIPT_MAX];
+/* Each script's name (its file's, without .lua) and body, for store_open(). */
+extern const struct store_script store_scripts[SCRIPT_MAX];
 
 /*
  * sluice-l7's keys (docs/fleet.md "Keys and scripts"). Every key of a tier
