@@ -18,9 +18,11 @@
 -- Slots past their deadline are dropped from both sets first. A rid that
 -- already holds its slot only gets its deadline extended (an acquire is
 -- idempotent: a retry after a lost reply takes no second slot). Otherwise,
--- when a limit is reached: {0, 1} (the caller's) or {0, 2} (the tier's),
--- nothing taken. Else the rid joins both sets with deadline now + ttl_ms.
+-- when a limit is reached: {0, 1, caller count} (the caller's limit) or
+-- {0, 2, tier count} (the tier's), nothing taken. Else the rid joins both
+-- sets with deadline now + ttl_ms.
 -- Returns {1, caller count, tier count} (counts including this request).
+-- Always three integers.
 -- Each set expires one ttl after its latest deadline.
 -- Bad arguments: an error reply, and nothing written.
 
@@ -77,11 +79,13 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_s)
 
 local held = redis.call('ZSCORE', KEYS[1], rid) or redis.call('ZSCORE', KEYS[2], rid)
 if not held then
-	if caller_limit > 0 and redis.call('ZCARD', KEYS[1]) >= caller_limit then
-		return { 0, 1 }
+	local n = redis.call('ZCARD', KEYS[1])
+	if caller_limit > 0 and n >= caller_limit then
+		return { 0, 1, n }
 	end
-	if tier_limit > 0 and redis.call('ZCARD', KEYS[2]) >= tier_limit then
-		return { 0, 2 }
+	n = redis.call('ZCARD', KEYS[2])
+	if tier_limit > 0 and n >= tier_limit then
+		return { 0, 2, n }
 	end
 end
 -- GT: a deadline is only ever extended
