@@ -6,7 +6,8 @@
  * mkdtemp directory, listening only on a unix socket there (unixsocketperm
  * 700, port 0), no persistence (save "", appendonly no), its output in
  * redis.log beside it. It is stopped, and the directory removed, when the
- * process exits (and it gets SIGTERM if the process dies first).
+ * process exits. A process killed by a signal has no exit: its server
+ * still gets SIGTERM (PR_SET_PDEATHSIG), but the directory stays.
  *
  * There is no skipping: when redis-server is missing or does not answer,
  * these return NULL / an error and test_redis_error() says why, for the
