@@ -10,7 +10,8 @@
  *   backend.c   the backend set: round robin, passive health, idle pool
  *   l7_metrics.c  the Prometheus exposition
  *
- * One thread, one epoll set, level-triggered, every socket non-blocking.
+ * One thread, one event loop (user/lib/loop.h): sockets registered once,
+ * edge-triggered, every socket non-blocking.
  * A client connection carries one request at a time: pipelined requests
  * wait in its input buffer until the response before them is complete, so
  * responses go out in order.
@@ -25,12 +26,10 @@
 #include "l7_config.h"
 #include "l7_kernel.h"
 #include "limiter.h"
+#include "loop.h"
 #include "metrics_http.h"
 #include "queue.h"
 #include "tokens.h"
-
-/* epoll tags: the first field of every struct the loop sees. */
-enum l7_tag { TAG_LISTEN = 1, TAG_CLIENT, TAG_UPSTREAM, TAG_METRICS, TAG_SIGNAL };
 
 /* A byte buffer with a ceiling: data lives in [off, len). */
 struct iobuf {
@@ -73,8 +72,7 @@ enum l7_outcome {
 struct upstream;
 
 struct client {
-	enum l7_tag tag;
-	int fd;
+	struct loop_io io;              /* io.fd is the socket */
 	struct l7 *l7;
 	struct client *prev, *next;     /* all clients, for timeouts */
 	uint8_t addr[16];               /* IPv4-mapped for IPv4 */
@@ -103,7 +101,7 @@ struct client {
 	uint64_t body_left;             /* Content-Length bytes still to read */
 	struct iobuf body;              /* the decoded request body */
 	int keep_alive, is_head;
-	int dead;                       /* closed: freed at the end of the loop turn */
+	int dead;                       /* closed: freed by posted work */
 	struct client *dead_next;
 	char method[HTTP_MAX_METHOD];
 	enum tokens_api api;
@@ -130,8 +128,7 @@ enum upstream_state {
 };
 
 struct upstream {
-	enum l7_tag tag;
-	int fd;
+	struct loop_io io;              /* io.fd is the socket */
 	struct l7 *l7;
 	struct upstream *prev, *next;   /* the pool's idle list, or the busy list */
 	unsigned int backend;
@@ -197,8 +194,11 @@ enum { UPERR_CONNECT = 0, UPERR_RESET, UPERR_TIMEOUT, UPERR_MALFORMED };
 
 struct l7 {
 	struct l7_config cfg;
-	int ep, lfd, sfd;
-	int listen_tag, metrics_tag, signal_tag;       /* epoll data for those fds */
+	struct loop *loop;
+	int lfd, sfd;
+	struct loop_io listen_io, signal_io;
+	struct loop_timer tick;                        /* every TICK_NS: timeouts, flush */
+	struct loop_post reap;                         /* frees the dead, checks a drain */
 	struct limiter *lim;
 	struct wait_queue wq;
 	struct backend backends[L7_MAX_BACKENDS];
@@ -209,18 +209,14 @@ struct l7 {
 	struct client *clients;
 	unsigned int n_clients, n_upstreams;
 	struct upstream *busy;                         /* upstreams not idle */
-	struct client *dead_clients;                   /* freed at the end of the turn */
+	struct client *dead_clients;                   /* freed by l->reap */
 	struct upstream *dead_upstreams;
 	struct l7_stats st;
-	uint64_t now;                                  /* this loop turn's clock */
-	uint64_t last_tick;
-	int stop;
+	uint64_t last_flush;
 	int draining;                                  /* stopping: no new connections */
 	uint64_t drain_deadline_ns;
 	const char *config_path;
 };
-
-uint64_t l7_now(void);
 
 /* proxy.c */
 int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c);
@@ -230,7 +226,9 @@ int l7_reload(struct l7 *l);
 void client_flush(struct client *c);          /* write out what it can */
 void client_request_done(struct client *c);   /* response complete: next request */
 void client_close(struct client *c);
-int ep_add(struct l7 *l, int fd, void *tag);   /* edge-triggered, in and out */
+/* Registers io once, edge-triggered, for input and output. */
+int l7_io_add(struct l7 *l, struct loop_io *io, int fd, void (*cb)(struct loop_io *, uint32_t));
+void l7_reap_later(struct l7 *l);              /* a client or upstream died */
 
 /* admit.c */
 void admit_request(struct client *c);          /* a complete request */
@@ -247,7 +245,7 @@ int respond_ratelimit_headers(struct client *c, struct iobuf *out);
 
 /* upstream.c */
 void upstream_start(struct client *c);         /* send c's request to a backend */
-void upstream_event(struct upstream *u, uint32_t events);
+void upstream_event(struct loop_io *io, uint32_t events);
 void upstream_resume(struct upstream *u);      /* the client drained its buffer */
 void upstream_abort(struct upstream *u);       /* the client is gone */
 void upstream_expire(struct l7 *l);

@@ -148,7 +148,7 @@ int l7_metrics_render(struct strbuf *o, void *arg)
 		const struct backend *be = &l->backends[b];
 
 		err |= strbuf_printf(o, "sluice_l7_backend_up{backend=\"%s\"} %d\n", be->name,
-				     be->down_until_ns <= l->now);
+				     be->down_until_ns <= loop_now(l->loop));
 		err |= strbuf_printf(o, "sluice_l7_backend_requests_total{backend=\"%s\"} %llu\n",
 				     be->name, (unsigned long long)be->requests_total);
 		err |= strbuf_printf(o, "sluice_l7_backend_failures_total{backend=\"%s\"} %llu\n",

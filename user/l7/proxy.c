@@ -5,9 +5,10 @@
  * to admission, write responses back, and keep the connection for the next
  * request (keep-alive, pipelining in order).
  *
- * Objects are never freed while the loop turn that closed them may still
- * hold a pointer (a later event of the same epoll batch): closing marks them
- * dead, and they are freed after the batch.
+ * Objects are never freed while a caller up the stack may still hold a
+ * pointer: closing marks them dead, takes them off the loop (no later event
+ * of the turn reaches them) and posts l->reap, which frees them once the
+ * handler that closed them has returned.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -31,16 +31,7 @@
 #define OUT_HIGH (256u << 10)   /* stop producing for a client past this */
 #define TICK_NS 50000000ULL     /* timeouts are checked this often */
 #define FLUSH_NS 100000000ULL   /* signal batches go to the kernel this often */
-#define MAX_EVENTS 256
 #define ACCEPT_BATCH 64
-
-uint64_t l7_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* --- buffers ----------------------------------------------------------------- */
 
@@ -165,7 +156,7 @@ void iobuf_free(struct iobuf *b)
 	b->off = b->len = b->cap = 0;
 }
 
-/* --- epoll ------------------------------------------------------------------
+/* --- the loop's registrations -------------------------------------------------
  * Client and backend sockets are registered once, edge-triggered, for input
  * and output together, and never modified: no epoll_ctl per request. An edge
  * sets `readable`; reading goes on until EAGAIN clears it, or stops early
@@ -175,11 +166,14 @@ void iobuf_free(struct iobuf *b)
  */
 #define EP_EDGE (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
-int ep_add(struct l7 *l, int fd, void *tag)
+int l7_io_add(struct l7 *l, struct loop_io *io, int fd, void (*cb)(struct loop_io *, uint32_t))
 {
-	struct epoll_event ev = { .events = EP_EDGE, .data.ptr = tag };
+	return loop_io_add(l->loop, io, fd, EP_EDGE, cb);
+}
 
-	return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+void l7_reap_later(struct l7 *l)
+{
+	loop_post(l->loop, &l->reap);
 }
 
 /* --- clients ----------------------------------------------------------------- */
@@ -218,7 +212,8 @@ void client_close(struct client *c)
 	if (c->up)
 		upstream_abort(c->up);
 	admit_release(c);
-	if (close(c->fd))
+	loop_io_del(l->loop, &c->io);
+	if (close(c->io.fd))
 		pr_warn("close client %s: %s", c->addr_str, strerror(errno));
 	c->dead = 1;
 	if (c->prev)
@@ -230,6 +225,7 @@ void client_close(struct client *c)
 	l->n_clients--;
 	c->dead_next = l->dead_clients;
 	l->dead_clients = c;
+	l7_reap_later(l);
 }
 
 static void client_process(struct client *c);
@@ -237,7 +233,7 @@ static void client_process(struct client *c);
 void client_flush(struct client *c)
 {
 	while (iobuf_used(&c->out)) {
-		ssize_t n = send(c->fd, iobuf_data(&c->out), iobuf_used(&c->out), MSG_NOSIGNAL);
+		ssize_t n = send(c->io.fd, iobuf_data(&c->out), iobuf_used(&c->out), MSG_NOSIGNAL);
 
 		if (n > 0) {
 			iobuf_consume(&c->out, (size_t)n);
@@ -379,7 +375,7 @@ static int client_read(struct client *c)
 
 		if (iobuf_reserve(&c->in, READ_CHUNK) && iobuf_reserve(&c->in, 1))
 			return got; /* full: the parser says 431, or requests wait their turn */
-		n = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+		n = recv(c->io.fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
 		if (n > 0) {
 			/* A short read emptied the socket: what comes later raises
 			 * a new edge, so the EAGAIN read is saved (unless the peer's
@@ -453,7 +449,7 @@ again:
 				break;
 			}
 			if (!c->deadline_ns || c->deadline_idle) {
-				c->deadline_ns = l->now + cfg->header_timeout_ms * 1000000ULL;
+				c->deadline_ns = loop_now(l->loop) + cfg->header_timeout_ms * 1000000ULL;
 				c->deadline_idle = 0;
 			}
 			r = http_parse_request(iobuf_data(&c->in), iobuf_used(&c->in),
@@ -467,7 +463,7 @@ again:
 				client_reject(c, (int)-r);
 				break;
 			}
-			c->t_start = l->now;
+			c->t_start = loop_now(l->loop);
 			if (c->req.framing.upgrade) {
 				client_reject(c, 400);
 				break;
@@ -478,7 +474,7 @@ again:
 			}
 			c->body_kind = http_request_body(&c->req);
 			iobuf_consume(&c->in, (size_t)r);
-			c->deadline_ns = l->now + cfg->body_timeout_ms * 1000000ULL;
+			c->deadline_ns = loop_now(l->loop) + cfg->body_timeout_ms * 1000000ULL;
 			if (c->body_kind == HTTP_BODY_LENGTH) {
 				c->body_left = (uint64_t)c->req.framing.content_length;
 				c->state = c->body_left ? CL_BODY : CL_HEAD;
@@ -549,7 +545,7 @@ void client_request_done(struct client *c)
 	admit_release(c);
 	client_reset_request(c);
 	c->state = CL_HEAD;
-	c->deadline_ns = c->l7->now + c->l7->cfg.idle_timeout_ms * 1000000ULL;
+	c->deadline_ns = loop_now(c->l7->loop) + c->l7->cfg.idle_timeout_ms * 1000000ULL;
 	c->deadline_idle = 1;
 	if (!c->keep_alive)
 		c->closing = 1;
@@ -558,8 +554,12 @@ void client_request_done(struct client *c)
 	client_process(c);
 }
 
-static void client_event(struct client *c, uint32_t ev)
+static void client_event(struct loop_io *io, uint32_t ev)
 {
+	struct client *c = container_of(io, struct client, io);
+
+	if (c->dead)
+		return;
 	if (ev & EPOLLERR) {
 		client_close(c);
 		return;
@@ -597,8 +597,11 @@ static void addr_from_sockaddr(const struct sockaddr_storage *ss, uint8_t addr[1
 	}
 }
 
-static void do_accept(struct l7 *l)
+static void on_accept(struct loop_io *io, uint32_t events)
 {
+	struct l7 *l = container_of(io, struct l7, listen_io);
+
+	(void)events;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -629,8 +632,6 @@ static void do_accept(struct l7 *l)
 		}
 		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 			pr_dbg("TCP_NODELAY: %s", strerror(errno));
-		c->tag = TAG_CLIENT;
-		c->fd = fd;
 		c->l7 = l;
 		addr_from_sockaddr(&ss, c->addr);
 		if (ss.ss_family == AF_INET)
@@ -644,10 +645,10 @@ static void do_accept(struct l7 *l)
 		c->out.max = 0;
 		c->body.max = l->cfg.max_body_bytes;
 		client_reset_request(c);
-		c->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
+		c->deadline_ns = loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL;
 		c->deadline_idle = 1;
 		c->readable = 1;  /* a request may have come with the handshake */
-		if (ep_add(l, fd, c)) {
+		if (l7_io_add(l, &c->io, fd, client_event)) {
 			pr_err("epoll: add client: %s", strerror(errno));
 			close(fd);
 			free(c);
@@ -668,14 +669,14 @@ static void clients_expire(struct l7 *l)
 {
 	for (struct client *c = l->clients, *next; c; c = next) {
 		next = c->next;
-		if (c->dead || !c->deadline_ns || c->deadline_ns > l->now)
+		if (c->dead || !c->deadline_ns || c->deadline_ns > loop_now(l->loop))
 			continue;
 		if (c->state == CL_HEAD && !iobuf_used(&c->in)) {
 			client_close(c);          /* idle keep-alive */
 		} else if (c->state == CL_HEAD || c->state == CL_BODY) {
 			client_reject(c, 408);
 			if (!c->dead)
-				c->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
+				c->deadline_ns = loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL;
 		} else if (c->closing ||
 			   (c->state == CL_UPSTREAM && c->up && c->up->paused)) {
 			/* Not reading what it asked for: the backend waits on it. */
@@ -683,6 +684,8 @@ static void clients_expire(struct l7 *l)
 		}
 	}
 }
+
+static void drain_check(struct l7 *l);
 
 static void free_dead(struct l7 *l)
 {
@@ -709,7 +712,6 @@ static void free_dead(struct l7 *l)
 static int listen_open(struct l7 *l)
 {
 	struct sockaddr_storage ss;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &l->listen_tag };
 	socklen_t len;
 	int any, one = 1, err;
 
@@ -731,14 +733,15 @@ static int listen_open(struct l7 *l)
 		pr_err("listen %s: %s", l->cfg.listen, strerror(-err));
 		return err;
 	}
-	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lfd, &ev))
-		return -errno;
-	return 0;
+	return loop_io_add(l->loop, &l->listen_io, l->lfd, EPOLLIN, on_accept);
 }
+
+static void on_signal(struct loop_io *io, uint32_t events);
+static void on_tick(struct loop_timer *t);
+static void on_reap(struct loop_post *p);
 
 int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 {
-	struct epoll_event ev;
 	sigset_t mask;
 	int err;
 
@@ -746,14 +749,11 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 	l->cfg = *c;
 	l->config_path = config_path;
 	l->lfd = l->sfd = -1;
-	l->listen_tag = TAG_LISTEN;
-	l->metrics_tag = TAG_METRICS;
-	l->signal_tag = TAG_SIGNAL;
-	l->now = l7_now();
-	l->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (l->ep < 0) {
-		err = -errno;
-		pr_err("epoll_create1: %s", strerror(-err));
+	loop_timer_init(&l->tick, on_tick);
+	loop_post_init(&l->reap, on_reap);
+	err = loop_new(&l->loop);
+	if (err) {
+		pr_err("event loop: %s", strerror(-err));
 		return err;
 	}
 	wq_init(&l->wq, c->queue_size);
@@ -769,13 +769,10 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 	if (err)
 		return err;
 	if (l->cfg.metrics[0]) {
-		err = metrics_http_open(l->cfg.metrics, l->cfg.metrics_any, &l->mh);
+		err = metrics_http_open(l->loop, l->cfg.metrics, l->cfg.metrics_any,
+					l7_metrics_render, l, &l->mh);
 		if (err)
 			return err;
-		ev.events = EPOLLIN;
-		ev.data.ptr = &l->metrics_tag;
-		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, metrics_http_fd(l->mh), &ev))
-			return -errno;
 	}
 	if (l->cfg.kernel) {
 		err = l7_kernel_open(&l->kern);
@@ -791,10 +788,11 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 	l->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (l->sfd < 0)
 		return -errno;
-	ev.events = EPOLLIN;
-	ev.data.ptr = &l->signal_tag;
-	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->sfd, &ev))
-		return -errno;
+	err = loop_io_add(l->loop, &l->signal_io, l->sfd, EPOLLIN, on_signal);
+	if (!err)
+		err = loop_timer_after(l->loop, &l->tick, TICK_NS);
+	if (err)
+		return err;
 	pr_info("listening on %s, %u backend(s), %u tier(s), %u key(s)", l->cfg.listen,
 		l->n_backends, l->cfg.n_tiers, l->cfg.n_keys);
 	return 0;
@@ -836,8 +834,9 @@ int l7_reload(struct l7 *l)
 static void drain_start(struct l7 *l, unsigned int signo)
 {
 	l->draining = 1;
-	l->drain_deadline_ns = l->now + L7_DRAIN_MS * 1000000ULL;
+	l->drain_deadline_ns = loop_now(l->loop) + L7_DRAIN_MS * 1000000ULL;
 	if (l->lfd >= 0) {
+		loop_io_del(l->loop, &l->listen_io);
 		if (close(l->lfd))
 			pr_warn("close the listening socket: %s", strerror(errno));
 		l->lfd = -1;
@@ -850,12 +849,28 @@ static void drain_start(struct l7 *l, unsigned int signo)
 	}
 	pr_info("signal %u: stopping after the %u open connection(s) finish (at most %u s; "
 		"a second signal stops at once)", signo, l->n_clients, L7_DRAIN_MS / 1000);
+	l7_reap_later(l); /* no client left: stop at once */
 }
 
-static void handle_signals(struct l7 *l)
+/* Draining, and the last client gone or the time up: the loop ends. */
+static void drain_check(struct l7 *l)
 {
+	if (!l->draining || loop_stopped(l->loop))
+		return;
+	if (l->n_clients && loop_now(l->loop) < l->drain_deadline_ns)
+		return;
+	if (l->n_clients)
+		pr_warn("stopping with %u connection(s) still open after %u s", l->n_clients,
+			L7_DRAIN_MS / 1000);
+	loop_stop(l->loop);
+}
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+	struct l7 *l = container_of(io, struct l7, signal_io);
 	struct signalfd_siginfo si;
 
+	(void)events;
 	while (read(l->sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			l7_reload(l);
@@ -864,94 +879,72 @@ static void handle_signals(struct l7 *l)
 		} else {
 			pr_info("signal %u again: stopping now, %u connection(s) cut", si.ssi_signo,
 				l->n_clients);
-			l->stop = 1;
+			loop_stop(l->loop);
 		}
 	}
 }
 
-static void tick(struct l7 *l)
+/* Every TICK_NS, from the previous due time: the timeouts, the queue's
+ * expiry, and the kernel's signal batches every FLUSH_NS. */
+static void on_tick(struct loop_timer *t)
 {
-	static uint64_t last_flush;
+	struct l7 *l = container_of(t, struct l7, tick);
+	uint64_t now = loop_now(l->loop), next = t->when_ns + TICK_NS;
 
+	loop_timer_at(l->loop, t, next > now ? next : now + TICK_NS);
 	clients_expire(l);
 	upstream_expire(l);
 	admit_expire(l);
-	if (l->kern && l->now - last_flush >= FLUSH_NS) {
+	if (l->kern && now - l->last_flush >= FLUSH_NS) {
 		l7_kernel_flush(l->kern);
-		last_flush = l->now;
+		l->last_flush = now;
 	}
+	drain_check(l);
+}
+
+static void on_reap(struct loop_post *p)
+{
+	struct l7 *l = container_of(p, struct l7, reap);
+
+	free_dead(l);
+	drain_check(l);
 }
 
 int l7_run(struct l7 *l)
 {
-	struct epoll_event evs[MAX_EVENTS];
+	int err = loop_run(l->loop);
 
-	while (!l->stop) {
-		int n = epoll_wait(l->ep, evs, MAX_EVENTS, (int)(TICK_NS / 1000000));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_err("epoll_wait: %s", strerror(errno));
-			return -errno;
-		}
-		l->now = l7_now();
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-			enum l7_tag tag = *(enum l7_tag *)p;
-
-			switch (tag) {
-			case TAG_LISTEN:
-				do_accept(l);
-				break;
-			case TAG_CLIENT:
-				if (!((struct client *)p)->dead)
-					client_event(p, evs[i].events);
-				break;
-			case TAG_UPSTREAM:
-				if (!((struct upstream *)p)->dead)
-					upstream_event(p, evs[i].events);
-				break;
-			case TAG_METRICS:
-				metrics_http_handle(l->mh, l7_metrics_render, l);
-				break;
-			case TAG_SIGNAL:
-				handle_signals(l);
-				break;
-			}
-		}
-		if (l->now - l->last_tick >= TICK_NS) {
-			tick(l);
-			l->last_tick = l->now;
-		}
-		if (l->draining && (!l->n_clients || l->now >= l->drain_deadline_ns)) {
-			if (l->n_clients)
-				pr_warn("stopping with %u connection(s) still open after %u s",
-					l->n_clients, L7_DRAIN_MS / 1000);
-			l->stop = 1;
-		}
-		free_dead(l);
-	}
-	return 0;
+	if (err)
+		pr_err("event loop: %s", strerror(-err));
+	return err;
 }
 
 void l7_close(struct l7 *l)
 {
+	if (!l->loop) {
+		l7_config_free(&l->cfg);
+		return;
+	}
 	while (l->clients)
 		client_close(l->clients);
 	backends_close(l);
 	free_dead(l);
+	loop_post_cancel(l->loop, &l->reap);
+	loop_timer_stop(l->loop, &l->tick);
 	if (l->kern)
 		l7_kernel_close(l->kern);
 	if (l->mh)
 		metrics_http_close(l->mh);
 	if (l->lim)
 		limiter_free(l->lim);
-	if (l->lfd >= 0)
+	if (l->lfd >= 0) {
+		loop_io_del(l->loop, &l->listen_io);
 		close(l->lfd);
-	if (l->sfd >= 0)
+	}
+	if (l->sfd >= 0) {
+		loop_io_del(l->loop, &l->signal_io);
 		close(l->sfd);
-	if (l->ep >= 0)
-		close(l->ep);
+	}
+	loop_free(l->loop);
 	l7_config_free(&l->cfg);
 }

@@ -57,12 +57,14 @@ static void up_close(struct upstream *u)
 	if (u->dead)
 		return;
 	up_unlink(u);
-	if (close(u->fd))
+	loop_io_del(l->loop, &u->io);
+	if (close(u->io.fd))
 		pr_warn("close backend connection: %s", strerror(errno));
 	u->dead = 1;
 	l->n_upstreams--;
 	u->dead_next = l->dead_upstreams;
 	l->dead_upstreams = u;
+	l7_reap_later(l);
 }
 
 static struct upstream *up_connect(struct l7 *l, unsigned int b)
@@ -74,26 +76,25 @@ static struct upstream *up_connect(struct l7 *l, unsigned int b)
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
-	u->tag = TAG_UPSTREAM;
 	u->l7 = l;
 	u->backend = b;
-	u->fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (u->fd < 0) {
+	u->io.fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (u->io.fd < 0) {
 		pr_warn("backend %s: socket: %s", be->name, strerror(errno));
 		free(u);
 		return NULL;
 	}
-	setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(u->fd, (struct sockaddr *)&be->addr, be->addr_len) && errno != EINPROGRESS) {
+	setsockopt(u->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(u->io.fd, (struct sockaddr *)&be->addr, be->addr_len) && errno != EINPROGRESS) {
 		pr_warn("backend %s: connect: %s", be->name, strerror(errno));
-		close(u->fd);
+		close(u->io.fd);
 		free(u);
 		return NULL;
 	}
 	u->state = UP_CONNECTING;
-	if (ep_add(l, u->fd, u)) {
+	if (l7_io_add(l, &u->io, u->io.fd, upstream_event)) {
 		pr_err("epoll: add backend connection: %s", strerror(errno));
-		close(u->fd);
+		close(u->io.fd);
 		free(u);
 		return NULL;
 	}
@@ -191,7 +192,7 @@ void upstream_start(struct client *c)
 	u->prev = NULL;
 	l->busy = u;
 	l->backends[b].requests_total++;
-	u->deadline_ns = l->now + l->cfg.connect_timeout_ms * 1000000ULL;
+	u->deadline_ns = loop_now(l->loop) + l->cfg.connect_timeout_ms * 1000000ULL;
 	if (l->kern)
 		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_REQUESTS);
 	if (u->state == UP_IDLE) {
@@ -246,7 +247,7 @@ static void up_send(struct upstream *u)
 	struct l7 *l = u->l7;
 
 	while (iobuf_used(&u->req)) {
-		ssize_t n = send(u->fd, iobuf_data(&u->req), iobuf_used(&u->req), MSG_NOSIGNAL);
+		ssize_t n = send(u->io.fd, iobuf_data(&u->req), iobuf_used(&u->req), MSG_NOSIGNAL);
 
 		if (n > 0) {
 			iobuf_consume(&u->req, (size_t)n);
@@ -260,8 +261,8 @@ static void up_send(struct upstream *u)
 		return;
 	}
 	u->state = UP_HEAD;
-	u->t_sent = l->now;
-	u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
+	u->t_sent = loop_now(l->loop);
+	u->deadline_ns = loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL;
 	/* The response comes with the next input edge (a pooled connection
 	 * had none pending: input while idle closes it). */
 	if (u->readable)
@@ -291,12 +292,12 @@ static void up_finish(struct upstream *u)
 	}
 	if (l->kern) {
 		uint32_t port = l->cfg.signals_port;
-		uint64_t total = l->now - u->t_sent;
+		uint64_t total = loop_now(l->loop) - u->t_sent;
 
 		l7_kernel_observe(l->kern, port, SLUICE_HIST_TOTAL, total);
 		if (tokens > 1 && u->usage_sse && u->t_first)
 			l7_kernel_observe(l->kern, port, SLUICE_HIST_PER_TOKEN,
-					  (l->now - u->t_first) / (tokens - 1));
+					  (loop_now(l->loop) - u->t_first) / (tokens - 1));
 		else if (tokens)
 			l7_kernel_observe(l->kern, port, SLUICE_HIST_PER_TOKEN, total / tokens);
 	}
@@ -428,7 +429,7 @@ static int up_head(struct upstream *u, long head_len)
 		iobuf_consume(&u->in, (size_t)head_len);
 		return 0;
 	}
-	u->t_first = l->now;
+	u->t_first = loop_now(l->loop);
 	u->body_kind = http_response_body(&u->resp, c && c->is_head);
 	u->keep_alive = u->resp.framing.keep_alive && u->body_kind != HTTP_BODY_UNTIL_CLOSE;
 	u->remaining = u->body_kind == HTTP_BODY_LENGTH ? (uint64_t)u->resp.framing.content_length
@@ -445,7 +446,7 @@ static int up_head(struct upstream *u, long head_len)
 		uint32_t port = l->cfg.signals_port;
 
 		l7_kernel_count(l->kern, port, SLUICE_SIG_RESPONSES);
-		l7_kernel_observe(l->kern, port, SLUICE_HIST_RESPONSE, l->now - u->t_sent);
+		l7_kernel_observe(l->kern, port, SLUICE_HIST_RESPONSE, loop_now(l->loop) - u->t_sent);
 		if (status >= 100 && status < 600)
 			l7_kernel_count(l->kern, port, SLUICE_SIG_HTTP_1XX + status / 100 - 1);
 	}
@@ -467,7 +468,7 @@ static int up_head(struct upstream *u, long head_len)
 	}
 	iobuf_consume(&u->in, (size_t)head_len);
 	u->state = UP_BODY;
-	u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
+	u->deadline_ns = loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL;
 	return 0;
 }
 
@@ -518,7 +519,7 @@ static int up_process(struct upstream *u)
 				/* Reading resumes when the client drains; a client
 				 * that does not within idle-timeout is closed. */
 				u->paused = 1;
-				u->cl->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
+				u->cl->deadline_ns = loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL;
 			}
 			return 0;
 		}
@@ -538,14 +539,14 @@ static void up_read(struct upstream *u)
 			up_fail(u, UPERR_MALFORMED, "response head too large");
 			return;
 		}
-		n = recv(u->fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+		n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
 		if (n > 0) {
 			/* As for clients (proxy.c): a short read emptied it. */
 			if ((size_t)n < u->in.cap - u->in.len && !u->rdhup)
 				u->readable = 0;
 			u->in.len += (size_t)n;
 			u->got_bytes = 1;
-			u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
+			u->deadline_ns = loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL;
 			if (up_process(u))
 				return;
 			continue;
@@ -567,8 +568,12 @@ static void up_read(struct upstream *u)
 	}
 }
 
-void upstream_event(struct upstream *u, uint32_t ev)
+void upstream_event(struct loop_io *io, uint32_t ev)
 {
+	struct upstream *u = container_of(io, struct upstream, io);
+
+	if (u->dead)
+		return;
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		u->readable = 1;
 	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -586,7 +591,7 @@ void upstream_event(struct upstream *u, uint32_t ev)
 		int err = 0;
 		socklen_t len = sizeof(err);
 
-		if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		if (getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
 			char what[128];
 
 			snprintf(what, sizeof(what), "connect: %s", strerror(err ? err : errno));
@@ -624,7 +629,7 @@ void upstream_expire(struct l7 *l)
 {
 	for (struct upstream *u = l->busy, *next; u; u = next) {
 		next = u->next;
-		if (u->dead || !u->deadline_ns || u->deadline_ns > l->now || u->paused)
+		if (u->dead || !u->deadline_ns || u->deadline_ns > loop_now(l->loop) || u->paused)
 			continue;
 		if (u->state == UP_CONNECTING)
 			up_fail(u, UPERR_CONNECT, "connect timed out");
