@@ -73,17 +73,17 @@ static int count_lines(const char *text, const char *prefix)
 
 static char *render(struct fx *f, const struct metrics_extra *x)
 {
-	struct strbuf b;
+	struct buf b;
 	int err;
 
-	strbuf_init(&b, 0);
+	buf_init(&b, METRICS_MAX_BYTES);
 	err = metrics_render(&f->m, x, &b);
 	if (!CHECK(err == 0, "metrics_render: %s", strerror(-err)) ||
-	    !CHECK(b.buf != NULL, "metrics_render wrote nothing")) {
-		strbuf_free(&b);
+	    !CHECK(b.len > 0 && buf_cstr(&b), "metrics_render wrote nothing")) {
+		buf_free(&b);
 		return NULL;
 	}
-	return b.buf;
+	return b.p;
 }
 
 /* Every family once, HELP before TYPE, and every sample's name belongs to
@@ -426,22 +426,23 @@ TEST(metrics_histogram_bounds_are_bucket_edges)
 
 TEST(metrics_label_escaping_and_bounded_buffer)
 {
-	struct strbuf b;
+	struct buf b;
 	int err;
 
-	strbuf_init(&b, 0);
+	buf_init(&b, 0);
 	err = metrics_label_escape(&b, "a\"b\\c\nd");
 	CHECK_EQ(err, 0, "escape");
-	CHECK(b.buf && !strcmp(b.buf, "a\\\"b\\\\c\\nd"), "escaped '%s'", b.buf ? b.buf : "");
-	strbuf_free(&b);
+	CHECK(buf_cstr(&b) && !strcmp(buf_cstr(&b), "a\\\"b\\\\c\\nd"), "escaped '%s'",
+	      buf_cstr(&b) ? buf_cstr(&b) : "");
+	buf_free(&b);
 
-	strbuf_init(&b, 16);
-	CHECK_EQ(strbuf_printf(&b, "%s", "0123456789"), 0, "fits");
-	CHECK_EQ(strbuf_printf(&b, "%s", "0123456789"), (unsigned long long)-E2BIG, "past max");
-	CHECK(b.overflow && b.len == 10, "overflow %d len %zu", b.overflow, b.len);
-	strbuf_reset(&b);
-	CHECK(!b.overflow && b.len == 0, "reset");
-	strbuf_free(&b);
+	buf_init(&b, 16);
+	CHECK_EQ(buf_printf(&b, "%s", "0123456789"), 0, "fits");
+	CHECK_EQ(buf_printf(&b, "%s", "0123456789"), (unsigned long long)-E2BIG, "past max");
+	CHECK(b.err == -E2BIG && b.len == 10, "err %d len %zu", b.err, b.len);
+	buf_reset(&b);
+	CHECK(!b.err && b.len == 0, "reset");
+	buf_free(&b);
 }
 
 /* --- the endpoint ------------------------------------------------------------ */
@@ -452,7 +453,7 @@ struct rctx {
 	int calls;
 };
 
-static int render_cb(struct strbuf *out, void *arg)
+static int render_cb(struct buf *out, void *arg)
 {
 	struct rctx *r = arg;
 
@@ -627,7 +628,7 @@ TEST(metrics_http_scrape_over_loopback)
 	struct metrics_extra x = { .top_n = 5 };
 	struct rctx r = { .x = &x };
 	struct metrics_http *h = NULL;
-	struct strbuf direct;
+	struct buf direct;
 	struct resp rs;
 	struct sent s;
 	struct fx f;
@@ -650,12 +651,12 @@ TEST(metrics_http_scrape_over_loopback)
 	      "content type of the 0.0.4 text format");
 	CHECK(rs.body && rs.content_length == (long)rs.body_len, "Content-Length %ld, body %zu",
 	      rs.content_length, rs.body_len);
-	strbuf_init(&direct, 0);
+	buf_init(&direct, METRICS_MAX_BYTES);
 	if (CHECK(metrics_render(&f.m, &x, &direct) == 0, "direct render") && rs.body)
-		CHECK(direct.buf && direct.len == rs.body_len && !memcmp(direct.buf, rs.body, direct.len),
+		CHECK(direct.p && direct.len == rs.body_len && !memcmp(direct.p, rs.body, direct.len),
 		      "the scraped body differs from a direct render (%zu vs %zu bytes)", rs.body_len,
 		      direct.len);
-	strbuf_free(&direct);
+	buf_free(&direct);
 	if (rs.body) {
 		const char *dump = getenv("SLUICE_METRICS_DUMP"); /* to look at it */
 		FILE *df = dump ? fopen(dump, "w") : NULL;

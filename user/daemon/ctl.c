@@ -31,7 +31,7 @@ static double or_nan(double v)
 	return v < 0 ? __builtin_nan("") : v;
 }
 
-static int render(struct strbuf *out, void *arg)
+static int render(struct buf *out, void *arg)
 {
 	struct metrics_adaptive ma[CONFIG_MAX_ADAPTIVE];
 	struct metrics_extra x = { .adaptive = ma };

@@ -175,7 +175,7 @@ void admit_request(struct client *c)
 
 	/* What it may cost. */
 	if (c->api != TOKENS_API_NONE && !strcmp(c->method, "POST")) {
-		if (tokens_estimate(c->api, iobuf_data(&c->body), iobuf_used(&c->body),
+		if (tokens_estimate(c->api, buf_data(&c->body), buf_used(&c->body),
 				    cfg->default_max_tokens, cfg->max_output_tokens, &c->est, err,
 				    sizeof(err))) {
 			l->st.bad_requests[400]++;

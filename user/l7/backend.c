@@ -131,9 +131,9 @@ void backends_close(struct l7 *l)
 			backend_idle_drop(l, u);
 			loop_io_del(l->loop, &u->io);
 			close(u->io.fd);
-			iobuf_free(&u->req);
-			iobuf_free(&u->in);
-			iobuf_free(&u->capture);
+			buf_free(&u->req);
+			buf_free(&u->in);
+			buf_free(&u->capture);
 			sse_scan_free(&u->sse);
 			free(u);
 			l->n_upstreams--;

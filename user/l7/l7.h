@@ -25,29 +25,15 @@
 #include "http.h"
 #include "l7_config.h"
 #include "l7_kernel.h"
+#include "buf.h"
 #include "limiter.h"
 #include "loop.h"
 #include "metrics_http.h"
 #include "queue.h"
 #include "tokens.h"
 
-/* A byte buffer with a ceiling: data lives in [off, len). */
-struct iobuf {
-	char *p;
-	size_t off, len, cap, max;
-};
-
-int iobuf_reserve(struct iobuf *b, size_t n);           /* room for n more */
-int iobuf_append(struct iobuf *b, const void *d, size_t n);
-int iobuf_printf(struct iobuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int iobuf_str(struct iobuf *b, const char *s);
-int iobuf_u64(struct iobuf *b, uint64_t v);                      /* in decimal */
-int iobuf_header(struct iobuf *b, const struct http_header *h);  /* "Name: value\r\n" */
-void iobuf_consume(struct iobuf *b, size_t n);
-void iobuf_compact(struct iobuf *b);
-void iobuf_free(struct iobuf *b);
-static inline size_t iobuf_used(const struct iobuf *b) { return b->len - b->off; }
-static inline char *iobuf_data(const struct iobuf *b) { return b->p + b->off; }
+/* "Name: value\r\n" */
+int l7_header_put(struct buf *b, const struct http_header *h);
 
 enum client_state {
 	CL_HEAD = 0,      /* reading a request head */
@@ -85,13 +71,13 @@ struct client {
 	int closing;                    /* close once out is written */
 	int peer_gone;
 
-	struct iobuf in, out;
+	struct buf in, out;
 
 	/* The request being served. Its head is parsed in `in` and copied out
 	 * at once (fwd, key, method), so `in` can move on. */
 	int in_process;                 /* inside client_process: no recursion */
 	unsigned int retried;           /* tries resent: no pooled connection after one */
-	struct iobuf fwd;               /* request line and headers for the backend */
+	struct buf fwd;               /* request line and headers for the backend */
 	char key[L7_KEY_LEN];           /* the API key, "" if none */
 	int key_len;                    /* -1: longer than L7_KEY_LEN allows */
 	int minor;                      /* HTTP/1.<minor> of the request */
@@ -99,7 +85,7 @@ struct client {
 	enum http_body body_kind;
 	struct http_chunked chunked;
 	uint64_t body_left;             /* Content-Length bytes still to read */
-	struct iobuf body;              /* the decoded request body */
+	struct buf body;              /* the decoded request body */
 	int keep_alive, is_head;
 	int dead;                       /* closed: freed by posted work */
 	struct client *dead_next;
@@ -140,8 +126,8 @@ struct upstream {
 	int got_bytes;                  /* any response byte: no retry after that */
 	struct client *cl;
 
-	struct iobuf req;               /* the request as sent to the backend */
-	struct iobuf in;                /* the response head, then body bytes */
+	struct buf req;               /* the request as sent to the backend */
+	struct buf in;                /* the response head, then body bytes */
 	struct http_response resp;
 	enum http_body body_kind;
 	uint64_t remaining;             /* Content-Length bytes left */
@@ -156,7 +142,7 @@ struct upstream {
 
 	/* usage: a bounded copy of a JSON body, or an SSE scan */
 	int usage_json, usage_sse;
-	struct iobuf capture;
+	struct buf capture;
 	struct sse_scan sse;
 	uint64_t t_sent, t_first;
 };
@@ -241,7 +227,7 @@ const char *tier_name(const struct l7 *l, unsigned int tier);
 /* respond.c */
 void respond_error(struct client *c, int status, const char *type, const char *code,
 		   const char *message, uint64_t retry_ns);
-int respond_ratelimit_headers(struct client *c, struct iobuf *out);
+int respond_ratelimit_headers(struct client *c, struct buf *out);
 
 /* upstream.c */
 void upstream_start(struct client *c);         /* send c's request to a backend */
@@ -261,6 +247,6 @@ void backend_idle_drop(struct l7 *l, struct upstream *u);
 void backends_close(struct l7 *l);
 
 /* l7_metrics.c */
-int l7_metrics_render(struct strbuf *out, void *arg);
+int l7_metrics_render(struct buf *out, void *arg);
 
 #endif

@@ -35,87 +35,10 @@
 
 /* --- buffers ----------------------------------------------------------------- */
 
-int iobuf_reserve(struct iobuf *b, size_t n)
-{
-	size_t need, cap;
-	char *p;
-
-	if (b->len + n <= b->cap)
-		return 0;
-	if (b->off) {
-		iobuf_compact(b);
-		if (b->len + n <= b->cap)
-			return 0;
-	}
-	need = b->len + n;
-	if (b->max && need > b->max)
-		return -E2BIG;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < need)
-		cap *= 2;
-	if (b->max && cap > b->max)
-		cap = b->max;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-int iobuf_append(struct iobuf *b, const void *d, size_t n)
-{
-	int err = iobuf_reserve(b, n);
-
-	if (err)
-		return err;
-	memcpy(b->p + b->len, d, n);
-	b->len += n;
-	return 0;
-}
-
-int iobuf_printf(struct iobuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n, err;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	err = iobuf_reserve(b, (size_t)n + 1);
-	if (err)
-		return err;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
-}
-
-/* Plain appends for the per-request path, where printf cost 5% of a
- * proxied request (perf). */
-int iobuf_str(struct iobuf *b, const char *s)
-{
-	return iobuf_append(b, s, strlen(s));
-}
-
-int iobuf_u64(struct iobuf *b, uint64_t v)
-{
-	char d[20], *p = d + sizeof(d);
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return iobuf_append(b, p, (size_t)(d + sizeof(d) - p));
-}
-
-int iobuf_header(struct iobuf *b, const struct http_header *h)
+int l7_header_put(struct buf *b, const struct http_header *h)
 {
 	size_t n = h->name.n + h->value.n + 4;
-	int err = iobuf_reserve(b, n);
+	int err = buf_reserve(b, n);
 	char *p;
 
 	if (err)
@@ -131,29 +54,6 @@ int iobuf_header(struct iobuf *b, const struct http_header *h)
 	*p = '\n';
 	b->len += n;
 	return 0;
-}
-
-void iobuf_consume(struct iobuf *b, size_t n)
-{
-	b->off += n;
-	if (b->off >= b->len)
-		b->off = b->len = 0;
-}
-
-void iobuf_compact(struct iobuf *b)
-{
-	if (!b->off)
-		return;
-	memmove(b->p, b->p + b->off, b->len - b->off);
-	b->len -= b->off;
-	b->off = 0;
-}
-
-void iobuf_free(struct iobuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->off = b->len = b->cap = 0;
 }
 
 /* --- the loop's registrations -------------------------------------------------
@@ -196,10 +96,10 @@ static void client_reset_request(struct client *c)
 
 static void client_free(struct client *c)
 {
-	iobuf_free(&c->in);
-	iobuf_free(&c->out);
-	iobuf_free(&c->fwd);
-	iobuf_free(&c->body);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->fwd);
+	buf_free(&c->body);
 	free(c);
 }
 
@@ -232,11 +132,11 @@ static void client_process(struct client *c);
 
 void client_flush(struct client *c)
 {
-	while (iobuf_used(&c->out)) {
-		ssize_t n = send(c->io.fd, iobuf_data(&c->out), iobuf_used(&c->out), MSG_NOSIGNAL);
+	while (buf_used(&c->out)) {
+		ssize_t n = send(c->io.fd, buf_data(&c->out), buf_used(&c->out), MSG_NOSIGNAL);
 
 		if (n > 0) {
-			iobuf_consume(&c->out, (size_t)n);
+			buf_consume(&c->out, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -247,7 +147,7 @@ void client_flush(struct client *c)
 		client_close(c);
 		return;
 	}
-	if (!iobuf_used(&c->out)) {
+	if (!buf_used(&c->out)) {
 		if (c->closing) {
 			client_close(c);
 			return;
@@ -256,7 +156,7 @@ void client_flush(struct client *c)
 			upstream_resume(c->up);
 		/* Pipelined requests held back by a full output buffer. */
 		if (!c->dead && !c->in_process && (c->state == CL_HEAD || c->state == CL_BODY) &&
-		    (iobuf_used(&c->in) || c->readable))
+		    (buf_used(&c->in) || c->readable))
 			client_process(c);
 	}
 }
@@ -306,10 +206,10 @@ static int client_take_head(struct client *c)
 		}
 	}
 
-	err |= iobuf_append(&c->fwd, r->method.p, r->method.n);
-	err |= iobuf_str(&c->fwd, " ");
-	err |= iobuf_append(&c->fwd, r->target.p, r->target.n);
-	err |= iobuf_str(&c->fwd, " HTTP/1.1\r\n");
+	err |= buf_append(&c->fwd, r->method.p, r->method.n);
+	err |= buf_str(&c->fwd, " ");
+	err |= buf_append(&c->fwd, r->target.p, r->target.n);
+	err |= buf_str(&c->fwd, " HTTP/1.1\r\n");
 	for (unsigned int i = 0; i < r->n_headers; i++) {
 		const struct http_header *h = &r->headers[i];
 
@@ -318,15 +218,15 @@ static int client_take_head(struct client *c)
 		    http_span_ieq(&h->name, "expect") ||
 		    http_span_ieq(&h->name, "x-forwarded-for"))
 			continue;
-		err |= iobuf_header(&c->fwd, h);
+		err |= l7_header_put(&c->fwd, h);
 	}
 	v = http_header_get(r->headers, r->n_headers, "x-forwarded-for");
 	if (v)
-		err |= iobuf_str(&c->fwd, "X-Forwarded-For: ") | iobuf_append(&c->fwd, v->p, v->n) |
-		       iobuf_str(&c->fwd, ", ");
+		err |= buf_str(&c->fwd, "X-Forwarded-For: ") | buf_append(&c->fwd, v->p, v->n) |
+		       buf_str(&c->fwd, ", ");
 	else
-		err |= iobuf_str(&c->fwd, "X-Forwarded-For: ");
-	err |= iobuf_str(&c->fwd, c->addr_str) | iobuf_str(&c->fwd, "\r\n");
+		err |= buf_str(&c->fwd, "X-Forwarded-For: ");
+	err |= buf_str(&c->fwd, c->addr_str) | buf_str(&c->fwd, "\r\n");
 	return err ? -ENOMEM : 0;
 }
 
@@ -336,7 +236,7 @@ static void body_append(const char *d, size_t n, void *arg)
 
 	/* Cannot fail: the body's ceiling is max_body_bytes, which the decoder
 	 * enforces first. */
-	if (iobuf_append(&c->body, d, n))
+	if (buf_append(&c->body, d, n))
 		c->closing = 1;
 }
 
@@ -373,7 +273,7 @@ static int client_read(struct client *c)
 	while (c->readable) {
 		ssize_t n;
 
-		if (iobuf_reserve(&c->in, READ_CHUNK) && iobuf_reserve(&c->in, 1))
+		if (buf_reserve(&c->in, READ_CHUNK) && buf_reserve(&c->in, 1))
 			return got; /* full: the parser says 431, or requests wait their turn */
 		n = recv(c->io.fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
 		if (n > 0) {
@@ -396,7 +296,7 @@ static int client_read(struct client *c)
 		if (n < 0)
 			pr_dbg("client %s: read: %s", c->addr_str, strerror(errno));
 		c->peer_gone = 1;
-		if (n < 0 || (c->state == CL_HEAD && !iobuf_used(&c->in) && !iobuf_used(&c->out))) {
+		if (n < 0 || (c->state == CL_HEAD && !buf_used(&c->in) && !buf_used(&c->out))) {
 			client_close(c);
 			return -1;
 		}
@@ -414,9 +314,9 @@ static int client_need_more(struct client *c)
 	if (r)
 		return r;
 	if (c->peer_gone) {
-		if (iobuf_used(&c->in) || c->state == CL_BODY)
+		if (buf_used(&c->in) || c->state == CL_BODY)
 			pr_info("client %s: closed in the middle of a request", c->addr_str);
-		if (iobuf_used(&c->out)) {
+		if (buf_used(&c->out)) {
 			c->closing = 1;  /* the responses it has, then close */
 			return 0;
 		}
@@ -439,11 +339,11 @@ static void client_process(struct client *c)
 		return;
 	c->in_process = 1;
 again:
-	while (!c->dead && !c->closing && iobuf_used(&c->out) < OUT_HIGH) {
+	while (!c->dead && !c->closing && buf_used(&c->out) < OUT_HIGH) {
 		if (c->state == CL_HEAD) {
 			long r;
 
-			if (!iobuf_used(&c->in)) {
+			if (!buf_used(&c->in)) {
 				if (client_need_more(c) > 0)
 					continue;
 				break;
@@ -452,7 +352,7 @@ again:
 				c->deadline_ns = loop_now(l->loop) + cfg->header_timeout_ms * 1000000ULL;
 				c->deadline_idle = 0;
 			}
-			r = http_parse_request(iobuf_data(&c->in), iobuf_used(&c->in),
+			r = http_parse_request(buf_data(&c->in), buf_used(&c->in),
 					       cfg->max_header_bytes, cfg->max_body_bytes, &c->req);
 			if (r == 0) {
 				if (client_need_more(c) > 0)
@@ -473,7 +373,7 @@ again:
 				break;
 			}
 			c->body_kind = http_request_body(&c->req);
-			iobuf_consume(&c->in, (size_t)r);
+			buf_consume(&c->in, (size_t)r);
 			c->deadline_ns = loop_now(l->loop) + cfg->body_timeout_ms * 1000000ULL;
 			if (c->body_kind == HTTP_BODY_LENGTH) {
 				c->body_left = (uint64_t)c->req.framing.content_length;
@@ -483,15 +383,15 @@ again:
 				c->state = CL_BODY;
 			}
 			if (c->state == CL_BODY && c->req.expect_continue &&
-			    !iobuf_used(&c->in))
-				iobuf_printf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+			    !buf_used(&c->in))
+				buf_printf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 			if (c->state == CL_HEAD) {
 				admit_request(c);
 				continue;
 			}
 		}
 		if (c->state == CL_BODY) {
-			size_t avail = iobuf_used(&c->in);
+			size_t avail = buf_used(&c->in);
 
 			if (!avail) {
 				if (client_need_more(c) > 0)
@@ -501,20 +401,20 @@ again:
 			if (c->body_kind == HTTP_BODY_LENGTH) {
 				size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
 
-				body_append(iobuf_data(&c->in), n, c);
-				iobuf_consume(&c->in, n);
+				body_append(buf_data(&c->in), n, c);
+				buf_consume(&c->in, n);
 				c->body_left -= n;
 				if (c->body_left)
 					continue;
 			} else {
-				long r = http_chunked_feed(&c->chunked, iobuf_data(&c->in), avail,
+				long r = http_chunked_feed(&c->chunked, buf_data(&c->in), avail,
 							   body_append, c);
 
 				if (r < 0) {
 					client_reject(c, (int)-r);
 					break;
 				}
-				iobuf_consume(&c->in, (size_t)r);
+				buf_consume(&c->in, (size_t)r);
 				if (!c->chunked.done)
 					continue;
 			}
@@ -532,10 +432,10 @@ again:
 	 * back client would otherwise call back here for a half-read head at
 	 * once, and again, until the stack overflows. Held back by a full
 	 * buffer that the flush emptied: go on here instead. */
-	full = !c->dead && !c->closing && iobuf_used(&c->out) >= OUT_HIGH;
+	full = !c->dead && !c->closing && buf_used(&c->out) >= OUT_HIGH;
 	if (!c->dead)
 		client_flush(c);
-	if (full && !c->dead && !c->closing && iobuf_used(&c->out) < OUT_HIGH)
+	if (full && !c->dead && !c->closing && buf_used(&c->out) < OUT_HIGH)
 		goto again;
 	c->in_process = 0;
 }
@@ -671,7 +571,7 @@ static void clients_expire(struct l7 *l)
 		next = c->next;
 		if (c->dead || !c->deadline_ns || c->deadline_ns > loop_now(l->loop))
 			continue;
-		if (c->state == CL_HEAD && !iobuf_used(&c->in)) {
+		if (c->state == CL_HEAD && !buf_used(&c->in)) {
 			client_close(c);          /* idle keep-alive */
 		} else if (c->state == CL_HEAD || c->state == CL_BODY) {
 			client_reject(c, 408);
@@ -699,9 +599,9 @@ static void free_dead(struct l7 *l)
 		struct upstream *u = l->dead_upstreams;
 
 		l->dead_upstreams = u->dead_next;
-		iobuf_free(&u->req);
-		iobuf_free(&u->in);
-		iobuf_free(&u->capture);
+		buf_free(&u->req);
+		buf_free(&u->in);
+		buf_free(&u->capture);
 		sse_scan_free(&u->sse);
 		free(u);
 	}
@@ -844,7 +744,7 @@ static void drain_start(struct l7 *l, unsigned int signo)
 	for (struct client *c = l->clients, *next; c; c = next) {
 		next = c->next;
 		c->keep_alive = 0;
-		if (c->state == CL_HEAD && !iobuf_used(&c->in) && !iobuf_used(&c->out))
+		if (c->state == CL_HEAD && !buf_used(&c->in) && !buf_used(&c->out))
 			client_close(c);
 	}
 	pr_info("signal %u: stopping after the %u open connection(s) finish (at most %u s; "

@@ -123,15 +123,15 @@ static int build_request(struct upstream *u, struct client *c)
 {
 	int err = 0;
 
-	err |= iobuf_append(&u->req, iobuf_data(&c->fwd), iobuf_used(&c->fwd));
-	if (iobuf_used(&c->body) || c->body_kind != HTTP_BODY_NONE)
-		err |= iobuf_str(&u->req, "Content-Length: ") |
-		       iobuf_u64(&u->req, iobuf_used(&c->body)) | iobuf_str(&u->req, "\r\n");
-	err |= iobuf_str(&u->req, "\r\n");
+	err |= buf_append(&u->req, buf_data(&c->fwd), buf_used(&c->fwd));
+	if (buf_used(&c->body) || c->body_kind != HTTP_BODY_NONE)
+		err |= buf_str(&u->req, "Content-Length: ") |
+		       buf_u64(&u->req, buf_used(&c->body)) | buf_str(&u->req, "\r\n");
+	err |= buf_str(&u->req, "\r\n");
 	/* No body: its buffer may be unallocated, and memcpy from NULL is UB
 	 * even for 0 bytes. */
-	if (iobuf_used(&c->body))
-		err |= iobuf_append(&u->req, iobuf_data(&c->body), iobuf_used(&c->body));
+	if (buf_used(&c->body))
+		err |= buf_append(&u->req, buf_data(&c->body), buf_used(&c->body));
 	return err ? -ENOMEM : 0;
 }
 
@@ -246,11 +246,11 @@ static void up_send(struct upstream *u)
 {
 	struct l7 *l = u->l7;
 
-	while (iobuf_used(&u->req)) {
-		ssize_t n = send(u->io.fd, iobuf_data(&u->req), iobuf_used(&u->req), MSG_NOSIGNAL);
+	while (buf_used(&u->req)) {
+		ssize_t n = send(u->io.fd, buf_data(&u->req), buf_used(&u->req), MSG_NOSIGNAL);
 
 		if (n > 0) {
-			iobuf_consume(&u->req, (size_t)n);
+			buf_consume(&u->req, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -279,7 +279,7 @@ static void up_finish(struct upstream *u)
 	uint64_t fallback = 0, tokens = 0;
 
 	if (u->usage_json && !u->capture_overflow)
-		tokens_usage_json(iobuf_data(&u->capture), iobuf_used(&u->capture), &usage);
+		tokens_usage_json(buf_data(&u->capture), buf_used(&u->capture), &usage);
 	else if (u->usage_sse) {
 		usage = u->sse.usage;
 		fallback = u->sse.events;
@@ -304,7 +304,7 @@ static void up_finish(struct upstream *u)
 	backend_ok(l, u->backend);
 	u->cl = NULL;
 	up_unlink(u);
-	if (u->keep_alive && !iobuf_used(&u->in)) {
+	if (u->keep_alive && !buf_used(&u->in)) {
 		up_reset_request(u);
 		if (backend_idle_put(l, u))
 			up_close(u);
@@ -320,7 +320,7 @@ static void up_finish(struct upstream *u)
 static void capture(struct upstream *u, const char *d, size_t n)
 {
 	if (u->usage_json && !u->capture_overflow &&
-	    iobuf_append(&u->capture, d, n))
+	    buf_append(&u->capture, d, n))
 		u->capture_overflow = 1;
 	if (u->usage_sse)
 		sse_scan_feed(&u->sse, d, n);
@@ -332,7 +332,7 @@ static void on_payload(const char *d, size_t n, void *arg)
 
 	capture(u, d, n);
 	if (u->dechunk && u->cl)
-		iobuf_append(&u->cl->out, d, n);
+		buf_append(&u->cl->out, d, n);
 }
 
 /* Body bytes: to the client as they are (or de-chunked for HTTP/1.0), and
@@ -349,7 +349,7 @@ static int up_body(struct upstream *u, const char *d, size_t n, size_t *used)
 		capture(u, d, n);
 		u->remaining -= n;
 		if (c && !c->is_head)
-			iobuf_append(&c->out, d, n);
+			buf_append(&c->out, d, n);
 		return u->remaining == 0;
 	case HTTP_BODY_CHUNKED: {
 		long r = http_chunked_feed(&u->chunked, d, n, on_payload, u);
@@ -358,13 +358,13 @@ static int up_body(struct upstream *u, const char *d, size_t n, size_t *used)
 			return -1;
 		*used = (size_t)r;
 		if (c && !u->dechunk)
-			iobuf_append(&c->out, d, (size_t)r);
+			buf_append(&c->out, d, (size_t)r);
 		return u->chunked.done;
 	}
 	case HTTP_BODY_UNTIL_CLOSE:
 		capture(u, d, n);
 		if (c)
-			iobuf_append(&c->out, d, n);
+			buf_append(&c->out, d, n);
 		return 0;
 	default:
 		*used = 0;
@@ -378,11 +378,11 @@ static int up_body(struct upstream *u, const char *d, size_t n, size_t *used)
 static int client_head(struct upstream *u, struct client *c)
 {
 	const struct http_response *r = &u->resp;
-	struct iobuf *o = &c->out;
+	struct buf *o = &c->out;
 	int err = 0;
 
-	err |= iobuf_str(o, "HTTP/1.1 ") | iobuf_u64(o, (uint64_t)r->status) | iobuf_str(o, " ") |
-	       iobuf_str(o, http_status_reason(r->status)) | iobuf_str(o, "\r\n");
+	err |= buf_str(o, "HTTP/1.1 ") | buf_u64(o, (uint64_t)r->status) | buf_str(o, " ") |
+	       buf_str(o, http_status_reason(r->status)) | buf_str(o, "\r\n");
 	for (unsigned int i = 0; i < r->n_headers; i++) {
 		const struct http_header *h = &r->headers[i];
 
@@ -390,7 +390,7 @@ static int client_head(struct upstream *u, struct client *c)
 		 * except to an HTTP/1.0 client, which gets the payload. */
 		if (http_span_ieq(&h->name, "transfer-encoding")) {
 			if (!u->dechunk)
-				err |= iobuf_printf(o, "Transfer-Encoding: %.*s\r\n", (int)h->value.n,
+				err |= buf_printf(o, "Transfer-Encoding: %.*s\r\n", (int)h->value.n,
 						    h->value.p);
 			continue;
 		}
@@ -399,14 +399,14 @@ static int client_head(struct upstream *u, struct client *c)
 			continue;
 		if (u->dechunk && http_span_ieq(&h->name, "content-length"))
 			continue;
-		err |= iobuf_header(o, h);
+		err |= l7_header_put(o, h);
 	}
 	err |= respond_ratelimit_headers(c, o);
 	if (!c->keep_alive)
-		err |= iobuf_str(o, "Connection: close\r\n");
+		err |= buf_str(o, "Connection: close\r\n");
 	else if (c->minor == 0)
-		err |= iobuf_str(o, "Connection: keep-alive\r\n");
-	err |= iobuf_str(o, "\r\n");
+		err |= buf_str(o, "Connection: keep-alive\r\n");
+	err |= buf_str(o, "\r\n");
 	return err;
 }
 
@@ -426,7 +426,7 @@ static int up_head(struct upstream *u, long head_len)
 
 	if (status >= 100 && status < 200) {
 		/* Interim (100 Continue): the client had its own already. */
-		iobuf_consume(&u->in, (size_t)head_len);
+		buf_consume(&u->in, (size_t)head_len);
 		return 0;
 	}
 	u->t_first = loop_now(l->loop);
@@ -466,7 +466,7 @@ static int up_head(struct upstream *u, long head_len)
 		}
 		u->head_sent = 1;
 	}
-	iobuf_consume(&u->in, (size_t)head_len);
+	buf_consume(&u->in, (size_t)head_len);
 	u->state = UP_BODY;
 	u->deadline_ns = loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL;
 	return 0;
@@ -481,9 +481,9 @@ static int up_process(struct upstream *u)
 		if (u->state == UP_HEAD) {
 			long r;
 
-			if (!iobuf_used(&u->in))
+			if (!buf_used(&u->in))
 				return 0;
-			r = http_parse_response(iobuf_data(&u->in), iobuf_used(&u->in), HEAD_MAX,
+			r = http_parse_response(buf_data(&u->in), buf_used(&u->in), HEAD_MAX,
 						&u->resp);
 			if (r == 0)
 				return 0;
@@ -499,13 +499,13 @@ static int up_process(struct upstream *u)
 			size_t used;
 			int done = 0;
 
-			if (iobuf_used(&u->in) || u->body_kind == HTTP_BODY_NONE) {
-				done = up_body(u, iobuf_data(&u->in), iobuf_used(&u->in), &used);
+			if (buf_used(&u->in) || u->body_kind == HTTP_BODY_NONE) {
+				done = up_body(u, buf_data(&u->in), buf_used(&u->in), &used);
 				if (done < 0) {
 					up_fail(u, UPERR_MALFORMED, "malformed chunked body");
 					return -1;
 				}
-				iobuf_consume(&u->in, used);
+				buf_consume(&u->in, used);
 			}
 			if (u->cl)
 				client_flush(u->cl);
@@ -515,7 +515,7 @@ static int up_process(struct upstream *u)
 				up_finish(u);
 				return -1;
 			}
-			if (u->cl && iobuf_used(&u->cl->out) >= OUT_HIGH) {
+			if (u->cl && buf_used(&u->cl->out) >= OUT_HIGH) {
 				/* Reading resumes when the client drains; a client
 				 * that does not within idle-timeout is closed. */
 				u->paused = 1;
@@ -535,7 +535,7 @@ static void up_read(struct upstream *u)
 	while (u->readable && !u->dead && !u->paused) {
 		ssize_t n;
 
-		if (iobuf_reserve(&u->in, READ_CHUNK)) {
+		if (buf_reserve(&u->in, READ_CHUNK)) {
 			up_fail(u, UPERR_MALFORMED, "response head too large");
 			return;
 		}

@@ -39,7 +39,7 @@ struct conn {
 	size_t rlen;
 	char hdr[512];
 	size_t hlen;
-	struct strbuf body;
+	struct buf body;
 	size_t blen;            /* body bytes to send (0 for HEAD) */
 	size_t sent;            /* of hdr + body */
 	size_t drained;
@@ -140,7 +140,7 @@ static void conn_close(struct metrics_http *h, struct conn *c)
 	loop_io_del(h->loop, &c->io);
 	loop_timer_stop(h->loop, &c->timer);
 	close(c->io.fd);
-	strbuf_free(&c->body);
+	buf_free(&c->body);
 	c->io.fd = -1;
 	c->state = CONN_FREE;
 	h->nconns--;
@@ -177,7 +177,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
 			c = oldest;
 		}
 		memset(c, 0, sizeof(*c));
-		strbuf_init(&c->body, 0);
+		buf_init(&c->body, METRICS_MAX_BYTES);
 		c->h = h;
 		loop_timer_init(&c->timer, on_timeout);
 		c->io.fd = fd;
@@ -270,28 +270,28 @@ static void respond(struct metrics_http *h, struct conn *c, int code, int is_hea
 	static const char ctype_text[] = "text/plain; charset=utf-8";
 	int n;
 
-	strbuf_reset(&c->body);
+	buf_reset(&c->body);
 	if (code == 200) {
 		int err = h->render(&c->body, h->arg);
 
 		if (err) {
 			pr_err("metrics: rendering for a scrape failed: %s", strerror(-err));
 			code = 500;
-			strbuf_reset(&c->body);
+			buf_reset(&c->body);
 		}
 	}
 	if (code != 200) {
-		strbuf_printf(&c->body, "%d %s%s\n", code, http_status_reason(code),
+		buf_printf(&c->body, "%d %s%s\n", code, http_status_reason(code),
 			      code == 404 ? " (the metrics are at /metrics)" : "");
-		if (c->body.overflow)
-			strbuf_reset(&c->body);
+		if (c->body.err)
+			buf_reset(&c->body);
 	}
 	n = snprintf(c->hdr, sizeof(c->hdr),
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-		     code, http_status_reason(code), code == 200 ? ctype_metrics : ctype_text, c->body.len,
+		     code, http_status_reason(code), code == 200 ? ctype_metrics : ctype_text, buf_used(&c->body),
 		     code == 405 ? "Allow: GET, HEAD\r\n" : "");
 	c->hlen = (size_t)n;
-	c->blen = is_head ? 0 : c->body.len;
+	c->blen = is_head ? 0 : buf_used(&c->body);
 	c->sent = 0;
 	c->state = CONN_WRITING;
 	if (loop_io_mod(h->loop, &c->io, EPOLLOUT))
@@ -312,7 +312,7 @@ static void conn_write(struct metrics_http *h, struct conn *c)
 		if (c->blen) {
 			size_t off = c->sent > c->hlen ? c->sent - c->hlen : 0;
 
-			iov[n].iov_base = c->body.buf + off;
+			iov[n].iov_base = buf_data(&c->body) + off;
 			iov[n++].iov_len = c->blen - off;
 		}
 		w = writev(c->io.fd, iov, n);
@@ -328,7 +328,7 @@ static void conn_write(struct metrics_http *h, struct conn *c)
 	/* All sent: no more from us; read (and discard) until the client
 	 * closes, so our close cannot reset a response still in flight. */
 	shutdown(c->io.fd, SHUT_WR);
-	strbuf_free(&c->body);
+	buf_free(&c->body);
 	c->state = CONN_DRAINING;
 	if (loop_io_mod(h->loop, &c->io, EPOLLIN))
 		conn_close(h, c);

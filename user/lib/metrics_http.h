@@ -32,7 +32,7 @@ struct metrics_http;
 
 /* Fills out with the response body (out is empty on entry). 0, or a
  * negative errno: the client gets 500. */
-typedef int (*metrics_render_fn)(struct strbuf *out, void *arg);
+typedef int (*metrics_render_fn)(struct buf *out, void *arg);
 
 struct loop;
 
