@@ -93,7 +93,7 @@ int backend_idle_put(struct l7 *l, struct upstream *u)
 	if (be->n_idle >= L7_POOL_MAX)
 		return -ENOSPC;
 	u->state = UP_IDLE;
-	u->deadline_ns = 0;
+	upstream_deadline(u, 0);
 	u->readable = 0;
 	u->prev = NULL;
 	u->next = be->idle;
@@ -130,6 +130,7 @@ void backends_close(struct l7 *l)
 
 			backend_idle_drop(l, u);
 			loop_io_del(l->loop, &u->io);
+			loop_timer_stop(l->loop, &u->timer);
 			close(u->io.fd);
 			buf_free(&u->req);
 			buf_free(&u->in);

@@ -67,6 +67,7 @@ struct client {
 	int rdhup;                      /* the peer's FIN was signalled: read to the end */
 	enum client_state state;
 	uint64_t deadline_ns;           /* of the current state; 0 = none */
+	struct loop_timer timer;        /* at deadline_ns (client_deadline) */
 	int deadline_idle;              /* it is the keep-alive idle one */
 	int closing;                    /* close once out is written */
 	int peer_gone;
@@ -121,7 +122,8 @@ struct upstream {
 	enum upstream_state state;
 	int readable;                   /* an input edge not yet read to EAGAIN */
 	int rdhup;
-	uint64_t deadline_ns;
+	uint64_t deadline_ns;           /* 0 = none */
+	struct loop_timer timer;        /* at deadline_ns (upstream_deadline) */
 	int reused;                     /* came from the idle pool */
 	int got_bytes;                  /* any response byte: no retry after that */
 	struct client *cl;
@@ -147,6 +149,7 @@ struct upstream {
 	uint64_t t_sent, t_first;
 };
 
+#define L7_TICK_NS 50000000ULL    /* the queue's expiry; a timeout that cannot act yet looks again */
 #define L7_POOL_MAX 64            /* idle connections kept per backend */
 #define L7_DRAIN_MS 10000u        /* a stop waits this long for requests in progress */
 
@@ -212,6 +215,9 @@ int l7_reload(struct l7 *l);
 void client_flush(struct client *c);          /* write out what it can */
 void client_request_done(struct client *c);   /* response complete: next request */
 void client_close(struct client *c);
+/* Sets c's deadline (0: none) and arms its timer: at it, the timeout of the
+ * state it is in then. */
+void client_deadline(struct client *c, uint64_t when_ns);
 /* Registers io once, edge-triggered, for input and output. */
 int l7_io_add(struct l7 *l, struct loop_io *io, int fd, void (*cb)(struct loop_io *, uint32_t));
 void l7_reap_later(struct l7 *l);              /* a client or upstream died */
@@ -234,7 +240,7 @@ void upstream_start(struct client *c);         /* send c's request to a backend 
 void upstream_event(struct loop_io *io, uint32_t events);
 void upstream_resume(struct upstream *u);      /* the client drained its buffer */
 void upstream_abort(struct upstream *u);       /* the client is gone */
-void upstream_expire(struct l7 *l);
+void upstream_deadline(struct upstream *u, uint64_t when_ns);   /* 0: none */
 
 /* backend.c */
 int backends_init(struct l7 *l);

@@ -29,7 +29,6 @@
 
 #define READ_CHUNK (64u << 10)
 #define OUT_HIGH (256u << 10)   /* stop producing for a client past this */
-#define TICK_NS 50000000ULL     /* timeouts are checked this often */
 #define FLUSH_NS 100000000ULL   /* signal batches go to the kernel this often */
 #define ACCEPT_BATCH 64
 
@@ -91,7 +90,7 @@ static void client_reset_request(struct client *c)
 	c->retried = 0;
 	c->body_left = 0;
 	c->is_head = 0;
-	c->deadline_ns = 0;
+	client_deadline(c, 0);
 }
 
 static void client_free(struct client *c)
@@ -113,6 +112,7 @@ void client_close(struct client *c)
 		upstream_abort(c->up);
 	admit_release(c);
 	loop_io_del(l->loop, &c->io);
+	loop_timer_stop(l->loop, &c->timer);
 	if (close(c->io.fd))
 		pr_warn("close client %s: %s", c->addr_str, strerror(errno));
 	c->dead = 1;
@@ -349,7 +349,7 @@ again:
 				break;
 			}
 			if (!c->deadline_ns || c->deadline_idle) {
-				c->deadline_ns = loop_now(l->loop) + cfg->header_timeout_ms * 1000000ULL;
+				client_deadline(c, loop_now(l->loop) + cfg->header_timeout_ms * 1000000ULL);
 				c->deadline_idle = 0;
 			}
 			r = http_parse_request(buf_data(&c->in), buf_used(&c->in),
@@ -374,7 +374,7 @@ again:
 			}
 			c->body_kind = http_request_body(&c->req);
 			buf_consume(&c->in, (size_t)r);
-			c->deadline_ns = loop_now(l->loop) + cfg->body_timeout_ms * 1000000ULL;
+			client_deadline(c, loop_now(l->loop) + cfg->body_timeout_ms * 1000000ULL);
 			if (c->body_kind == HTTP_BODY_LENGTH) {
 				c->body_left = (uint64_t)c->req.framing.content_length;
 				c->state = c->body_left ? CL_BODY : CL_HEAD;
@@ -445,7 +445,7 @@ void client_request_done(struct client *c)
 	admit_release(c);
 	client_reset_request(c);
 	c->state = CL_HEAD;
-	c->deadline_ns = loop_now(c->l7->loop) + c->l7->cfg.idle_timeout_ms * 1000000ULL;
+	client_deadline(c, loop_now(c->l7->loop) + c->l7->cfg.idle_timeout_ms * 1000000ULL);
 	c->deadline_idle = 1;
 	if (!c->keep_alive)
 		c->closing = 1;
@@ -497,6 +497,8 @@ static void addr_from_sockaddr(const struct sockaddr_storage *ss, uint8_t addr[1
 	}
 }
 
+static void client_timer(struct loop_timer *t);
+
 static void on_accept(struct loop_io *io, uint32_t events)
 {
 	struct l7 *l = container_of(io, struct l7, listen_io);
@@ -533,6 +535,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 			pr_dbg("TCP_NODELAY: %s", strerror(errno));
 		c->l7 = l;
+		loop_timer_init(&c->timer, client_timer);
 		addr_from_sockaddr(&ss, c->addr);
 		if (ss.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
@@ -545,11 +548,12 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		c->out.max = 0;
 		c->body.max = l->cfg.max_body_bytes;
 		client_reset_request(c);
-		c->deadline_ns = loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL;
+		client_deadline(c, loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL);
 		c->deadline_idle = 1;
 		c->readable = 1;  /* a request may have come with the handshake */
 		if (l7_io_add(l, &c->io, fd, client_event)) {
 			pr_err("epoll: add client: %s", strerror(errno));
+			loop_timer_stop(l->loop, &c->timer);
 			close(fd);
 			free(c);
 			continue;
@@ -564,25 +568,39 @@ static void on_accept(struct loop_io *io, uint32_t events)
 }
 
 /* Timeouts: head and body (408), idle keep-alive (closed quietly), and a
- * client that does not read its response (closed). */
-static void clients_expire(struct l7 *l)
+ * client that does not read its response (closed). Queued, or at a backend
+ * that is not waiting on it, a client past its deadline is looked at again
+ * every L7_TICK_NS, until its state allows one of those or the deadline
+ * moves. */
+static void client_timer(struct loop_timer *t)
 {
-	for (struct client *c = l->clients, *next; c; c = next) {
-		next = c->next;
-		if (c->dead || !c->deadline_ns || c->deadline_ns > loop_now(l->loop))
-			continue;
-		if (c->state == CL_HEAD && !buf_used(&c->in)) {
-			client_close(c);          /* idle keep-alive */
-		} else if (c->state == CL_HEAD || c->state == CL_BODY) {
-			client_reject(c, 408);
-			if (!c->dead)
-				c->deadline_ns = loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL;
-		} else if (c->closing ||
-			   (c->state == CL_UPSTREAM && c->up && c->up->paused)) {
-			/* Not reading what it asked for: the backend waits on it. */
-			client_close(c);
-		}
+	struct client *c = container_of(t, struct client, timer);
+	struct l7 *l = c->l7;
+
+	if (c->dead)
+		return;
+	if (c->state == CL_HEAD && !buf_used(&c->in)) {
+		client_close(c);          /* idle keep-alive */
+	} else if (c->state == CL_HEAD || c->state == CL_BODY) {
+		client_reject(c, 408);
+		if (!c->dead)
+			client_deadline(c, loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL);
+	} else if (c->closing ||
+		   (c->state == CL_UPSTREAM && c->up && c->up->paused)) {
+		/* Not reading what it asked for: the backend waits on it. */
+		client_close(c);
+	} else {
+		loop_timer_at(l->loop, &c->timer, loop_now(l->loop) + L7_TICK_NS);
 	}
+}
+
+void client_deadline(struct client *c, uint64_t when_ns)
+{
+	c->deadline_ns = when_ns;
+	if (when_ns)
+		loop_timer_at(c->l7->loop, &c->timer, when_ns);
+	else
+		loop_timer_stop(c->l7->loop, &c->timer);
 }
 
 static void drain_check(struct l7 *l);
@@ -690,7 +708,7 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 		return -errno;
 	err = loop_io_add(l->loop, &l->signal_io, l->sfd, EPOLLIN, on_signal);
 	if (!err)
-		err = loop_timer_after(l->loop, &l->tick, TICK_NS);
+		err = loop_timer_after(l->loop, &l->tick, L7_TICK_NS);
 	if (err)
 		return err;
 	pr_info("listening on %s, %u backend(s), %u tier(s), %u key(s)", l->cfg.listen,
@@ -784,16 +802,15 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	}
 }
 
-/* Every TICK_NS, from the previous due time: the timeouts, the queue's
- * expiry, and the kernel's signal batches every FLUSH_NS. */
+/* Every L7_TICK_NS, from the previous due time: the queue's expiry, the
+ * kernel's signal batches every FLUSH_NS, and the end of a drain. (Clients
+ * and upstreams have a timer each for their timeouts.) */
 static void on_tick(struct loop_timer *t)
 {
 	struct l7 *l = container_of(t, struct l7, tick);
-	uint64_t now = loop_now(l->loop), next = t->when_ns + TICK_NS;
+	uint64_t now = loop_now(l->loop), next = t->when_ns + L7_TICK_NS;
 
-	loop_timer_at(l->loop, t, next > now ? next : now + TICK_NS);
-	clients_expire(l);
-	upstream_expire(l);
+	loop_timer_at(l->loop, t, next > now ? next : now + L7_TICK_NS);
 	admit_expire(l);
 	if (l->kern && now - l->last_flush >= FLUSH_NS) {
 		l7_kernel_flush(l->kern);

@@ -58,6 +58,7 @@ static void up_close(struct upstream *u)
 		return;
 	up_unlink(u);
 	loop_io_del(l->loop, &u->io);
+	loop_timer_stop(l->loop, &u->timer);
 	if (close(u->io.fd))
 		pr_warn("close backend connection: %s", strerror(errno));
 	u->dead = 1;
@@ -66,6 +67,8 @@ static void up_close(struct upstream *u)
 	l->dead_upstreams = u;
 	l7_reap_later(l);
 }
+
+static void up_timer(struct loop_timer *t);
 
 static struct upstream *up_connect(struct l7 *l, unsigned int b)
 {
@@ -78,6 +81,7 @@ static struct upstream *up_connect(struct l7 *l, unsigned int b)
 		return NULL;
 	u->l7 = l;
 	u->backend = b;
+	loop_timer_init(&u->timer, up_timer);
 	u->io.fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->io.fd < 0) {
 		pr_warn("backend %s: socket: %s", be->name, strerror(errno));
@@ -192,7 +196,7 @@ void upstream_start(struct client *c)
 	u->prev = NULL;
 	l->busy = u;
 	l->backends[b].requests_total++;
-	u->deadline_ns = loop_now(l->loop) + l->cfg.connect_timeout_ms * 1000000ULL;
+	upstream_deadline(u, loop_now(l->loop) + l->cfg.connect_timeout_ms * 1000000ULL);
 	if (l->kern)
 		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_REQUESTS);
 	if (u->state == UP_IDLE) {
@@ -262,7 +266,7 @@ static void up_send(struct upstream *u)
 	}
 	u->state = UP_HEAD;
 	u->t_sent = loop_now(l->loop);
-	u->deadline_ns = loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL;
+	upstream_deadline(u, loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL);
 	/* The response comes with the next input edge (a pooled connection
 	 * had none pending: input while idle closes it). */
 	if (u->readable)
@@ -468,7 +472,7 @@ static int up_head(struct upstream *u, long head_len)
 	}
 	buf_consume(&u->in, (size_t)head_len);
 	u->state = UP_BODY;
-	u->deadline_ns = loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL;
+	upstream_deadline(u, loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL);
 	return 0;
 }
 
@@ -519,7 +523,7 @@ static int up_process(struct upstream *u)
 				/* Reading resumes when the client drains; a client
 				 * that does not within idle-timeout is closed. */
 				u->paused = 1;
-				u->cl->deadline_ns = loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL;
+				client_deadline(u->cl, loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL);
 			}
 			return 0;
 		}
@@ -546,7 +550,7 @@ static void up_read(struct upstream *u)
 				u->readable = 0;
 			u->in.len += (size_t)n;
 			u->got_bytes = 1;
-			u->deadline_ns = loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL;
+			upstream_deadline(u, loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL);
 			if (up_process(u))
 				return;
 			continue;
@@ -625,17 +629,32 @@ void upstream_abort(struct upstream *u)
 	up_close(u);
 }
 
-void upstream_expire(struct l7 *l)
+/* At the deadline: the connect or the response timed out. A paused
+ * upstream waits on its client, not the backend: it is looked at again
+ * every L7_TICK_NS until it resumes or the deadline moves. */
+static void up_timer(struct loop_timer *t)
 {
-	for (struct upstream *u = l->busy, *next; u; u = next) {
-		next = u->next;
-		if (u->dead || !u->deadline_ns || u->deadline_ns > loop_now(l->loop) || u->paused)
-			continue;
-		if (u->state == UP_CONNECTING)
-			up_fail(u, UPERR_CONNECT, "connect timed out");
-		else
-			up_fail(u, UPERR_TIMEOUT, u->state == UP_BODY ?
-				"no response bytes within backend-timeout" :
-				"no response within backend-timeout");
+	struct upstream *u = container_of(t, struct upstream, timer);
+
+	if (u->dead)
+		return;
+	if (u->paused) {
+		loop_timer_at(u->l7->loop, &u->timer, loop_now(u->l7->loop) + L7_TICK_NS);
+		return;
 	}
+	if (u->state == UP_CONNECTING)
+		up_fail(u, UPERR_CONNECT, "connect timed out");
+	else
+		up_fail(u, UPERR_TIMEOUT, u->state == UP_BODY ?
+			"no response bytes within backend-timeout" :
+			"no response within backend-timeout");
+}
+
+void upstream_deadline(struct upstream *u, uint64_t when_ns)
+{
+	u->deadline_ns = when_ns;
+	if (when_ns)
+		loop_timer_at(u->l7->loop, &u->timer, when_ns);
+	else
+		loop_timer_stop(u->l7->loop, &u->timer);
 }
