@@ -3,10 +3,10 @@
  * benchmark and demo (docs/mock-llm.md).
  *
  * One process (or --workers N processes on SO_REUSEPORT sockets) runs one
- * epoll loop over non-blocking sockets: HTTP/1.1 keep-alive and pipelining
- * (requests answered in order, one at a time per connection), bounded
- * buffers, Content-Length and chunked request bodies. Latency and streaming
- * are timers in a min-heap that sets epoll_wait's timeout: nothing sleeps.
+ * event loop (user/lib/loop.h) over non-blocking sockets: HTTP/1.1
+ * keep-alive and pipelining (requests answered in order, one at a time per
+ * connection), bounded buffers, Content-Length and chunked request bodies.
+ * Latency and streaming are loop timers: nothing sleeps.
  * Counters live in a shared mapping so /stats counts every worker. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -30,8 +29,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "buf.h"
 #include "http_status.h"
 #include "log.h"
+#include "loop.h"
 #include "parse.h"
 
 #define PROG "mock-llm"
@@ -49,7 +50,6 @@
 #define LATENCY_MAX_MS 600000
 #define DRAIN_NS (2ULL * 1000000000ULL) /* lingering close: wait this for the peer's FIN */
 #define LINE_MAX_CHUNK 1024            /* a chunk-size line longer than this is bad */
-#define MAX_EVENTS 256
 
 /* --- options ---------------------------------------------------------------- */
 
@@ -162,103 +162,19 @@ static void in_flight_add(int d)
 	stats_unlock();
 }
 
-/* --- buffers ---------------------------------------------------------------- */
-
-/* Bytes [off, len) are pending. err is sticky: an append that would pass
- * max sets it, and the connection is dropped at the next flush. */
-struct buf {
-	char *p;
-	size_t off, len, cap, max;
-	int err;
-};
-
-static size_t buf_pending(const struct buf *b)
-{
-	return b->len - b->off;
-}
-
-static int buf_reserve(struct buf *b, size_t extra)
-{
-	size_t need, cap;
-	char *p;
-
-	if (b->off == b->len)
-		b->off = b->len = 0;
-	if (b->len + extra <= b->cap)
-		return 0;
-	if (b->off) {
-		memmove(b->p, b->p + b->off, b->len - b->off);
-		b->len -= b->off;
-		b->off = 0;
-		if (b->len + extra <= b->cap)
-			return 0;
-	}
-	need = b->len + extra;
-	if (need > b->max) {
-		b->err = -ENOBUFS;
-		return -ENOBUFS;
-	}
-	cap = b->cap ? b->cap : IN_CHUNK;
-	while (cap < need)
-		cap *= 2;
-	if (cap > b->max)
-		cap = b->max;
-	p = realloc(b->p, cap);
-	if (!p) {
-		b->err = -ENOMEM;
-		return -ENOMEM;
-	}
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-static void buf_put(struct buf *b, const void *s, size_t n)
-{
-	if (buf_reserve(b, n))
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void buf_puts(struct buf *b, const char *s)
-{
-	buf_put(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3)))
-static void buf_printf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (buf_reserve(b, 256))
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->err = -EINVAL;
-		return;
-	}
-	if ((size_t)n >= b->cap - b->len) {
-		if (buf_reserve(b, (size_t)n + 1))
-			return;
-		va_start(ap, fmt);
-		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-	}
-	b->len += (size_t)n;
-}
+/* --- buffers ----------------------------------------------------------------
+ * struct buf (user/lib/buf.h): bytes [off, len) are pending; err keeps the
+ * first append that failed (past max, or out of memory), and the connection
+ * is dropped at the next flush. */
 
 /* A JSON string. Bytes from headers may be anything: control characters
  * and, unless utf8 says the text is valid UTF-8, bytes >= 0x80 are
  * escaped, so the output is always valid JSON. */
-static void buf_json_str(struct buf *b, const char *s, size_t n, int utf8)
+static void json_str(struct buf *b, const char *s, size_t n, int utf8)
 {
 	static const char hex[] = "0123456789abcdef";
 
-	buf_put(b, "\"", 1);
+	buf_append(b, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		size_t j = i;
@@ -267,26 +183,19 @@ static void buf_json_str(struct buf *b, const char *s, size_t n, int utf8)
 		       ((unsigned char)s[j] < 0x80 || utf8))
 			j++;
 		if (j > i) {
-			buf_put(b, s + i, j - i);
+			buf_append(b, s + i, j - i);
 			i = j - 1;
 			continue;
 		}
 		if (ch == '"' || ch == '\\') {
 			char e[2] = { '\\', (char)ch };
-			buf_put(b, e, 2);
+			buf_append(b, e, 2);
 		} else {
 			char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
-			buf_put(b, e, 6);
+			buf_append(b, e, 6);
 		}
 	}
-	buf_put(b, "\"", 1);
-}
-
-static void buf_free(struct buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->off = b->len = b->cap = 0;
+	buf_append(b, "\"", 1);
 }
 
 /* --- connections and timers ------------------------------------------------- */
@@ -307,97 +216,35 @@ struct llm {
 };
 
 struct conn {
-	int fd;
-	__u32 events;
+	struct loop_io io;      /* io.fd is the socket */
+	struct loop_timer timer; /* the answer's latency, the next token, the drain */
 	enum conn_state state;
 	struct buf in, out;
 	int keep_alive, http10, head, peer_eof, close_after_flush, abrupt, sent_continue;
 	int dead;
-	__u32 heap_idx; /* UINT32_MAX: no timer */
-	__u64 deadline;
 	struct llm llm;
 	int llm_active;
 	char peer[64];
 	struct conn *prev, *next;
 };
 
-static int ep = -1;
+static struct loop *L;
 static struct conn *conns;      /* every live connection */
-static struct conn *graveyard;  /* killed this iteration, freed after it */
+static struct conn *graveyard;  /* killed, freed by the posted reap */
+static struct loop_post reap;
 static __u64 nconns;
 static int accepting = 1;
 static struct buf scratch = { .max = OUT_MAX };
-static struct conn **heap;
-static __u32 heap_len;
-static int listen_fd_w = -1;
-
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
-
-static void heap_swap(__u32 a, __u32 b)
-{
-	struct conn *t = heap[a];
-
-	heap[a] = heap[b];
-	heap[b] = t;
-	heap[a]->heap_idx = a;
-	heap[b]->heap_idx = b;
-}
-
-static void heap_up(__u32 i)
-{
-	while (i && heap[(i - 1) / 2]->deadline > heap[i]->deadline) {
-		heap_swap(i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-}
-
-static void heap_down(__u32 i)
-{
-	for (;;) {
-		__u32 l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < heap_len && heap[l]->deadline < heap[m]->deadline)
-			m = l;
-		if (r < heap_len && heap[r]->deadline < heap[m]->deadline)
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(i, m);
-		i = m;
-	}
-}
+static struct loop_io listen_io;
 
 static void timer_cancel(struct conn *c)
 {
-	__u32 i = c->heap_idx;
-
-	if (i == UINT32_MAX)
-		return;
-	c->heap_idx = UINT32_MAX;
-	heap_len--;
-	if (i == heap_len)
-		return;
-	heap[i] = heap[heap_len];
-	heap[i]->heap_idx = i;
-	heap_up(i);
-	heap_down(heap[i]->heap_idx);
+	loop_timer_stop(L, &c->timer);
 }
 
-/* The heap holds at most one timer per connection and has room for
- * max_conns, so it cannot overflow. */
 static void timer_set(struct conn *c, __u64 deadline)
 {
-	timer_cancel(c);
-	c->deadline = deadline;
-	c->heap_idx = heap_len;
-	heap[heap_len++] = c;
-	heap_up(c->heap_idx);
+	loop_timer_at(L, &c->timer, deadline);
 }
 
 static void llm_end(struct conn *c)
@@ -417,9 +264,10 @@ static void conn_kill(struct conn *c)
 	c->dead = 1;
 	timer_cancel(c);
 	llm_end(c);
-	if (close(c->fd))
+	loop_io_del(L, &c->io);
+	if (close(c->io.fd))
 		pr_warn("close connection from %s: %s", c->peer, strerror(errno));
-	c->fd = -1;
+	c->io.fd = -1;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -429,31 +277,25 @@ static void conn_kill(struct conn *c)
 	c->next = graveyard;
 	graveyard = c;
 	nconns--;
+	loop_post(L, &reap);
 }
 
 static void set_events(struct conn *c)
 {
 	__u32 want = 0;
-	struct epoll_event ev;
 
 	if (c->dead)
 		return;
 	if (c->state == C_DRAINING ||
 	    (c->state == C_READING && !c->peer_eof && !c->close_after_flush &&
-	     buf_pending(&c->out) < OUT_HIGH))
+	     buf_used(&c->out) < OUT_HIGH))
 		want |= EPOLLIN;
-	if (buf_pending(&c->out))
+	if (buf_used(&c->out))
 		want |= EPOLLOUT;
-	if (want == c->events)
-		return;
-	ev.events = want;
-	ev.data.ptr = c;
-	if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev)) {
+	if (loop_io_mod(L, &c->io, want)) {
 		pr_err("epoll_ctl modify connection from %s: %s", c->peer, strerror(errno));
 		conn_kill(c);
-		return;
 	}
-	c->events = want;
 }
 
 /* --- HTTP responses --------------------------------------------------------- */
@@ -471,14 +313,14 @@ static void resp_head(struct conn *c, int status, const char *ctype, long long c
 	if (clen >= 0)
 		buf_printf(o, "Content-Length: %lld\r\n", clen);
 	else if (!c->http10)
-		buf_puts(o, "Transfer-Encoding: chunked\r\n");
+		buf_str(o, "Transfer-Encoding: chunked\r\n");
 	if (!c->keep_alive)
-		buf_puts(o, "Connection: close\r\n");
+		buf_str(o, "Connection: close\r\n");
 	else if (c->http10)
-		buf_puts(o, "Connection: keep-alive\r\n");
+		buf_str(o, "Connection: keep-alive\r\n");
 	if (extra)
-		buf_puts(o, extra);
-	buf_puts(o, "\r\n");
+		buf_str(o, extra);
+	buf_str(o, "\r\n");
 	if (!c->keep_alive)
 		c->close_after_flush = 1;
 }
@@ -488,7 +330,7 @@ static void send_body(struct conn *c, int status, const char *ctype, const char 
 {
 	resp_head(c, status, ctype, (long long)len, extra);
 	if (!c->head)
-		buf_put(&c->out, body, len);
+		buf_append(&c->out, body, len);
 }
 
 static const char *error_type(int status)
@@ -512,8 +354,8 @@ static void send_error(struct conn *c, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	scratch.off = scratch.len = 0;
-	buf_puts(&scratch, "{\"error\":{\"message\":");
-	buf_json_str(&scratch, msg, strlen(msg), 0);
+	buf_str(&scratch, "{\"error\":{\"message\":");
+	json_str(&scratch, msg, strlen(msg), 0);
 	buf_printf(&scratch, ",\"type\":\"%s\",\"param\":null,\"code\":null}}\n",
 		   error_type(status));
 	if (scratch.err) {
@@ -796,7 +638,7 @@ static void chunked_decode(char *p)
 static int parse_request(struct conn *c, struct req *r)
 {
 	char *p = c->in.p + c->in.off, *hend;
-	size_t n = buf_pending(&c->in), lim = n < HEAD_MAX ? n : HEAD_MAX;
+	size_t n = buf_used(&c->in), lim = n < HEAD_MAX ? n : HEAD_MAX;
 
 	memset(r, 0, sizeof(*r));
 	/* Tolerate the empty lines some clients send between requests. */
@@ -1043,7 +885,7 @@ static void handle_llm(struct conn *c, const struct req *r, int chat)
 		stream ? " stream" : "", latency);
 	if (latency > 0) {
 		c->state = C_WAITING;
-		timer_set(c, now_ns() + (__u64)latency * 1000000ULL);
+		timer_set(c, loop_clock() + (__u64)latency * 1000000ULL);
 	} else {
 		llm_start(c);
 	}
@@ -1077,7 +919,7 @@ static void common_json(struct buf *b, const struct llm *l, const char *object)
 	buf_printf(b, "{\"id\":\"%s-%llu\",\"object\":\"%s\",\"created\":%lld,\"model\":",
 		   l->chat ? "chatcmpl" : "cmpl", (unsigned long long)l->id, object,
 		   l->created);
-	buf_json_str(b, l->model, strlen(l->model), 1);
+	json_str(b, l->model, strlen(l->model), 1);
 }
 
 static void llm_start(struct conn *c)
@@ -1103,7 +945,7 @@ static void llm_start(struct conn *c)
 		return;
 	}
 	if (l->stream) {
-		l->t0_ns = now_ns();
+		l->t0_ns = loop_clock();
 		c->state = C_STREAMING;
 		stream_step(c);
 		return;
@@ -1111,14 +953,14 @@ static void llm_start(struct conn *c)
 	l->sent = l->completion;
 	b->off = b->len = 0;
 	common_json(b, l, l->chat ? "chat.completion" : "text_completion");
-	buf_puts(b, l->chat ? ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+	buf_str(b, l->chat ? ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
 		 "\"content\":\"" : ",\"choices\":[{\"index\":0,\"text\":\"");
 	for (__u64 i = 0; i < l->completion; i++)
-		buf_put(b, "tok ", 4);
-	buf_puts(b, l->chat ? "\"},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+		buf_append(b, "tok ", 4);
+	buf_str(b, l->chat ? "\"},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
 		 : "\",\"logprobs\":null,\"finish_reason\":\"stop\"}],");
 	usage_json(b, l);
-	buf_puts(b, "}\n");
+	buf_str(b, "}\n");
 	if (b->err) {
 		b->err = 0;
 		conn_kill(c);
@@ -1133,9 +975,9 @@ static void send_event(struct conn *c, const struct buf *ev)
 {
 	if (!c->http10)
 		buf_printf(&c->out, "%zx\r\n", ev->len);
-	buf_put(&c->out, ev->p, ev->len);
+	buf_append(&c->out, ev->p, ev->len);
 	if (!c->http10)
-		buf_put(&c->out, "\r\n", 2);
+		buf_append(&c->out, "\r\n", 2);
 }
 
 /* Emits what is due: the head, then tokens until the next one's time, the
@@ -1164,16 +1006,16 @@ static void stream_step(struct conn *c)
 		}
 		if (l->sent >= l->completion)
 			break;
-		if (l->sent && token_ns && now_ns() < l->t0_ns + l->sent * token_ns) {
+		if (l->sent && token_ns && loop_clock() < l->t0_ns + l->sent * token_ns) {
 			timer_set(c, l->t0_ns + l->sent * token_ns);
 			return;
 		}
-		if (buf_pending(&c->out) >= OUT_HIGH) {
+		if (buf_used(&c->out) >= OUT_HIGH) {
 			l->blocked = 1; /* resumed when the client has read */
 			return;
 		}
 		b->off = b->len = 0;
-		buf_puts(b, "data: ");
+		buf_str(b, "data: ");
 		common_json(b, l, l->chat ? "chat.completion.chunk" : "text_completion");
 		if (l->chat)
 			buf_printf(b, ",\"choices\":[{\"index\":0,\"delta\":{%s\"content\":\"tok \"},"
@@ -1184,7 +1026,7 @@ static void stream_step(struct conn *c)
 			buf_printf(b, ",\"choices\":[{\"text\":\"tok \",\"index\":0,"
 				   "\"logprobs\":null,\"finish_reason\":%s}]",
 				   l->sent + 1 == l->completion ? "\"stop\"" : "null");
-		buf_puts(b, l->include_usage ? ",\"usage\":null}\n\n" : "}\n\n");
+		buf_str(b, l->include_usage ? ",\"usage\":null}\n\n" : "}\n\n");
 		send_event(c, b);
 		l->sent++;
 		stats_lock();
@@ -1194,26 +1036,26 @@ static void stream_step(struct conn *c)
 	b->off = b->len = 0;
 	if (!l->completion && l->chat) {
 		/* No tokens: one event still carries the role and the finish. */
-		buf_puts(b, "data: ");
+		buf_str(b, "data: ");
 		common_json(b, l, "chat.completion.chunk");
-		buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+		buf_str(b, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
 			 "\"content\":\"\"},\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\n");
 		send_event(c, b);
 		b->off = b->len = 0;
 	}
 	if (l->include_usage) {
-		buf_puts(b, "data: ");
+		buf_str(b, "data: ");
 		common_json(b, l, l->chat ? "chat.completion.chunk" : "text_completion");
-		buf_puts(b, ",\"choices\":[],");
+		buf_str(b, ",\"choices\":[],");
 		usage_json(b, l);
-		buf_puts(b, "}\n\n");
+		buf_str(b, "}\n\n");
 		send_event(c, b);
 		b->off = b->len = 0;
 	}
-	buf_puts(b, "data: [DONE]\n\n");
+	buf_str(b, "data: [DONE]\n\n");
 	send_event(c, b);
 	if (!c->http10)
-		buf_put(&c->out, "0\r\n\r\n", 5);
+		buf_append(&c->out, "0\r\n\r\n", 5);
 	if (b->err) {
 		b->err = 0;
 		conn_kill(c);
@@ -1236,9 +1078,9 @@ static void send_stats(struct conn *c)
 		if (!S->keys[i].key[0])
 			continue;
 		if (!first)
-			buf_put(b, ",", 1);
+			buf_append(b, ",", 1);
 		first = 0;
-		buf_json_str(b, S->keys[i].key, strlen(S->keys[i].key), 0);
+		json_str(b, S->keys[i].key, strlen(S->keys[i].key), 0);
 		buf_printf(b, ":%llu", (unsigned long long)S->keys[i].n);
 	}
 	buf_printf(b, "},\"prompt_tokens\":%llu,\"completion_tokens\":%llu,\"in_flight\":%llu,"
@@ -1256,7 +1098,7 @@ static void send_stats(struct conn *c)
 		first = 0;
 	}
 	stats_unlock();
-	buf_puts(b, "}}\n");
+	buf_str(b, "}}\n");
 	if (b->err) {
 		b->err = 0;
 		conn_kill(c);
@@ -1339,7 +1181,7 @@ other:
 static void process_input(struct conn *c)
 {
 	while (!c->dead && c->state == C_READING && !c->close_after_flush &&
-	       buf_pending(&c->out) < OUT_HIGH) {
+	       buf_used(&c->out) < OUT_HIGH) {
 		struct req r;
 		int rc = parse_request(c, &r);
 
@@ -1350,7 +1192,7 @@ static void process_input(struct conn *c)
 		}
 		if (!rc) {
 			if (r.head_len && r.expect_continue && !c->sent_continue) {
-				buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+				buf_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 				c->sent_continue = 1;
 			}
 			break;
@@ -1375,8 +1217,8 @@ static void conn_flush(struct conn *c)
 		conn_kill(c);
 		return;
 	}
-	while (buf_pending(o)) {
-		ssize_t n = send(c->fd, o->p + o->off, buf_pending(o), MSG_NOSIGNAL);
+	while (buf_used(o)) {
+		ssize_t n = send(c->io.fd, o->p + o->off, buf_used(o), MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1389,7 +1231,7 @@ static void conn_flush(struct conn *c)
 		}
 		o->off += (size_t)n;
 	}
-	if (buf_pending(o))
+	if (buf_used(o))
 		return;
 	o->off = o->len = 0;
 	if (c->close_after_flush && c->state == C_READING) {
@@ -1400,19 +1242,19 @@ static void conn_flush(struct conn *c)
 		/* Lingering close: shut our side, read until the client's FIN
 		 * so that unread input does not turn our close into a RST that
 		 * destroys the answer. */
-		if (shutdown(c->fd, SHUT_WR) && errno != ENOTCONN)
+		if (shutdown(c->io.fd, SHUT_WR) && errno != ENOTCONN)
 			pr_info("%s: shutdown: %s", c->peer, strerror(errno));
 		c->state = C_DRAINING;
 		c->close_after_flush = 0;
-		timer_set(c, now_ns() + DRAIN_NS);
+		timer_set(c, loop_clock() + DRAIN_NS);
 	}
 }
 
 /* A buffer that grew for one big request or answer is given back once
  * empty, so idle connections stay small. */
-static void buf_trim(struct buf *b, size_t keep)
+static void buf_shrink(struct buf *b, size_t keep)
 {
-	if (!buf_pending(b) && b->cap > keep)
+	if (!buf_used(b) && b->cap > keep)
 		buf_free(b);
 }
 
@@ -1429,24 +1271,24 @@ static void conn_settle(struct conn *c)
 		if (c->dead)
 			return;
 		if (c->state == C_STREAMING && c->llm.blocked &&
-		    buf_pending(&c->out) < OUT_HIGH / 2) {
+		    buf_used(&c->out) < OUT_HIGH / 2) {
 			c->llm.blocked = 0;
 			stream_step(c); /* emits until OUT_HIGH or the end */
 			progress = 1;
-		} else if (c->state == C_READING && buf_pending(&c->in) && !c->close_after_flush &&
-			   buf_pending(&c->out) < OUT_HIGH) {
-			size_t before = buf_pending(&c->in);
+		} else if (c->state == C_READING && buf_used(&c->in) && !c->close_after_flush &&
+			   buf_used(&c->out) < OUT_HIGH) {
+			size_t before = buf_used(&c->in);
 
 			process_input(c);
-			progress = !c->dead && buf_pending(&c->in) != before;
+			progress = !c->dead && buf_used(&c->in) != before;
 		}
 	}
 	conn_flush(c); /* e.g. a 100 Continue */
 	if (c->dead)
 		return;
-	buf_trim(&c->in, 64 * 1024);
-	buf_trim(&c->out, OUT_HIGH);
-	if (c->peer_eof && c->state == C_READING && !buf_pending(&c->out)) {
+	buf_shrink(&c->in, 64 * 1024);
+	buf_shrink(&c->out, OUT_HIGH);
+	if (c->peer_eof && c->state == C_READING && !buf_used(&c->out)) {
 		conn_kill(c);
 		return;
 	}
@@ -1461,7 +1303,7 @@ static void conn_read(struct conn *c)
 	if (c->state == C_DRAINING) {
 		char sink[16384];
 
-		n = recv(c->fd, sink, sizeof(sink), 0);
+		n = recv(c->io.fd, sink, sizeof(sink), 0);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			conn_kill(c);
 		return;
@@ -1469,8 +1311,8 @@ static void conn_read(struct conn *c)
 	if (buf_reserve(in, IN_CHUNK)) {
 		/* Full at IN_MAX and still no whole request. */
 		in->err = 0;
-		if (buf_pending(in) < in->max)
-			buf_reserve(in, in->max - buf_pending(in));
+		if (buf_used(in) < in->max)
+			buf_reserve(in, in->max - buf_used(in));
 		if (in->err || in->len == in->cap) {
 			in->err = 0;
 			fail_conn(c, 413, "request over the input limit");
@@ -1478,7 +1320,7 @@ static void conn_read(struct conn *c)
 			return;
 		}
 	}
-	n = recv(c->fd, in->p + in->len, in->cap - in->len, 0);
+	n = recv(c->io.fd, in->p + in->len, in->cap - in->len, 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -1517,11 +1359,9 @@ static void on_timer(struct conn *c)
 
 static void set_accepting(int on)
 {
-	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = NULL };
-
 	if (accepting == on)
 		return;
-	if (epoll_ctl(ep, EPOLL_CTL_MOD, listen_fd_w, &ev))
+	if (loop_io_mod(L, &listen_io, on ? EPOLLIN : 0))
 		pr_err("epoll_ctl listening socket: %s", strerror(errno));
 	else
 		accepting = on;
@@ -1546,15 +1386,18 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
 	}
 }
 
-static void do_accept(int lfd)
+static void on_conn(struct loop_io *io, uint32_t events);
+static void on_conn_timer(struct loop_timer *t);
+
+static void on_accept(struct loop_io *io, uint32_t events)
 {
+	(void)events;
 	while (nconns < O.max_conns) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		struct epoll_event ev;
 		struct conn *c;
 		int one = 1;
-		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
@@ -1571,16 +1414,12 @@ static void do_accept(int lfd)
 			close(fd);
 			return;
 		}
-		c->fd = fd;
-		c->heap_idx = UINT32_MAX;
+		loop_timer_init(&c->timer, on_conn_timer);
 		c->keep_alive = 1;
 		c->in.max = IN_MAX;
 		c->out.max = OUT_MAX;
-		c->events = EPOLLIN;
 		peer_name(&ss, c->peer, sizeof(c->peer));
-		ev.events = EPOLLIN;
-		ev.data.ptr = c;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
+		if (loop_io_add(L, &c->io, fd, EPOLLIN, on_conn)) {
 			pr_warn("epoll_ctl add connection from %s: %s", c->peer, strerror(errno));
 			close(fd);
 			free(c);
@@ -1608,13 +1447,52 @@ static void free_graveyard(void)
 	}
 }
 
+static void on_reap(struct loop_post *p)
+{
+	(void)p;
+	free_graveyard();
+	if (nconns < O.max_conns)
+		set_accepting(1);
+}
+
+static void on_conn(struct loop_io *io, uint32_t events)
+{
+	struct conn *c = container_of(io, struct conn, io);
+
+	if (c->dead)
+		return;
+	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) {
+		conn_kill(c);
+		return;
+	}
+	if (events & EPOLLIN)
+		conn_read(c);
+	if (!c->dead)
+		conn_settle(c);
+}
+
+static void on_conn_timer(struct loop_timer *t)
+{
+	on_timer(container_of(t, struct conn, timer));
+}
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		pr_info("signal %u: exiting", si.ssi_signo);
+		loop_stop(L);
+	}
+}
+
 static int worker_run(int lfd)
 {
-	struct epoll_event ev, evs[MAX_EVENTS];
-	int sfd, rc = 0, sentinel_sig;
+	struct loop_io signal_io;
+	int sfd, rc = 0, err;
 	sigset_t mask;
 
-	listen_fd_w = lfd;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -1623,96 +1501,37 @@ static int worker_run(int lfd)
 		pr_err("signalfd: %s", strerror(errno));
 		return 1;
 	}
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0) {
-		pr_err("epoll_create1: %s", strerror(errno));
+	err = loop_new(&L);
+	if (err) {
+		pr_err("event loop: %s", strerror(-err));
 		close(sfd);
 		return 1;
 	}
-	heap = calloc(O.max_conns, sizeof(*heap));
-	if (!heap) {
-		pr_err("out of memory for %llu timers (lower --max-conns)",
-		       (unsigned long long)O.max_conns);
+	loop_post_init(&reap, on_reap);
+	err = loop_io_add(L, &listen_io, lfd, EPOLLIN, on_accept);
+	if (err) {
+		pr_err("epoll_ctl add listening socket: %s", strerror(-err));
 		rc = 1;
 		goto out;
 	}
-	ev.events = EPOLLIN;
-	ev.data.ptr = NULL; /* the listening socket */
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev)) {
-		pr_err("epoll_ctl add listening socket: %s", strerror(errno));
+	err = loop_io_add(L, &signal_io, sfd, EPOLLIN, on_signal);
+	if (err) {
+		pr_err("epoll_ctl add signalfd: %s", strerror(-err));
 		rc = 1;
 		goto out;
 	}
-	ev.data.ptr = &sentinel_sig;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev)) {
-		pr_err("epoll_ctl add signalfd: %s", strerror(errno));
+	err = loop_run(L);
+	if (err) {
+		pr_err("epoll_wait: %s", strerror(-err));
 		rc = 1;
-		goto out;
-	}
-	for (;;) {
-		int timeout = -1, n;
-		__u64 now;
-
-		if (heap_len) {
-			now = now_ns();
-			timeout = heap[0]->deadline <= now ? 0 :
-				(int)((heap[0]->deadline - now + 999999) / 1000000);
-		}
-		n = epoll_wait(ep, evs, MAX_EVENTS, timeout);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_err("epoll_wait: %s", strerror(errno));
-			rc = 1;
-			goto out;
-		}
-		for (int i = 0; i < n; i++) {
-			struct conn *c = evs[i].data.ptr;
-
-			if (!c) {
-				do_accept(lfd);
-				continue;
-			}
-			if (evs[i].data.ptr == &sentinel_sig) {
-				struct signalfd_siginfo si;
-
-				if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					pr_info("signal %u: exiting", si.ssi_signo);
-					goto out;
-				}
-				continue;
-			}
-			if (c->dead)
-				continue;
-			if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN)) {
-				conn_kill(c);
-				continue;
-			}
-			if (evs[i].events & EPOLLIN)
-				conn_read(c);
-			if (!c->dead)
-				conn_settle(c);
-		}
-		now = now_ns();
-		while (heap_len && heap[0]->deadline <= now) {
-			struct conn *c = heap[0];
-
-			timer_cancel(c);
-			on_timer(c);
-		}
-		if (graveyard) {
-			free_graveyard();
-			if (nconns < O.max_conns)
-				set_accepting(1);
-		}
 	}
 out:
 	while (conns)
 		conn_kill(conns);
 	free_graveyard();
 	buf_free(&scratch);
-	free(heap);
-	close(ep);
+	loop_free(L);
+	L = NULL;
 	close(sfd);
 	return rc;
 }

@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "hist.h"
 #include "metrics.h"
+#include "loop.h"
 #include "metrics_http.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -72,17 +73,17 @@ static int count_lines(const char *text, const char *prefix)
 
 static char *render(struct fx *f, const struct metrics_extra *x)
 {
-	struct strbuf b;
+	struct buf b;
 	int err;
 
-	strbuf_init(&b, 0);
+	buf_init(&b, METRICS_MAX_BYTES);
 	err = metrics_render(&f->m, x, &b);
 	if (!CHECK(err == 0, "metrics_render: %s", strerror(-err)) ||
-	    !CHECK(b.buf != NULL, "metrics_render wrote nothing")) {
-		strbuf_free(&b);
+	    !CHECK(b.len > 0 && buf_cstr(&b), "metrics_render wrote nothing")) {
+		buf_free(&b);
 		return NULL;
 	}
-	return b.buf;
+	return b.p;
 }
 
 /* Every family once, HELP before TYPE, and every sample's name belongs to
@@ -425,22 +426,23 @@ TEST(metrics_histogram_bounds_are_bucket_edges)
 
 TEST(metrics_label_escaping_and_bounded_buffer)
 {
-	struct strbuf b;
+	struct buf b;
 	int err;
 
-	strbuf_init(&b, 0);
+	buf_init(&b, 0);
 	err = metrics_label_escape(&b, "a\"b\\c\nd");
 	CHECK_EQ(err, 0, "escape");
-	CHECK(b.buf && !strcmp(b.buf, "a\\\"b\\\\c\\nd"), "escaped '%s'", b.buf ? b.buf : "");
-	strbuf_free(&b);
+	CHECK(buf_cstr(&b) && !strcmp(buf_cstr(&b), "a\\\"b\\\\c\\nd"), "escaped '%s'",
+	      buf_cstr(&b) ? buf_cstr(&b) : "");
+	buf_free(&b);
 
-	strbuf_init(&b, 16);
-	CHECK_EQ(strbuf_printf(&b, "%s", "0123456789"), 0, "fits");
-	CHECK_EQ(strbuf_printf(&b, "%s", "0123456789"), (unsigned long long)-E2BIG, "past max");
-	CHECK(b.overflow && b.len == 10, "overflow %d len %zu", b.overflow, b.len);
-	strbuf_reset(&b);
-	CHECK(!b.overflow && b.len == 0, "reset");
-	strbuf_free(&b);
+	buf_init(&b, 16);
+	CHECK_EQ(buf_printf(&b, "%s", "0123456789"), 0, "fits");
+	CHECK_EQ(buf_printf(&b, "%s", "0123456789"), (unsigned long long)-E2BIG, "past max");
+	CHECK(b.err == -E2BIG && b.len == 10, "err %d len %zu", b.err, b.len);
+	buf_reset(&b);
+	CHECK(!b.err && b.len == 0, "reset");
+	buf_free(&b);
 }
 
 /* --- the endpoint ------------------------------------------------------------ */
@@ -451,12 +453,31 @@ struct rctx {
 	int calls;
 };
 
-static int render_cb(struct strbuf *out, void *arg)
+static int render_cb(struct buf *out, void *arg)
 {
 	struct rctx *r = arg;
 
 	r->calls++;
 	return metrics_render(&r->f->m, r->x, out);
+}
+
+/* The endpoint runs on this loop; the tests turn it from their one thread,
+ * as the daemon's loop would. */
+static struct loop *tl;
+
+static int endpoint_open(const char *addr, int allow_any, struct rctx *r,
+			 struct metrics_http **h)
+{
+	*h = NULL;
+	if (!tl && loop_new(&tl))
+		return -ENOMEM;
+	return metrics_http_open(tl, addr, allow_any, render_cb, r, h);
+}
+
+/* One turn of the loop, waiting at most ms for something to do. */
+static void serve(int ms)
+{
+	loop_run_once(tl, ms);
 }
 
 static int client_connect(struct metrics_http *h, int family)
@@ -509,8 +530,7 @@ static __u64 mono_ms(void)
 
 /* Sends req on fd and reads until the server closes, serving the endpoint
  * from this one thread in between (as the daemon's loop would). */
-static void exchange(struct metrics_http *h, int fd, const char *req, size_t len,
-		     struct rctx *r, struct resp *out)
+static void exchange(int fd, const char *req, size_t len, struct resp *out)
 {
 	__u64 deadline = mono_ms() + 5000;
 	size_t sent = 0, cap = 0;
@@ -521,14 +541,13 @@ static void exchange(struct metrics_http *h, int fd, const char *req, size_t len
 	out->content_length = -1;
 	while (!out->eof && mono_ms() < deadline) {
 		struct pollfd p[2] = {
-			{ .fd = metrics_http_fd(h), .events = POLLIN },
+			{ .fd = -1 },
 			{ .fd = fd, .events = (short)(sent < len ? POLLOUT | POLLIN : POLLIN) },
 		};
 
-		if (poll(p, 2, 100) < 0)
+		serve(0);
+		if (poll(p, 2, 5) < 0)
 			break;
-		if (p[0].revents & POLLIN)
-			metrics_http_handle(h, render_cb, r);
 		if ((p[1].revents & POLLOUT) && sent < len) {
 			ssize_t w = send(fd, req + sent, len - sent, MSG_NOSIGNAL);
 
@@ -583,7 +602,8 @@ static void scrape(struct metrics_http *h, int family, const char *req, size_t l
 	out->code = -1;
 	if (!CHECK(fd >= 0, "connect to the endpoint: %s", strerror(errno)))
 		return;
-	exchange(h, fd, req, len, r, out);
+	(void)r;
+	exchange(fd, req, len, out);
 	close(fd);
 }
 
@@ -608,7 +628,7 @@ TEST(metrics_http_scrape_over_loopback)
 	struct metrics_extra x = { .top_n = 5 };
 	struct rctx r = { .x = &x };
 	struct metrics_http *h = NULL;
-	struct strbuf direct;
+	struct buf direct;
 	struct resp rs;
 	struct sent s;
 	struct fx f;
@@ -620,7 +640,7 @@ TEST(metrics_http_scrape_over_loopback)
 	r.f = &f;
 	if (send_traffic(&f, &s))
 		goto out;
-	err = metrics_http_open("127.0.0.1:0", 0, &h);
+	err = endpoint_open("127.0.0.1:0", 0, &r, &h);
 	if (!CHECK(err == 0, "metrics_http_open 127.0.0.1:0: %s", strerror(-err)))
 		goto out;
 	CHECK(metrics_http_port(h) > 0, "no port");
@@ -631,12 +651,12 @@ TEST(metrics_http_scrape_over_loopback)
 	      "content type of the 0.0.4 text format");
 	CHECK(rs.body && rs.content_length == (long)rs.body_len, "Content-Length %ld, body %zu",
 	      rs.content_length, rs.body_len);
-	strbuf_init(&direct, 0);
+	buf_init(&direct, METRICS_MAX_BYTES);
 	if (CHECK(metrics_render(&f.m, &x, &direct) == 0, "direct render") && rs.body)
-		CHECK(direct.buf && direct.len == rs.body_len && !memcmp(direct.buf, rs.body, direct.len),
+		CHECK(direct.p && direct.len == rs.body_len && !memcmp(direct.p, rs.body, direct.len),
 		      "the scraped body differs from a direct render (%zu vs %zu bytes)", rs.body_len,
 		      direct.len);
-	strbuf_free(&direct);
+	buf_free(&direct);
 	if (rs.body) {
 		const char *dump = getenv("SLUICE_METRICS_DUMP"); /* to look at it */
 		FILE *df = dump ? fopen(dump, "w") : NULL;
@@ -714,7 +734,7 @@ TEST(metrics_http_slow_clients_do_not_block)
 	if (fx_open(&f, 0))
 		return;
 	r.f = &f;
-	err = metrics_http_open("127.0.0.1:0", 0, &h);
+	err = endpoint_open("127.0.0.1:0", 0, &r, &h);
 	if (!CHECK(err == 0, "metrics_http_open: %s", strerror(-err)))
 		goto out;
 
@@ -723,17 +743,13 @@ TEST(metrics_http_slow_clients_do_not_block)
 	if (!CHECK(slow >= 0, "connect"))
 		goto out;
 	CHECK(send(slow, "GET /met", 8, MSG_NOSIGNAL) == 8, "send half a request");
-	for (i = 0; i < 5; i++) {
-		struct pollfd p = { .fd = metrics_http_fd(h), .events = POLLIN };
-
-		if (poll(&p, 1, 20) > 0)
-			metrics_http_handle(h, render_cb, &r);
-	}
+	for (i = 0; i < 5; i++)
+		serve(20);
 	scrape(h, AF_INET, get, strlen(get), &r, &rs);
 	CHECK(rs.code == 200, "scrape beside a stalled client: status %d", rs.code);
 	free(rs.raw);
 	/* The stalled client is still served when it finishes. */
-	exchange(h, slow, "rics HTTP/1.1\r\n\r\n", 17, &r, &rs);
+	exchange(slow, "rics HTTP/1.1\r\n\r\n", 17, &rs);
 	CHECK(rs.code == 200, "the slow client, finished: status %d", rs.code);
 	free(rs.raw);
 	close(slow);
@@ -741,13 +757,10 @@ TEST(metrics_http_slow_clients_do_not_block)
 	/* Every slot held by an idle connection: the next scraper still gets
 	 * through, and the stalest idle connection is the one closed. */
 	for (i = 0; i < METRICS_HTTP_MAX_CONNS; i++) {
-		struct pollfd p = { .fd = 0, .events = POLLIN };
-
 		idle[i] = client_connect(h, AF_INET);
 		CHECK(idle[i] >= 0, "idle connect %d", i);
-		p.fd = metrics_http_fd(h);
-		while (poll(&p, 1, 20) > 0)
-			metrics_http_handle(h, render_cb, &r);
+		serve(20); /* accepted before the next: the first is the stalest */
+		serve(20);
 	}
 	scrape(h, AF_INET, get, strlen(get), &r, &rs);
 	CHECK(rs.code == 200, "scrape with every slot taken: status %d", rs.code);
@@ -796,7 +809,7 @@ TEST(metrics_http_addresses)
 	int err;
 
 	for (i = 0; i < NELEM(cases); i++) {
-		err = metrics_http_open(cases[i].addr, cases[i].allow_any, &h);
+		err = endpoint_open(cases[i].addr, cases[i].allow_any, &r, &h);
 		CHECK(err == cases[i].err, "'%s' allow_any %d: %d, want %d", cases[i].addr,
 		      cases[i].allow_any, err, cases[i].err);
 		CHECK(err ? h == NULL : h != NULL, "'%s': handle on error", cases[i].addr);
@@ -804,7 +817,7 @@ TEST(metrics_http_addresses)
 		h = NULL;
 	}
 	/* The default: 127.0.0.1:9464 (unless something already holds it). */
-	err = metrics_http_open(NULL, 0, &h);
+	err = endpoint_open(NULL, 0, &r, &h);
 	CHECK(err == 0 ? metrics_http_port(h) == 9464 : err == -EADDRINUSE,
 	      "default address: %s", strerror(-err));
 	metrics_http_close(h);
@@ -814,7 +827,7 @@ TEST(metrics_http_addresses)
 	if (fx_open(&f, 0))
 		return;
 	r.f = &f;
-	err = metrics_http_open("[::1]:0", 0, &h);
+	err = endpoint_open("[::1]:0", 0, &r, &h);
 	if (CHECK(err == 0, "[::1]:0: %s", strerror(-err))) {
 		scrape(h, AF_INET6, "GET /metrics HTTP/1.1\r\n\r\n", 25, &r, &rs);
 		CHECK(rs.code == 200, "scrape over ::1: status %d", rs.code);

@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* The adaptive controllers (one timerfd each, in the daemon's epoll) and the
- * metrics endpoint (its fd in the same epoll); the libraries are
+/* The adaptive controllers (a repeating timer each, on the daemon's loop)
+ * and the metrics endpoint (on the same loop); the libraries are
  * user/lib/adaptive.c, metrics.c and metrics_http.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include "adaptive.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -19,21 +16,22 @@
 struct ctl {
 	struct adaptive a;
 	char desc[256];
-	int tfd;
+	struct daemon *d;
+	struct loop_timer timer;        /* every a.cfg.tick_ms, from the previous due time */
+	__u64 period_ns;
 	__u64 changes;
 };
 
 static struct ctl *ctls[CONFIG_MAX_ADAPTIVE];
 static int n_ctls;
 static struct metrics_http *mh;
-static struct daemon *mh_daemon;
 
 static double or_nan(double v)
 {
 	return v < 0 ? __builtin_nan("") : v;
 }
 
-static int render(struct strbuf *out, void *arg)
+static int render(struct buf *out, void *arg)
 {
 	struct metrics_adaptive ma[CONFIG_MAX_ADAPTIVE];
 	struct metrics_extra x = { .adaptive = ma };
@@ -66,33 +64,24 @@ static void metrics_stop(struct daemon *d)
 {
 	if (!mh)
 		return;
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, metrics_http_fd(mh), NULL);
+	(void)d;
 	metrics_http_close(mh);
 	mh = NULL;
 }
 
 static void metrics_start(struct daemon *d, const struct config *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
 	int err;
 
 	if (!c->metrics_on)
 		return;
-	err = metrics_http_open(c->metrics_addr, c->metrics_allow_any, &mh);
+	err = metrics_http_open(d->loop, c->metrics_addr, c->metrics_allow_any, render, d, &mh);
 	if (err) {
 		pr_err("metrics %s: %s; not serving (fix the address and reload)",
 		       c->metrics_addr, strerror(-err));
 		mh = NULL;
 		return;
 	}
-	ev.data.fd = metrics_http_fd(mh);
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
-		pr_err("metrics %s: epoll: %s", c->metrics_addr, strerror(errno));
-		metrics_http_close(mh);
-		mh = NULL;
-		return;
-	}
-	mh_daemon = d;
 	pr_info("metrics: serving http://%s/metrics", c->metrics_addr);
 }
 
@@ -116,33 +105,43 @@ int ctl_check(const struct config *c, struct config_err *ce)
 
 static void ctl_free(struct daemon *d, struct ctl *t)
 {
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, t->tfd, NULL);
-	close(t->tfd);
+	loop_timer_stop(d->loop, &t->timer);
 	free(t);
+}
+
+static void ctl_tick(struct daemon *d, struct ctl *t);
+
+/* Every period from the first due time, so the ticks do not drift; ticks
+ * missed while the daemon was busy are one tick, as a timerfd's were. */
+static void ctl_timer(struct loop_timer *lt)
+{
+	struct ctl *t = container_of(lt, struct ctl, timer);
+	__u64 next = lt->when_ns + t->period_ns, now = loop_now(t->d->loop);
+
+	if (next <= now)
+		next += ((now - next) / t->period_ns + 1) * t->period_ns;
+	loop_timer_at(t->d->loop, &t->timer, next);
+	ctl_tick(t->d, t);
 }
 
 static struct ctl *ctl_new(struct daemon *d, const struct adaptive_config *ac)
 {
-	struct itimerspec its = {};
-	struct epoll_event ev = { .events = EPOLLIN };
 	struct ctl *t = calloc(1, sizeof(*t));
+	int err;
 
 	if (!t)
 		return NULL;
 	adaptive_init(&t->a, ac);
 	adaptive_describe(ac, t->desc, sizeof(t->desc));
-	t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (t->tfd < 0) {
+	t->d = d;
+	t->period_ns = (__u64)ac->tick_ms * 1000000ULL;
+	if (!t->period_ns)
+		t->period_ns = 1000000ULL;
+	loop_timer_init(&t->timer, ctl_timer);
+	err = loop_timer_after(d->loop, &t->timer, t->period_ns);
+	if (err) {
 		free(t);
-		return NULL;
-	}
-	its.it_interval.tv_sec = ac->tick_ms / 1000;
-	its.it_interval.tv_nsec = (long)(ac->tick_ms % 1000) * 1000000L;
-	its.it_value = its.it_interval;
-	ev.data.fd = t->tfd;
-	if (timerfd_settime(t->tfd, 0, &its, NULL) || epoll_ctl(d->epfd, EPOLL_CTL_ADD, t->tfd, &ev)) {
-		close(t->tfd);
-		free(t);
+		errno = -err;
 		return NULL;
 	}
 	return t;
@@ -234,25 +233,6 @@ static void ctl_tick(struct daemon *d, struct ctl *t)
 	pin_unlock(lock);
 	if (err)
 		pr_warn("adaptive %s: write the limit: %s", t->desc, strerror(-err));
-}
-
-int ctl_handle(struct daemon *d, int fd)
-{
-	__u64 expirations;
-	int i;
-
-	if (mh && fd == metrics_http_fd(mh)) {
-		metrics_http_handle(mh, render, mh_daemon);
-		return 1;
-	}
-	for (i = 0; i < n_ctls; i++) {
-		if (ctls[i]->tfd != fd)
-			continue;
-		if (read(fd, &expirations, sizeof(expirations)) == sizeof(expirations))
-			ctl_tick(d, ctls[i]);
-		return 1;
-	}
-	return 0;
 }
 
 /* The limits each bound controller owns in the pinned rules: a reload must

@@ -4,7 +4,8 @@
  * adopts what is attached), applies the config's policy as one transaction
  * of differences, follows the interfaces through rtnetlink, runs the
  * adaptive controllers, and on SIGHUP reloads. Exit leaves enforcement in
- * place (fail-static). One epoll loop: signalfd, rtnetlink, timerfds; it
+ * place (fail-static). One event loop (user/lib/loop.h, d->loop): the
+ * signalfd, rtnetlink, the controllers' timers and the metrics endpoint; it
  * sleeps until one of them has something.
  */
 #include <errno.h>
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include "command.h"
@@ -256,53 +256,28 @@ static int daemonize(void)
 	return 0;
 }
 
-static int loop(struct daemon *d)
+/* SIGHUP reloads; SIGTERM and SIGINT end the loop. */
+static void on_signal(struct loop_io *io, uint32_t events)
 {
-	struct epoll_event evs[16];
+	struct daemon *d = container_of(io, struct daemon, sig_io);
+	struct signalfd_siginfo si;
 
-	for (;;) {
-		int n = epoll_wait(d->epfd, evs, 16, -1), i;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_err("epoll_wait: %s", strerror(errno));
-			return -errno;
-		}
-		for (i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-
-			if (fd == d->sigfd) {
-				struct signalfd_siginfo si;
-
-				while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP) {
-						pr_info("SIGHUP: reloading");
-						reload(d);
-					} else {
-						pr_info("%s: exiting", strsignal((int)si.ssi_signo));
-						return 0;
-					}
-				}
-			} else if (fd == d->nlfd) {
-				rtnl_handle(d);
-			} else {
-				ctl_handle(d, fd);
-			}
+	(void)events;
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			pr_info("SIGHUP: reloading");
+			reload(d);
+		} else {
+			pr_info("%s: exiting", strsignal((int)si.ssi_signo));
+			loop_stop(d->loop);
+			return;
 		}
 	}
 }
 
-static int watch(struct daemon *d, int fd)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-
-	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
-}
-
 int main(int argc, char **argv)
 {
-	struct daemon d = { .epfd = -1, .sigfd = -1, .nlfd = -1 };
+	struct daemon d = { .sigfd = -1, .nlfd = -1 };
 	const char *file = NULL;
 	int foreground = 0, check = 0, verbose = 0, a, err;
 	struct config_err ce;
@@ -367,19 +342,23 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d.epfd = epoll_create1(EPOLL_CLOEXEC);
-	d.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	err = d.epfd < 0 || d.sigfd < 0 ? -errno : watch(&d, d.sigfd);
+	err = loop_new(&d.loop);
+	if (!err) {
+		d.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+		err = d.sigfd < 0 ? -errno
+				  : loop_io_add(d.loop, &d.sig_io, d.sigfd, EPOLLIN, on_signal);
+	}
 	if (!err)
 		err = start(&d);
-	if (!err)
-		err = watch(&d, d.nlfd);
 	if (!err && !foreground)
 		err = daemonize();
-	if (!err)
-		err = loop(&d);
-	else
+	if (!err) {
+		err = loop_run(d.loop);
+		if (err)
+			pr_err("event loop: %s", strerror(-err));
+	} else {
 		pr_err("start failed: %s", strerror(-err));
+	}
 
 	if (d.detach_on_exit && !err) {
 		for (a = 0; a < d.n_ifaces; a++)
@@ -394,7 +373,10 @@ int main(int argc, char **argv)
 	programs_free(&d);
 	config_free(d.cfg);
 	free(d.cfg);
-	close(d.sigfd);
-	close(d.epfd);
+	if (d.sigfd >= 0) {
+		loop_io_del(d.loop, &d.sig_io);
+		close(d.sigfd);
+	}
+	loop_free(d.loop);
 	return err ? 1 : 0;
 }

@@ -11,6 +11,8 @@
 #include "log.h"
 #include "sluiced.h"
 
+static void rtnl_handle(struct loop_io *io, uint32_t events);
+
 int rtnl_open(struct daemon *d)
 {
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -27,15 +29,24 @@ int rtnl_open(struct daemon *d)
 		mnl_socket_close(nl);
 		return err;
 	}
-	d->rtnl = nl;
 	d->nlfd = mnl_socket_get_fd(nl);
+	err = loop_io_add(d->loop, &d->nl_io, d->nlfd, EPOLLIN, rtnl_handle);
+	if (err) {
+		pr_err("rtnetlink: watch the socket: %s", strerror(-err));
+		mnl_socket_close(nl);
+		d->nlfd = -1;
+		return err;
+	}
+	d->rtnl = nl;
 	return 0;
 }
 
 void rtnl_close(struct daemon *d)
 {
-	if (d->rtnl)
+	if (d->rtnl) {
+		loop_io_del(d->loop, &d->nl_io);
 		mnl_socket_close(d->rtnl);
+	}
 	d->rtnl = NULL;
 	d->nlfd = -1;
 }
@@ -131,11 +142,13 @@ static void resync(struct daemon *d)
 	}
 }
 
-void rtnl_handle(struct daemon *d)
+static void rtnl_handle(struct loop_io *io, uint32_t events)
 {
+	struct daemon *d = container_of(io, struct daemon, nl_io);
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	int lost = 0;
 
+	(void)events;
 	for (;;) {
 		ssize_t n = mnl_socket_recvfrom(d->rtnl, buf, sizeof(buf));
 

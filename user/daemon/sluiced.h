@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* sluiced.h - what the daemon's parts share: the loaded programs, the
- * configured interfaces and their attachments, the event loop's fds. */
+ * configured interfaces and their attachments, the event loop. */
 #ifndef SLUICED_H
 #define SLUICED_H
 
 #include <net/if.h>
 #include "config.h"
+#include "loop.h"
 #include "maps.h"
 
 struct sluice_xdp;
@@ -29,7 +30,12 @@ struct daemon {
 	struct sluice_tc *tc;
 	struct sluice_maps maps;       /* the XDP object's fds (not owned) */
 	__u32 state_entries, flow_entries;
-	int epfd, sigfd, nlfd;
+	/* The one event loop: the signalfd, rtnetlink, the controllers' timers,
+	 * the metrics endpoint. Other parts (a store client) plug in here. */
+	struct loop *loop;
+	struct loop_io sig_io;         /* the signalfd */
+	struct loop_io nl_io;          /* the rtnetlink socket */
+	int sigfd, nlfd;
 	void *rtnl;                    /* struct mnl_socket */
 	int detach_on_exit;
 };
@@ -50,15 +56,14 @@ void links_tidy(struct daemon *d);
 /* A link pin (ifindex's), removed if its device is gone. */
 void link_pin_forget(int ifindex);
 
-/* rtnl.c: the RTMGRP_LINK listener. */
+/* rtnl.c: the RTMGRP_LINK listener, a handler on d->loop. */
 int rtnl_open(struct daemon *d);
 void rtnl_close(struct daemon *d);
-void rtnl_handle(struct daemon *d);
 
-/* ctl.c: the adaptive controllers and the metrics endpoint. */
+/* ctl.c: the adaptive controllers (a loop timer each) and the metrics
+ * endpoint, on d->loop. */
 int ctl_check(const struct config *c, struct config_err *e);
 int ctl_apply(struct daemon *d, const struct config *old, const struct config *c);
-int ctl_handle(struct daemon *d, int fd); /* 1 if fd was one of ours */
 void ctl_stop(struct daemon *d);
 /* CONFIG_OWN_* per rule slot, for config_policy_apply. */
 void ctl_owned(unsigned int *owned);

@@ -40,7 +40,7 @@ static void strike(struct client *c)
 	if (!l->cfg.deny_after || !l->kern)
 		return;
 	if (!limiter_strike(l->lim, c->addr, l->cfg.deny_after, l->cfg.deny_window_ms * 1000000ULL,
-			    l->now))
+			    loop_now(l->loop)))
 		return;
 	err = l7_kernel_ban(l->kern, c->addr, l->cfg.deny_ban_s);
 	if (err) {
@@ -75,7 +75,7 @@ static void reject_429(struct client *c, enum lim_reason why, uint64_t retry_ns,
 static void cancel_charge(struct client *c)
 {
 	if (c->admitted && !c->shadow_pass)
-		limiter_cancel(c->l7->lim, &c->ticket, c->l7->now);
+		limiter_cancel(c->l7->lim, &c->ticket, loop_now(c->l7->loop));
 	c->admitted = 0;
 }
 
@@ -175,7 +175,7 @@ void admit_request(struct client *c)
 
 	/* What it may cost. */
 	if (c->api != TOKENS_API_NONE && !strcmp(c->method, "POST")) {
-		if (tokens_estimate(c->api, iobuf_data(&c->body), iobuf_used(&c->body),
+		if (tokens_estimate(c->api, buf_data(&c->body), buf_used(&c->body),
 				    cfg->default_max_tokens, cfg->max_output_tokens, &c->est, err,
 				    sizeof(err))) {
 			l->st.bad_requests[400]++;
@@ -187,7 +187,7 @@ void admit_request(struct client *c)
 		c->api = TOKENS_API_NONE;
 	}
 
-	c->caller = limiter_get(l->lim, id, (size_t)n, c->tier, l->now);
+	c->caller = limiter_get(l->lim, id, (size_t)n, c->tier, loop_now(l->loop));
 	if (!c->caller) {
 		l->st.outcomes[c->tier][OUT_OVERLOAD]++;
 		respond_error(c, 503, "server_error", "overloaded",
@@ -196,7 +196,7 @@ void admit_request(struct client *c)
 	}
 
 	/* The rates: all or nothing, now. */
-	why = limiter_take(l->lim, c->caller, c->est.input, c->est.output, l->now, &c->ticket,
+	why = limiter_take(l->lim, c->caller, c->est.input, c->est.output, loop_now(l->loop), &c->ticket,
 			   &retry);
 	if (why != LIM_OK) {
 		if (!tier_of(c)->shadow) {
@@ -224,7 +224,7 @@ void admit_request(struct client *c)
 	c->wait_backend = why == LIM_OK;
 	c->wait_reason = why;
 	if (wq_push(&l->wq, &c->wq, cfg->tiers[c->tier].priority,
-		    l->now + cfg->queue_timeout_ms * 1000000ULL)) {
+		    loop_now(l->loop) + cfg->queue_timeout_ms * 1000000ULL)) {
 		refuse_wait(c, OUT_QUEUE_FULL);
 		return;
 	}
@@ -267,7 +267,7 @@ void admit_expire(struct l7 *l)
 {
 	struct wq_entry *e;
 
-	while ((e = wq_expired(&l->wq, l->now))) {
+	while ((e = wq_expired(&l->wq, loop_now(l->loop)))) {
 		struct client *c = container_of(e, struct client, wq);
 
 		wq_remove(&l->wq, e);
@@ -287,7 +287,7 @@ void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fa
 		out = u->completion;
 		l->st.reconciled[c->tier]++;
 	}
-	limiter_reconcile(l->lim, &c->ticket, in, out, l->now);
+	limiter_reconcile(l->lim, &c->ticket, in, out, loop_now(l->loop));
 	l->st.tokens_in[c->tier] += in;
 	l->st.tokens_out[c->tier] += out;
 }

@@ -42,14 +42,14 @@ int backend_pick(struct l7 *l, uint64_t *retry_ns)
 		unsigned int b = (l->rr + i) % l->n_backends;
 		struct backend *be = &l->backends[b];
 
-		if (be->down_until_ns <= l->now) {
+		if (be->down_until_ns <= loop_now(l->loop)) {
 			l->rr = b + 1;
 			return (int)b;
 		}
 		if (be->down_until_ns < soonest)
 			soonest = be->down_until_ns;
 	}
-	*retry_ns = soonest - l->now;
+	*retry_ns = soonest - loop_now(l->loop);
 	return -1;
 }
 
@@ -60,10 +60,10 @@ void backend_failed(struct l7 *l, unsigned int b)
 	be->failures_total++;
 	if (++be->fails < l->cfg.backend_fails)
 		return;
-	if (be->down_until_ns <= l->now)
+	if (be->down_until_ns <= loop_now(l->loop))
 		pr_warn("backend %s: %u failures in a row: out of rotation for %llu ms", be->name,
 			be->fails, (unsigned long long)l->cfg.backend_down_ms);
-	be->down_until_ns = l->now + l->cfg.backend_down_ms * 1000000ULL;
+	be->down_until_ns = loop_now(l->loop) + l->cfg.backend_down_ms * 1000000ULL;
 }
 
 void backend_ok(struct l7 *l, unsigned int b)
@@ -93,7 +93,7 @@ int backend_idle_put(struct l7 *l, struct upstream *u)
 	if (be->n_idle >= L7_POOL_MAX)
 		return -ENOSPC;
 	u->state = UP_IDLE;
-	u->deadline_ns = 0;
+	upstream_deadline(u, 0);
 	u->readable = 0;
 	u->prev = NULL;
 	u->next = be->idle;
@@ -129,10 +129,12 @@ void backends_close(struct l7 *l)
 			struct upstream *u = be->idle;
 
 			backend_idle_drop(l, u);
-			close(u->fd);
-			iobuf_free(&u->req);
-			iobuf_free(&u->in);
-			iobuf_free(&u->capture);
+			loop_io_del(l->loop, &u->io);
+			loop_timer_stop(l->loop, &u->timer);
+			close(u->io.fd);
+			buf_free(&u->req);
+			buf_free(&u->in);
+			buf_free(&u->capture);
 			sse_scan_free(&u->sse);
 			free(u);
 			l->n_upstreams--;

@@ -10,7 +10,8 @@
  *   backend.c   the backend set: round robin, passive health, idle pool
  *   l7_metrics.c  the Prometheus exposition
  *
- * One thread, one epoll set, level-triggered, every socket non-blocking.
+ * One thread, one event loop (user/lib/loop.h): sockets registered once,
+ * edge-triggered, every socket non-blocking.
  * A client connection carries one request at a time: pipelined requests
  * wait in its input buffer until the response before them is complete, so
  * responses go out in order.
@@ -24,31 +25,15 @@
 #include "http.h"
 #include "l7_config.h"
 #include "l7_kernel.h"
+#include "buf.h"
 #include "limiter.h"
+#include "loop.h"
 #include "metrics_http.h"
 #include "queue.h"
 #include "tokens.h"
 
-/* epoll tags: the first field of every struct the loop sees. */
-enum l7_tag { TAG_LISTEN = 1, TAG_CLIENT, TAG_UPSTREAM, TAG_METRICS, TAG_SIGNAL };
-
-/* A byte buffer with a ceiling: data lives in [off, len). */
-struct iobuf {
-	char *p;
-	size_t off, len, cap, max;
-};
-
-int iobuf_reserve(struct iobuf *b, size_t n);           /* room for n more */
-int iobuf_append(struct iobuf *b, const void *d, size_t n);
-int iobuf_printf(struct iobuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int iobuf_str(struct iobuf *b, const char *s);
-int iobuf_u64(struct iobuf *b, uint64_t v);                      /* in decimal */
-int iobuf_header(struct iobuf *b, const struct http_header *h);  /* "Name: value\r\n" */
-void iobuf_consume(struct iobuf *b, size_t n);
-void iobuf_compact(struct iobuf *b);
-void iobuf_free(struct iobuf *b);
-static inline size_t iobuf_used(const struct iobuf *b) { return b->len - b->off; }
-static inline char *iobuf_data(const struct iobuf *b) { return b->p + b->off; }
+/* "Name: value\r\n" */
+int l7_header_put(struct buf *b, const struct http_header *h);
 
 enum client_state {
 	CL_HEAD = 0,      /* reading a request head */
@@ -73,8 +58,7 @@ enum l7_outcome {
 struct upstream;
 
 struct client {
-	enum l7_tag tag;
-	int fd;
+	struct loop_io io;              /* io.fd is the socket */
 	struct l7 *l7;
 	struct client *prev, *next;     /* all clients, for timeouts */
 	uint8_t addr[16];               /* IPv4-mapped for IPv4 */
@@ -83,17 +67,18 @@ struct client {
 	int rdhup;                      /* the peer's FIN was signalled: read to the end */
 	enum client_state state;
 	uint64_t deadline_ns;           /* of the current state; 0 = none */
+	struct loop_timer timer;        /* at deadline_ns (client_deadline) */
 	int deadline_idle;              /* it is the keep-alive idle one */
 	int closing;                    /* close once out is written */
 	int peer_gone;
 
-	struct iobuf in, out;
+	struct buf in, out;
 
 	/* The request being served. Its head is parsed in `in` and copied out
 	 * at once (fwd, key, method), so `in` can move on. */
 	int in_process;                 /* inside client_process: no recursion */
 	unsigned int retried;           /* tries resent: no pooled connection after one */
-	struct iobuf fwd;               /* request line and headers for the backend */
+	struct buf fwd;               /* request line and headers for the backend */
 	char key[L7_KEY_LEN];           /* the API key, "" if none */
 	int key_len;                    /* -1: longer than L7_KEY_LEN allows */
 	int minor;                      /* HTTP/1.<minor> of the request */
@@ -101,9 +86,9 @@ struct client {
 	enum http_body body_kind;
 	struct http_chunked chunked;
 	uint64_t body_left;             /* Content-Length bytes still to read */
-	struct iobuf body;              /* the decoded request body */
+	struct buf body;              /* the decoded request body */
 	int keep_alive, is_head;
-	int dead;                       /* closed: freed at the end of the loop turn */
+	int dead;                       /* closed: freed by posted work */
 	struct client *dead_next;
 	char method[HTTP_MAX_METHOD];
 	enum tokens_api api;
@@ -130,21 +115,21 @@ enum upstream_state {
 };
 
 struct upstream {
-	enum l7_tag tag;
-	int fd;
+	struct loop_io io;              /* io.fd is the socket */
 	struct l7 *l7;
 	struct upstream *prev, *next;   /* the pool's idle list, or the busy list */
 	unsigned int backend;
 	enum upstream_state state;
 	int readable;                   /* an input edge not yet read to EAGAIN */
 	int rdhup;
-	uint64_t deadline_ns;
+	uint64_t deadline_ns;           /* 0 = none */
+	struct loop_timer timer;        /* at deadline_ns (upstream_deadline) */
 	int reused;                     /* came from the idle pool */
 	int got_bytes;                  /* any response byte: no retry after that */
 	struct client *cl;
 
-	struct iobuf req;               /* the request as sent to the backend */
-	struct iobuf in;                /* the response head, then body bytes */
+	struct buf req;               /* the request as sent to the backend */
+	struct buf in;                /* the response head, then body bytes */
 	struct http_response resp;
 	enum http_body body_kind;
 	uint64_t remaining;             /* Content-Length bytes left */
@@ -159,11 +144,12 @@ struct upstream {
 
 	/* usage: a bounded copy of a JSON body, or an SSE scan */
 	int usage_json, usage_sse;
-	struct iobuf capture;
+	struct buf capture;
 	struct sse_scan sse;
 	uint64_t t_sent, t_first;
 };
 
+#define L7_TICK_NS 50000000ULL    /* the queue's expiry; a timeout that cannot act yet looks again */
 #define L7_POOL_MAX 64            /* idle connections kept per backend */
 #define L7_DRAIN_MS 10000u        /* a stop waits this long for requests in progress */
 
@@ -197,8 +183,11 @@ enum { UPERR_CONNECT = 0, UPERR_RESET, UPERR_TIMEOUT, UPERR_MALFORMED };
 
 struct l7 {
 	struct l7_config cfg;
-	int ep, lfd, sfd;
-	int listen_tag, metrics_tag, signal_tag;       /* epoll data for those fds */
+	struct loop *loop;
+	int lfd, sfd;
+	struct loop_io listen_io, signal_io;
+	struct loop_timer tick;                        /* every TICK_NS: timeouts, flush */
+	struct loop_post reap;                         /* frees the dead, checks a drain */
 	struct limiter *lim;
 	struct wait_queue wq;
 	struct backend backends[L7_MAX_BACKENDS];
@@ -209,18 +198,14 @@ struct l7 {
 	struct client *clients;
 	unsigned int n_clients, n_upstreams;
 	struct upstream *busy;                         /* upstreams not idle */
-	struct client *dead_clients;                   /* freed at the end of the turn */
+	struct client *dead_clients;                   /* freed by l->reap */
 	struct upstream *dead_upstreams;
 	struct l7_stats st;
-	uint64_t now;                                  /* this loop turn's clock */
-	uint64_t last_tick;
-	int stop;
+	uint64_t last_flush;
 	int draining;                                  /* stopping: no new connections */
 	uint64_t drain_deadline_ns;
 	const char *config_path;
 };
-
-uint64_t l7_now(void);
 
 /* proxy.c */
 int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c);
@@ -230,7 +215,12 @@ int l7_reload(struct l7 *l);
 void client_flush(struct client *c);          /* write out what it can */
 void client_request_done(struct client *c);   /* response complete: next request */
 void client_close(struct client *c);
-int ep_add(struct l7 *l, int fd, void *tag);   /* edge-triggered, in and out */
+/* Sets c's deadline (0: none) and arms its timer: at it, the timeout of the
+ * state it is in then. */
+void client_deadline(struct client *c, uint64_t when_ns);
+/* Registers io once, edge-triggered, for input and output. */
+int l7_io_add(struct l7 *l, struct loop_io *io, int fd, void (*cb)(struct loop_io *, uint32_t));
+void l7_reap_later(struct l7 *l);              /* a client or upstream died */
 
 /* admit.c */
 void admit_request(struct client *c);          /* a complete request */
@@ -243,14 +233,14 @@ const char *tier_name(const struct l7 *l, unsigned int tier);
 /* respond.c */
 void respond_error(struct client *c, int status, const char *type, const char *code,
 		   const char *message, uint64_t retry_ns);
-int respond_ratelimit_headers(struct client *c, struct iobuf *out);
+int respond_ratelimit_headers(struct client *c, struct buf *out);
 
 /* upstream.c */
 void upstream_start(struct client *c);         /* send c's request to a backend */
-void upstream_event(struct upstream *u, uint32_t events);
+void upstream_event(struct loop_io *io, uint32_t events);
 void upstream_resume(struct upstream *u);      /* the client drained its buffer */
 void upstream_abort(struct upstream *u);       /* the client is gone */
-void upstream_expire(struct l7 *l);
+void upstream_deadline(struct upstream *u, uint64_t when_ns);   /* 0: none */
 
 /* backend.c */
 int backends_init(struct l7 *l);
@@ -263,6 +253,6 @@ void backend_idle_drop(struct l7 *l, struct upstream *u);
 void backends_close(struct l7 *l);
 
 /* l7_metrics.c */
-int l7_metrics_render(struct strbuf *out, void *arg);
+int l7_metrics_render(struct buf *out, void *arg);
 
 #endif

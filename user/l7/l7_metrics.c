@@ -17,21 +17,21 @@ static const char *const outcome_names[OUT_MAX] = {
 
 static const char *const uperr_names[] = { "connect", "reset", "timeout", "malformed" };
 
-static int family(struct strbuf *o, const char *name, const char *type, const char *help)
+static int family(struct buf *o, const char *name, const char *type, const char *help)
 {
-	return strbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	return buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static int tier_label(struct strbuf *o, const struct l7 *l, unsigned int t)
+static int tier_label(struct buf *o, const struct l7 *l, unsigned int t)
 {
-	int err = strbuf_printf(o, "tier=\"");
+	int err = buf_printf(o, "tier=\"");
 
 	err |= metrics_label_escape(o, l->cfg.tiers[t].name);
-	err |= strbuf_printf(o, "\"");
+	err |= buf_printf(o, "\"");
 	return err;
 }
 
-int l7_metrics_render(struct strbuf *o, void *arg)
+int l7_metrics_render(struct buf *o, void *arg)
 {
 	const struct l7 *l = arg;
 	const struct l7_stats *st = &l->st;
@@ -43,9 +43,9 @@ int l7_metrics_render(struct strbuf *o, void *arg)
 		      "overload, bad_request, upstream_error, unauthorized).");
 	for (unsigned int t = 0; t < nt; t++)
 		for (int k = 0; k < OUT_MAX; k++) {
-			err |= strbuf_printf(o, "sluice_l7_requests_total{");
+			err |= buf_printf(o, "sluice_l7_requests_total{");
 			err |= tier_label(o, l, t);
-			err |= strbuf_printf(o, ",outcome=\"%s\"} %llu\n", outcome_names[k],
+			err |= buf_printf(o, ",outcome=\"%s\"} %llu\n", outcome_names[k],
 					     (unsigned long long)st->outcomes[t][k]);
 		}
 
@@ -54,9 +54,9 @@ int l7_metrics_render(struct strbuf *o, void *arg)
 		      "sluice-l7's own.");
 	for (unsigned int t = 0; t < nt; t++)
 		for (int k = 1; k <= 5; k++) {
-			err |= strbuf_printf(o, "sluice_l7_responses_total{");
+			err |= buf_printf(o, "sluice_l7_responses_total{");
 			err |= tier_label(o, l, t);
-			err |= strbuf_printf(o, ",class=\"%dxx\"} %llu\n", k,
+			err |= buf_printf(o, ",class=\"%dxx\"} %llu\n", k,
 					     (unsigned long long)st->responses[t][k]);
 		}
 
@@ -67,10 +67,10 @@ int l7_metrics_render(struct strbuf *o, void *arg)
 	for (int which = 0; which < 2; which++)
 		for (unsigned int t = 0; t < nt; t++)
 			for (int r = 1; r < LIM_REASONS; r++) {
-				err |= strbuf_printf(o, "%s{", which ? "sluice_l7_shadow_rejections_total"
+				err |= buf_printf(o, "%s{", which ? "sluice_l7_shadow_rejections_total"
 								     : "sluice_l7_rejections_total");
 				err |= tier_label(o, l, t);
-				err |= strbuf_printf(o, ",limit=\"%s\"} %llu\n",
+				err |= buf_printf(o, ",limit=\"%s\"} %llu\n",
 						     lim_reason_name((enum lim_reason)r),
 						     (unsigned long long)(which ? st->shadow[t][r]
 										: st->limited[t][r]));
@@ -82,61 +82,61 @@ int l7_metrics_render(struct strbuf *o, void *arg)
 	err |= family(o, "sluice_l7_tokens_estimated_total", "counter",
 		      "LLM tokens estimated at admission (output: the reservation).");
 	for (unsigned int t = 0; t < nt; t++) {
-		err |= strbuf_printf(o, "sluice_l7_tokens_total{");
+		err |= buf_printf(o, "sluice_l7_tokens_total{");
 		err |= tier_label(o, l, t);
-		err |= strbuf_printf(o, ",direction=\"input\"} %llu\n",
+		err |= buf_printf(o, ",direction=\"input\"} %llu\n",
 				     (unsigned long long)st->tokens_in[t]);
-		err |= strbuf_printf(o, "sluice_l7_tokens_total{");
+		err |= buf_printf(o, "sluice_l7_tokens_total{");
 		err |= tier_label(o, l, t);
-		err |= strbuf_printf(o, ",direction=\"output\"} %llu\n",
+		err |= buf_printf(o, ",direction=\"output\"} %llu\n",
 				     (unsigned long long)st->tokens_out[t]);
-		err |= strbuf_printf(o, "sluice_l7_tokens_estimated_total{");
+		err |= buf_printf(o, "sluice_l7_tokens_estimated_total{");
 		err |= tier_label(o, l, t);
-		err |= strbuf_printf(o, ",direction=\"input\"} %llu\n",
+		err |= buf_printf(o, ",direction=\"input\"} %llu\n",
 				     (unsigned long long)st->estimated_in[t]);
-		err |= strbuf_printf(o, "sluice_l7_tokens_estimated_total{");
+		err |= buf_printf(o, "sluice_l7_tokens_estimated_total{");
 		err |= tier_label(o, l, t);
-		err |= strbuf_printf(o, ",direction=\"output\"} %llu\n",
+		err |= buf_printf(o, ",direction=\"output\"} %llu\n",
 				     (unsigned long long)st->estimated_out[t]);
 	}
 	err |= family(o, "sluice_l7_usage_reconciled_total", "counter",
 		      "LLM responses whose usage count replaced the estimate.");
 	for (unsigned int t = 0; t < nt; t++) {
-		err |= strbuf_printf(o, "sluice_l7_usage_reconciled_total{");
+		err |= buf_printf(o, "sluice_l7_usage_reconciled_total{");
 		err |= tier_label(o, l, t);
-		err |= strbuf_printf(o, "} %llu\n", (unsigned long long)st->reconciled[t]);
+		err |= buf_printf(o, "} %llu\n", (unsigned long long)st->reconciled[t]);
 	}
 
 	err |= family(o, "sluice_l7_tier_in_flight", "gauge", "Requests at a backend, by tier.");
 	for (unsigned int t = 0; t < nt; t++) {
 		const struct lim_state *s = limiter_tier_state(l->lim, t);
 
-		err |= strbuf_printf(o, "sluice_l7_tier_in_flight{");
+		err |= buf_printf(o, "sluice_l7_tier_in_flight{");
 		err |= tier_label(o, l, t);
-		err |= strbuf_printf(o, "} %u\n", s ? s->inflight : 0);
+		err |= buf_printf(o, "} %u\n", s ? s->inflight : 0);
 	}
 	err |= family(o, "sluice_l7_queue_length", "gauge", "Requests waiting for a slot.");
-	err |= strbuf_printf(o, "sluice_l7_queue_length %u\n", l->wq.len);
+	err |= buf_printf(o, "sluice_l7_queue_length %u\n", l->wq.len);
 	err |= family(o, "sluice_l7_queued_total", "counter", "Requests that had to wait.");
-	err |= strbuf_printf(o, "sluice_l7_queued_total %llu\n",
+	err |= buf_printf(o, "sluice_l7_queued_total %llu\n",
 			     (unsigned long long)st->queued_total);
 	err |= family(o, "sluice_l7_backend_in_flight", "gauge",
 		      "Requests at the backends, all tiers.");
-	err |= strbuf_printf(o, "sluice_l7_backend_in_flight %u\n", l->backend_inflight);
+	err |= buf_printf(o, "sluice_l7_backend_in_flight %u\n", l->backend_inflight);
 	err |= family(o, "sluice_l7_callers", "gauge", "Callers (keys and addresses) tracked.");
-	err |= strbuf_printf(o, "sluice_l7_callers %u\n", limiter_n_callers(l->lim));
+	err |= buf_printf(o, "sluice_l7_callers %u\n", limiter_n_callers(l->lim));
 	err |= family(o, "sluice_l7_client_connections", "gauge", "Open client connections.");
-	err |= strbuf_printf(o, "sluice_l7_client_connections %u\n", l->n_clients);
+	err |= buf_printf(o, "sluice_l7_client_connections %u\n", l->n_clients);
 	err |= family(o, "sluice_l7_client_connections_refused_total", "counter",
 		      "Connections closed at once because max-clients were open.");
-	err |= strbuf_printf(o, "sluice_l7_client_connections_refused_total %llu\n",
+	err |= buf_printf(o, "sluice_l7_client_connections_refused_total %llu\n",
 			     (unsigned long long)st->refused_conns);
 
 	err |= family(o, "sluice_l7_bad_requests_total", "counter",
 		      "Requests refused as malformed, too large or too slow, by status.");
 	for (int s = 400; s < 600; s++)
 		if (st->bad_requests[s])
-			err |= strbuf_printf(o, "sluice_l7_bad_requests_total{code=\"%d\"} %llu\n", s,
+			err |= buf_printf(o, "sluice_l7_bad_requests_total{code=\"%d\"} %llu\n", s,
 					     (unsigned long long)st->bad_requests[s]);
 
 	err |= family(o, "sluice_l7_backend_up", "gauge",
@@ -147,29 +147,29 @@ int l7_metrics_render(struct strbuf *o, void *arg)
 	for (unsigned int b = 0; b < l->n_backends; b++) {
 		const struct backend *be = &l->backends[b];
 
-		err |= strbuf_printf(o, "sluice_l7_backend_up{backend=\"%s\"} %d\n", be->name,
-				     be->down_until_ns <= l->now);
-		err |= strbuf_printf(o, "sluice_l7_backend_requests_total{backend=\"%s\"} %llu\n",
+		err |= buf_printf(o, "sluice_l7_backend_up{backend=\"%s\"} %d\n", be->name,
+				     be->down_until_ns <= loop_now(l->loop));
+		err |= buf_printf(o, "sluice_l7_backend_requests_total{backend=\"%s\"} %llu\n",
 				     be->name, (unsigned long long)be->requests_total);
-		err |= strbuf_printf(o, "sluice_l7_backend_failures_total{backend=\"%s\"} %llu\n",
+		err |= buf_printf(o, "sluice_l7_backend_failures_total{backend=\"%s\"} %llu\n",
 				     be->name, (unsigned long long)be->failures_total);
 	}
 	err |= family(o, "sluice_l7_upstream_errors_total", "counter",
 		      "Failed backend exchanges by kind.");
 	for (int k = 0; k < 4; k++)
-		err |= strbuf_printf(o, "sluice_l7_upstream_errors_total{kind=\"%s\"} %llu\n",
+		err |= buf_printf(o, "sluice_l7_upstream_errors_total{kind=\"%s\"} %llu\n",
 				     uperr_names[k], (unsigned long long)st->upstream_errors[k]);
 	err |= family(o, "sluice_l7_retries_total", "counter",
 		      "Requests resent on a new connection after a pooled one was found closed.");
-	err |= strbuf_printf(o, "sluice_l7_retries_total %llu\n", (unsigned long long)st->retries);
+	err |= buf_printf(o, "sluice_l7_retries_total %llu\n", (unsigned long long)st->retries);
 	err |= family(o, "sluice_l7_bans_total", "counter",
 		      "Client addresses put on the XDP deny list for repeated 429s.");
-	err |= strbuf_printf(o, "sluice_l7_bans_total %llu\n", (unsigned long long)st->bans);
+	err |= buf_printf(o, "sluice_l7_bans_total %llu\n", (unsigned long long)st->bans);
 	err |= family(o, "sluice_l7_signal_events_total", "counter",
 		      "Measurements written to the kernel's signal maps, and dropped (no maps).");
-	err |= strbuf_printf(o, "sluice_l7_signal_events_total{result=\"written\"} %llu\n",
+	err |= buf_printf(o, "sluice_l7_signal_events_total{result=\"written\"} %llu\n",
 			     (unsigned long long)(l->kern ? l7_kernel_flushed(l->kern) : 0));
-	err |= strbuf_printf(o, "sluice_l7_signal_events_total{result=\"dropped\"} %llu\n",
+	err |= buf_printf(o, "sluice_l7_signal_events_total{result=\"dropped\"} %llu\n",
 			     (unsigned long long)(l->kern ? l7_kernel_dropped(l->kern) : 0));
 	return err ? -E2BIG : 0;
 }

@@ -5,9 +5,10 @@
  * to admission, write responses back, and keep the connection for the next
  * request (keep-alive, pipelining in order).
  *
- * Objects are never freed while the loop turn that closed them may still
- * hold a pointer (a later event of the same epoll batch): closing marks them
- * dead, and they are freed after the batch.
+ * Objects are never freed while a caller up the stack may still hold a
+ * pointer: closing marks them dead, takes them off the loop (no later event
+ * of the turn reaches them) and posts l->reap, which frees them once the
+ * handler that closed them has returned.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -29,102 +29,15 @@
 
 #define READ_CHUNK (64u << 10)
 #define OUT_HIGH (256u << 10)   /* stop producing for a client past this */
-#define TICK_NS 50000000ULL     /* timeouts are checked this often */
 #define FLUSH_NS 100000000ULL   /* signal batches go to the kernel this often */
-#define MAX_EVENTS 256
 #define ACCEPT_BATCH 64
-
-uint64_t l7_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* --- buffers ----------------------------------------------------------------- */
 
-int iobuf_reserve(struct iobuf *b, size_t n)
-{
-	size_t need, cap;
-	char *p;
-
-	if (b->len + n <= b->cap)
-		return 0;
-	if (b->off) {
-		iobuf_compact(b);
-		if (b->len + n <= b->cap)
-			return 0;
-	}
-	need = b->len + n;
-	if (b->max && need > b->max)
-		return -E2BIG;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < need)
-		cap *= 2;
-	if (b->max && cap > b->max)
-		cap = b->max;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-int iobuf_append(struct iobuf *b, const void *d, size_t n)
-{
-	int err = iobuf_reserve(b, n);
-
-	if (err)
-		return err;
-	memcpy(b->p + b->len, d, n);
-	b->len += n;
-	return 0;
-}
-
-int iobuf_printf(struct iobuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n, err;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	err = iobuf_reserve(b, (size_t)n + 1);
-	if (err)
-		return err;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
-}
-
-/* Plain appends for the per-request path, where printf cost 5% of a
- * proxied request (perf). */
-int iobuf_str(struct iobuf *b, const char *s)
-{
-	return iobuf_append(b, s, strlen(s));
-}
-
-int iobuf_u64(struct iobuf *b, uint64_t v)
-{
-	char d[20], *p = d + sizeof(d);
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return iobuf_append(b, p, (size_t)(d + sizeof(d) - p));
-}
-
-int iobuf_header(struct iobuf *b, const struct http_header *h)
+int l7_header_put(struct buf *b, const struct http_header *h)
 {
 	size_t n = h->name.n + h->value.n + 4;
-	int err = iobuf_reserve(b, n);
+	int err = buf_reserve(b, n);
 	char *p;
 
 	if (err)
@@ -142,30 +55,7 @@ int iobuf_header(struct iobuf *b, const struct http_header *h)
 	return 0;
 }
 
-void iobuf_consume(struct iobuf *b, size_t n)
-{
-	b->off += n;
-	if (b->off >= b->len)
-		b->off = b->len = 0;
-}
-
-void iobuf_compact(struct iobuf *b)
-{
-	if (!b->off)
-		return;
-	memmove(b->p, b->p + b->off, b->len - b->off);
-	b->len -= b->off;
-	b->off = 0;
-}
-
-void iobuf_free(struct iobuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->off = b->len = b->cap = 0;
-}
-
-/* --- epoll ------------------------------------------------------------------
+/* --- the loop's registrations -------------------------------------------------
  * Client and backend sockets are registered once, edge-triggered, for input
  * and output together, and never modified: no epoll_ctl per request. An edge
  * sets `readable`; reading goes on until EAGAIN clears it, or stops early
@@ -175,11 +65,14 @@ void iobuf_free(struct iobuf *b)
  */
 #define EP_EDGE (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
-int ep_add(struct l7 *l, int fd, void *tag)
+int l7_io_add(struct l7 *l, struct loop_io *io, int fd, void (*cb)(struct loop_io *, uint32_t))
 {
-	struct epoll_event ev = { .events = EP_EDGE, .data.ptr = tag };
+	return loop_io_add(l->loop, io, fd, EP_EDGE, cb);
+}
 
-	return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+void l7_reap_later(struct l7 *l)
+{
+	loop_post(l->loop, &l->reap);
 }
 
 /* --- clients ----------------------------------------------------------------- */
@@ -197,15 +90,15 @@ static void client_reset_request(struct client *c)
 	c->retried = 0;
 	c->body_left = 0;
 	c->is_head = 0;
-	c->deadline_ns = 0;
+	client_deadline(c, 0);
 }
 
 static void client_free(struct client *c)
 {
-	iobuf_free(&c->in);
-	iobuf_free(&c->out);
-	iobuf_free(&c->fwd);
-	iobuf_free(&c->body);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->fwd);
+	buf_free(&c->body);
 	free(c);
 }
 
@@ -218,7 +111,9 @@ void client_close(struct client *c)
 	if (c->up)
 		upstream_abort(c->up);
 	admit_release(c);
-	if (close(c->fd))
+	loop_io_del(l->loop, &c->io);
+	loop_timer_stop(l->loop, &c->timer);
+	if (close(c->io.fd))
 		pr_warn("close client %s: %s", c->addr_str, strerror(errno));
 	c->dead = 1;
 	if (c->prev)
@@ -230,17 +125,18 @@ void client_close(struct client *c)
 	l->n_clients--;
 	c->dead_next = l->dead_clients;
 	l->dead_clients = c;
+	l7_reap_later(l);
 }
 
 static void client_process(struct client *c);
 
 void client_flush(struct client *c)
 {
-	while (iobuf_used(&c->out)) {
-		ssize_t n = send(c->fd, iobuf_data(&c->out), iobuf_used(&c->out), MSG_NOSIGNAL);
+	while (buf_used(&c->out)) {
+		ssize_t n = send(c->io.fd, buf_data(&c->out), buf_used(&c->out), MSG_NOSIGNAL);
 
 		if (n > 0) {
-			iobuf_consume(&c->out, (size_t)n);
+			buf_consume(&c->out, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -251,7 +147,7 @@ void client_flush(struct client *c)
 		client_close(c);
 		return;
 	}
-	if (!iobuf_used(&c->out)) {
+	if (!buf_used(&c->out)) {
 		if (c->closing) {
 			client_close(c);
 			return;
@@ -260,7 +156,7 @@ void client_flush(struct client *c)
 			upstream_resume(c->up);
 		/* Pipelined requests held back by a full output buffer. */
 		if (!c->dead && !c->in_process && (c->state == CL_HEAD || c->state == CL_BODY) &&
-		    (iobuf_used(&c->in) || c->readable))
+		    (buf_used(&c->in) || c->readable))
 			client_process(c);
 	}
 }
@@ -310,10 +206,10 @@ static int client_take_head(struct client *c)
 		}
 	}
 
-	err |= iobuf_append(&c->fwd, r->method.p, r->method.n);
-	err |= iobuf_str(&c->fwd, " ");
-	err |= iobuf_append(&c->fwd, r->target.p, r->target.n);
-	err |= iobuf_str(&c->fwd, " HTTP/1.1\r\n");
+	err |= buf_append(&c->fwd, r->method.p, r->method.n);
+	err |= buf_str(&c->fwd, " ");
+	err |= buf_append(&c->fwd, r->target.p, r->target.n);
+	err |= buf_str(&c->fwd, " HTTP/1.1\r\n");
 	for (unsigned int i = 0; i < r->n_headers; i++) {
 		const struct http_header *h = &r->headers[i];
 
@@ -322,15 +218,15 @@ static int client_take_head(struct client *c)
 		    http_span_ieq(&h->name, "expect") ||
 		    http_span_ieq(&h->name, "x-forwarded-for"))
 			continue;
-		err |= iobuf_header(&c->fwd, h);
+		err |= l7_header_put(&c->fwd, h);
 	}
 	v = http_header_get(r->headers, r->n_headers, "x-forwarded-for");
 	if (v)
-		err |= iobuf_str(&c->fwd, "X-Forwarded-For: ") | iobuf_append(&c->fwd, v->p, v->n) |
-		       iobuf_str(&c->fwd, ", ");
+		err |= buf_str(&c->fwd, "X-Forwarded-For: ") | buf_append(&c->fwd, v->p, v->n) |
+		       buf_str(&c->fwd, ", ");
 	else
-		err |= iobuf_str(&c->fwd, "X-Forwarded-For: ");
-	err |= iobuf_str(&c->fwd, c->addr_str) | iobuf_str(&c->fwd, "\r\n");
+		err |= buf_str(&c->fwd, "X-Forwarded-For: ");
+	err |= buf_str(&c->fwd, c->addr_str) | buf_str(&c->fwd, "\r\n");
 	return err ? -ENOMEM : 0;
 }
 
@@ -340,7 +236,7 @@ static void body_append(const char *d, size_t n, void *arg)
 
 	/* Cannot fail: the body's ceiling is max_body_bytes, which the decoder
 	 * enforces first. */
-	if (iobuf_append(&c->body, d, n))
+	if (buf_append(&c->body, d, n))
 		c->closing = 1;
 }
 
@@ -377,9 +273,9 @@ static int client_read(struct client *c)
 	while (c->readable) {
 		ssize_t n;
 
-		if (iobuf_reserve(&c->in, READ_CHUNK) && iobuf_reserve(&c->in, 1))
+		if (buf_reserve(&c->in, READ_CHUNK) && buf_reserve(&c->in, 1))
 			return got; /* full: the parser says 431, or requests wait their turn */
-		n = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+		n = recv(c->io.fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
 		if (n > 0) {
 			/* A short read emptied the socket: what comes later raises
 			 * a new edge, so the EAGAIN read is saved (unless the peer's
@@ -400,7 +296,7 @@ static int client_read(struct client *c)
 		if (n < 0)
 			pr_dbg("client %s: read: %s", c->addr_str, strerror(errno));
 		c->peer_gone = 1;
-		if (n < 0 || (c->state == CL_HEAD && !iobuf_used(&c->in) && !iobuf_used(&c->out))) {
+		if (n < 0 || (c->state == CL_HEAD && !buf_used(&c->in) && !buf_used(&c->out))) {
 			client_close(c);
 			return -1;
 		}
@@ -418,9 +314,9 @@ static int client_need_more(struct client *c)
 	if (r)
 		return r;
 	if (c->peer_gone) {
-		if (iobuf_used(&c->in) || c->state == CL_BODY)
+		if (buf_used(&c->in) || c->state == CL_BODY)
 			pr_info("client %s: closed in the middle of a request", c->addr_str);
-		if (iobuf_used(&c->out)) {
+		if (buf_used(&c->out)) {
 			c->closing = 1;  /* the responses it has, then close */
 			return 0;
 		}
@@ -443,20 +339,20 @@ static void client_process(struct client *c)
 		return;
 	c->in_process = 1;
 again:
-	while (!c->dead && !c->closing && iobuf_used(&c->out) < OUT_HIGH) {
+	while (!c->dead && !c->closing && buf_used(&c->out) < OUT_HIGH) {
 		if (c->state == CL_HEAD) {
 			long r;
 
-			if (!iobuf_used(&c->in)) {
+			if (!buf_used(&c->in)) {
 				if (client_need_more(c) > 0)
 					continue;
 				break;
 			}
 			if (!c->deadline_ns || c->deadline_idle) {
-				c->deadline_ns = l->now + cfg->header_timeout_ms * 1000000ULL;
+				client_deadline(c, loop_now(l->loop) + cfg->header_timeout_ms * 1000000ULL);
 				c->deadline_idle = 0;
 			}
-			r = http_parse_request(iobuf_data(&c->in), iobuf_used(&c->in),
+			r = http_parse_request(buf_data(&c->in), buf_used(&c->in),
 					       cfg->max_header_bytes, cfg->max_body_bytes, &c->req);
 			if (r == 0) {
 				if (client_need_more(c) > 0)
@@ -467,7 +363,7 @@ again:
 				client_reject(c, (int)-r);
 				break;
 			}
-			c->t_start = l->now;
+			c->t_start = loop_now(l->loop);
 			if (c->req.framing.upgrade) {
 				client_reject(c, 400);
 				break;
@@ -477,8 +373,8 @@ again:
 				break;
 			}
 			c->body_kind = http_request_body(&c->req);
-			iobuf_consume(&c->in, (size_t)r);
-			c->deadline_ns = l->now + cfg->body_timeout_ms * 1000000ULL;
+			buf_consume(&c->in, (size_t)r);
+			client_deadline(c, loop_now(l->loop) + cfg->body_timeout_ms * 1000000ULL);
 			if (c->body_kind == HTTP_BODY_LENGTH) {
 				c->body_left = (uint64_t)c->req.framing.content_length;
 				c->state = c->body_left ? CL_BODY : CL_HEAD;
@@ -487,15 +383,15 @@ again:
 				c->state = CL_BODY;
 			}
 			if (c->state == CL_BODY && c->req.expect_continue &&
-			    !iobuf_used(&c->in))
-				iobuf_printf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+			    !buf_used(&c->in))
+				buf_printf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 			if (c->state == CL_HEAD) {
 				admit_request(c);
 				continue;
 			}
 		}
 		if (c->state == CL_BODY) {
-			size_t avail = iobuf_used(&c->in);
+			size_t avail = buf_used(&c->in);
 
 			if (!avail) {
 				if (client_need_more(c) > 0)
@@ -505,20 +401,20 @@ again:
 			if (c->body_kind == HTTP_BODY_LENGTH) {
 				size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
 
-				body_append(iobuf_data(&c->in), n, c);
-				iobuf_consume(&c->in, n);
+				body_append(buf_data(&c->in), n, c);
+				buf_consume(&c->in, n);
 				c->body_left -= n;
 				if (c->body_left)
 					continue;
 			} else {
-				long r = http_chunked_feed(&c->chunked, iobuf_data(&c->in), avail,
+				long r = http_chunked_feed(&c->chunked, buf_data(&c->in), avail,
 							   body_append, c);
 
 				if (r < 0) {
 					client_reject(c, (int)-r);
 					break;
 				}
-				iobuf_consume(&c->in, (size_t)r);
+				buf_consume(&c->in, (size_t)r);
 				if (!c->chunked.done)
 					continue;
 			}
@@ -536,10 +432,10 @@ again:
 	 * back client would otherwise call back here for a half-read head at
 	 * once, and again, until the stack overflows. Held back by a full
 	 * buffer that the flush emptied: go on here instead. */
-	full = !c->dead && !c->closing && iobuf_used(&c->out) >= OUT_HIGH;
+	full = !c->dead && !c->closing && buf_used(&c->out) >= OUT_HIGH;
 	if (!c->dead)
 		client_flush(c);
-	if (full && !c->dead && !c->closing && iobuf_used(&c->out) < OUT_HIGH)
+	if (full && !c->dead && !c->closing && buf_used(&c->out) < OUT_HIGH)
 		goto again;
 	c->in_process = 0;
 }
@@ -549,7 +445,7 @@ void client_request_done(struct client *c)
 	admit_release(c);
 	client_reset_request(c);
 	c->state = CL_HEAD;
-	c->deadline_ns = c->l7->now + c->l7->cfg.idle_timeout_ms * 1000000ULL;
+	client_deadline(c, loop_now(c->l7->loop) + c->l7->cfg.idle_timeout_ms * 1000000ULL);
 	c->deadline_idle = 1;
 	if (!c->keep_alive)
 		c->closing = 1;
@@ -558,8 +454,12 @@ void client_request_done(struct client *c)
 	client_process(c);
 }
 
-static void client_event(struct client *c, uint32_t ev)
+static void client_event(struct loop_io *io, uint32_t ev)
 {
+	struct client *c = container_of(io, struct client, io);
+
+	if (c->dead)
+		return;
 	if (ev & EPOLLERR) {
 		client_close(c);
 		return;
@@ -597,8 +497,13 @@ static void addr_from_sockaddr(const struct sockaddr_storage *ss, uint8_t addr[1
 	}
 }
 
-static void do_accept(struct l7 *l)
+static void client_timer(struct loop_timer *t);
+
+static void on_accept(struct loop_io *io, uint32_t events)
 {
+	struct l7 *l = container_of(io, struct l7, listen_io);
+
+	(void)events;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -629,9 +534,8 @@ static void do_accept(struct l7 *l)
 		}
 		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 			pr_dbg("TCP_NODELAY: %s", strerror(errno));
-		c->tag = TAG_CLIENT;
-		c->fd = fd;
 		c->l7 = l;
+		loop_timer_init(&c->timer, client_timer);
 		addr_from_sockaddr(&ss, c->addr);
 		if (ss.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
@@ -644,11 +548,12 @@ static void do_accept(struct l7 *l)
 		c->out.max = 0;
 		c->body.max = l->cfg.max_body_bytes;
 		client_reset_request(c);
-		c->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
+		client_deadline(c, loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL);
 		c->deadline_idle = 1;
 		c->readable = 1;  /* a request may have come with the handshake */
-		if (ep_add(l, fd, c)) {
+		if (l7_io_add(l, &c->io, fd, client_event)) {
 			pr_err("epoll: add client: %s", strerror(errno));
+			loop_timer_stop(l->loop, &c->timer);
 			close(fd);
 			free(c);
 			continue;
@@ -663,26 +568,42 @@ static void do_accept(struct l7 *l)
 }
 
 /* Timeouts: head and body (408), idle keep-alive (closed quietly), and a
- * client that does not read its response (closed). */
-static void clients_expire(struct l7 *l)
+ * client that does not read its response (closed). Queued, or at a backend
+ * that is not waiting on it, a client past its deadline is looked at again
+ * every L7_TICK_NS, until its state allows one of those or the deadline
+ * moves. */
+static void client_timer(struct loop_timer *t)
 {
-	for (struct client *c = l->clients, *next; c; c = next) {
-		next = c->next;
-		if (c->dead || !c->deadline_ns || c->deadline_ns > l->now)
-			continue;
-		if (c->state == CL_HEAD && !iobuf_used(&c->in)) {
-			client_close(c);          /* idle keep-alive */
-		} else if (c->state == CL_HEAD || c->state == CL_BODY) {
-			client_reject(c, 408);
-			if (!c->dead)
-				c->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
-		} else if (c->closing ||
-			   (c->state == CL_UPSTREAM && c->up && c->up->paused)) {
-			/* Not reading what it asked for: the backend waits on it. */
-			client_close(c);
-		}
+	struct client *c = container_of(t, struct client, timer);
+	struct l7 *l = c->l7;
+
+	if (c->dead)
+		return;
+	if (c->state == CL_HEAD && !buf_used(&c->in)) {
+		client_close(c);          /* idle keep-alive */
+	} else if (c->state == CL_HEAD || c->state == CL_BODY) {
+		client_reject(c, 408);
+		if (!c->dead)
+			client_deadline(c, loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL);
+	} else if (c->closing ||
+		   (c->state == CL_UPSTREAM && c->up && c->up->paused)) {
+		/* Not reading what it asked for: the backend waits on it. */
+		client_close(c);
+	} else {
+		loop_timer_at(l->loop, &c->timer, loop_now(l->loop) + L7_TICK_NS);
 	}
 }
+
+void client_deadline(struct client *c, uint64_t when_ns)
+{
+	c->deadline_ns = when_ns;
+	if (when_ns)
+		loop_timer_at(c->l7->loop, &c->timer, when_ns);
+	else
+		loop_timer_stop(c->l7->loop, &c->timer);
+}
+
+static void drain_check(struct l7 *l);
 
 static void free_dead(struct l7 *l)
 {
@@ -696,9 +617,9 @@ static void free_dead(struct l7 *l)
 		struct upstream *u = l->dead_upstreams;
 
 		l->dead_upstreams = u->dead_next;
-		iobuf_free(&u->req);
-		iobuf_free(&u->in);
-		iobuf_free(&u->capture);
+		buf_free(&u->req);
+		buf_free(&u->in);
+		buf_free(&u->capture);
 		sse_scan_free(&u->sse);
 		free(u);
 	}
@@ -709,7 +630,6 @@ static void free_dead(struct l7 *l)
 static int listen_open(struct l7 *l)
 {
 	struct sockaddr_storage ss;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &l->listen_tag };
 	socklen_t len;
 	int any, one = 1, err;
 
@@ -731,14 +651,15 @@ static int listen_open(struct l7 *l)
 		pr_err("listen %s: %s", l->cfg.listen, strerror(-err));
 		return err;
 	}
-	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lfd, &ev))
-		return -errno;
-	return 0;
+	return loop_io_add(l->loop, &l->listen_io, l->lfd, EPOLLIN, on_accept);
 }
+
+static void on_signal(struct loop_io *io, uint32_t events);
+static void on_tick(struct loop_timer *t);
+static void on_reap(struct loop_post *p);
 
 int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 {
-	struct epoll_event ev;
 	sigset_t mask;
 	int err;
 
@@ -746,14 +667,11 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 	l->cfg = *c;
 	l->config_path = config_path;
 	l->lfd = l->sfd = -1;
-	l->listen_tag = TAG_LISTEN;
-	l->metrics_tag = TAG_METRICS;
-	l->signal_tag = TAG_SIGNAL;
-	l->now = l7_now();
-	l->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (l->ep < 0) {
-		err = -errno;
-		pr_err("epoll_create1: %s", strerror(-err));
+	loop_timer_init(&l->tick, on_tick);
+	loop_post_init(&l->reap, on_reap);
+	err = loop_new(&l->loop);
+	if (err) {
+		pr_err("event loop: %s", strerror(-err));
 		return err;
 	}
 	wq_init(&l->wq, c->queue_size);
@@ -769,13 +687,10 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 	if (err)
 		return err;
 	if (l->cfg.metrics[0]) {
-		err = metrics_http_open(l->cfg.metrics, l->cfg.metrics_any, &l->mh);
+		err = metrics_http_open(l->loop, l->cfg.metrics, l->cfg.metrics_any,
+					l7_metrics_render, l, &l->mh);
 		if (err)
 			return err;
-		ev.events = EPOLLIN;
-		ev.data.ptr = &l->metrics_tag;
-		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, metrics_http_fd(l->mh), &ev))
-			return -errno;
 	}
 	if (l->cfg.kernel) {
 		err = l7_kernel_open(&l->kern);
@@ -791,10 +706,11 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 	l->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (l->sfd < 0)
 		return -errno;
-	ev.events = EPOLLIN;
-	ev.data.ptr = &l->signal_tag;
-	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->sfd, &ev))
-		return -errno;
+	err = loop_io_add(l->loop, &l->signal_io, l->sfd, EPOLLIN, on_signal);
+	if (!err)
+		err = loop_timer_after(l->loop, &l->tick, L7_TICK_NS);
+	if (err)
+		return err;
 	pr_info("listening on %s, %u backend(s), %u tier(s), %u key(s)", l->cfg.listen,
 		l->n_backends, l->cfg.n_tiers, l->cfg.n_keys);
 	return 0;
@@ -836,8 +752,9 @@ int l7_reload(struct l7 *l)
 static void drain_start(struct l7 *l, unsigned int signo)
 {
 	l->draining = 1;
-	l->drain_deadline_ns = l->now + L7_DRAIN_MS * 1000000ULL;
+	l->drain_deadline_ns = loop_now(l->loop) + L7_DRAIN_MS * 1000000ULL;
 	if (l->lfd >= 0) {
+		loop_io_del(l->loop, &l->listen_io);
 		if (close(l->lfd))
 			pr_warn("close the listening socket: %s", strerror(errno));
 		l->lfd = -1;
@@ -845,17 +762,33 @@ static void drain_start(struct l7 *l, unsigned int signo)
 	for (struct client *c = l->clients, *next; c; c = next) {
 		next = c->next;
 		c->keep_alive = 0;
-		if (c->state == CL_HEAD && !iobuf_used(&c->in) && !iobuf_used(&c->out))
+		if (c->state == CL_HEAD && !buf_used(&c->in) && !buf_used(&c->out))
 			client_close(c);
 	}
 	pr_info("signal %u: stopping after the %u open connection(s) finish (at most %u s; "
 		"a second signal stops at once)", signo, l->n_clients, L7_DRAIN_MS / 1000);
+	l7_reap_later(l); /* no client left: stop at once */
 }
 
-static void handle_signals(struct l7 *l)
+/* Draining, and the last client gone or the time up: the loop ends. */
+static void drain_check(struct l7 *l)
 {
+	if (!l->draining || loop_stopped(l->loop))
+		return;
+	if (l->n_clients && loop_now(l->loop) < l->drain_deadline_ns)
+		return;
+	if (l->n_clients)
+		pr_warn("stopping with %u connection(s) still open after %u s", l->n_clients,
+			L7_DRAIN_MS / 1000);
+	loop_stop(l->loop);
+}
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+	struct l7 *l = container_of(io, struct l7, signal_io);
 	struct signalfd_siginfo si;
 
+	(void)events;
 	while (read(l->sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			l7_reload(l);
@@ -864,94 +797,71 @@ static void handle_signals(struct l7 *l)
 		} else {
 			pr_info("signal %u again: stopping now, %u connection(s) cut", si.ssi_signo,
 				l->n_clients);
-			l->stop = 1;
+			loop_stop(l->loop);
 		}
 	}
 }
 
-static void tick(struct l7 *l)
+/* Every L7_TICK_NS, from the previous due time: the queue's expiry, the
+ * kernel's signal batches every FLUSH_NS, and the end of a drain. (Clients
+ * and upstreams have a timer each for their timeouts.) */
+static void on_tick(struct loop_timer *t)
 {
-	static uint64_t last_flush;
+	struct l7 *l = container_of(t, struct l7, tick);
+	uint64_t now = loop_now(l->loop), next = t->when_ns + L7_TICK_NS;
 
-	clients_expire(l);
-	upstream_expire(l);
+	loop_timer_at(l->loop, t, next > now ? next : now + L7_TICK_NS);
 	admit_expire(l);
-	if (l->kern && l->now - last_flush >= FLUSH_NS) {
+	if (l->kern && now - l->last_flush >= FLUSH_NS) {
 		l7_kernel_flush(l->kern);
-		last_flush = l->now;
+		l->last_flush = now;
 	}
+	drain_check(l);
+}
+
+static void on_reap(struct loop_post *p)
+{
+	struct l7 *l = container_of(p, struct l7, reap);
+
+	free_dead(l);
+	drain_check(l);
 }
 
 int l7_run(struct l7 *l)
 {
-	struct epoll_event evs[MAX_EVENTS];
+	int err = loop_run(l->loop);
 
-	while (!l->stop) {
-		int n = epoll_wait(l->ep, evs, MAX_EVENTS, (int)(TICK_NS / 1000000));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_err("epoll_wait: %s", strerror(errno));
-			return -errno;
-		}
-		l->now = l7_now();
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-			enum l7_tag tag = *(enum l7_tag *)p;
-
-			switch (tag) {
-			case TAG_LISTEN:
-				do_accept(l);
-				break;
-			case TAG_CLIENT:
-				if (!((struct client *)p)->dead)
-					client_event(p, evs[i].events);
-				break;
-			case TAG_UPSTREAM:
-				if (!((struct upstream *)p)->dead)
-					upstream_event(p, evs[i].events);
-				break;
-			case TAG_METRICS:
-				metrics_http_handle(l->mh, l7_metrics_render, l);
-				break;
-			case TAG_SIGNAL:
-				handle_signals(l);
-				break;
-			}
-		}
-		if (l->now - l->last_tick >= TICK_NS) {
-			tick(l);
-			l->last_tick = l->now;
-		}
-		if (l->draining && (!l->n_clients || l->now >= l->drain_deadline_ns)) {
-			if (l->n_clients)
-				pr_warn("stopping with %u connection(s) still open after %u s",
-					l->n_clients, L7_DRAIN_MS / 1000);
-			l->stop = 1;
-		}
-		free_dead(l);
-	}
-	return 0;
+	if (err)
+		pr_err("event loop: %s", strerror(-err));
+	return err;
 }
 
 void l7_close(struct l7 *l)
 {
+	if (!l->loop) {
+		l7_config_free(&l->cfg);
+		return;
+	}
 	while (l->clients)
 		client_close(l->clients);
 	backends_close(l);
 	free_dead(l);
+	loop_post_cancel(l->loop, &l->reap);
+	loop_timer_stop(l->loop, &l->tick);
 	if (l->kern)
 		l7_kernel_close(l->kern);
 	if (l->mh)
 		metrics_http_close(l->mh);
 	if (l->lim)
 		limiter_free(l->lim);
-	if (l->lfd >= 0)
+	if (l->lfd >= 0) {
+		loop_io_del(l->loop, &l->listen_io);
 		close(l->lfd);
-	if (l->sfd >= 0)
+	}
+	if (l->sfd >= 0) {
+		loop_io_del(l->loop, &l->signal_io);
 		close(l->sfd);
-	if (l->ep >= 0)
-		close(l->ep);
+	}
+	loop_free(l->loop);
 	l7_config_free(&l->cfg);
 }

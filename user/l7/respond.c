@@ -19,7 +19,7 @@
 
 /* The three headers of one limit ("requests" or "tokens"); none when the
  * limit is not set. */
-static int limit_headers(struct iobuf *out, const char *what, uint64_t limit, uint64_t remaining,
+static int limit_headers(struct buf *out, const char *what, uint64_t limit, uint64_t remaining,
 			 uint64_t reset_ns)
 {
 	char reset[32];
@@ -27,20 +27,20 @@ static int limit_headers(struct iobuf *out, const char *what, uint64_t limit, ui
 	if (!limit)
 		return 0;
 	lim_fmt_duration(reset_ns, reset, sizeof(reset));
-	return iobuf_str(out, "x-ratelimit-limit-") | iobuf_str(out, what) | iobuf_str(out, ": ") |
-	       iobuf_u64(out, limit) | iobuf_str(out, "\r\nx-ratelimit-remaining-") |
-	       iobuf_str(out, what) | iobuf_str(out, ": ") | iobuf_u64(out, remaining) |
-	       iobuf_str(out, "\r\nx-ratelimit-reset-") | iobuf_str(out, what) |
-	       iobuf_str(out, ": ") | iobuf_str(out, reset) | iobuf_str(out, "\r\n");
+	return buf_str(out, "x-ratelimit-limit-") | buf_str(out, what) | buf_str(out, ": ") |
+	       buf_u64(out, limit) | buf_str(out, "\r\nx-ratelimit-remaining-") |
+	       buf_str(out, what) | buf_str(out, ": ") | buf_u64(out, remaining) |
+	       buf_str(out, "\r\nx-ratelimit-reset-") | buf_str(out, what) |
+	       buf_str(out, ": ") | buf_str(out, reset) | buf_str(out, "\r\n");
 }
 
-int respond_ratelimit_headers(struct client *c, struct iobuf *out)
+int respond_ratelimit_headers(struct client *c, struct buf *out)
 {
 	struct lim_view v;
 
 	if (!c->caller)
 		return 0;
-	limiter_view(c->l7->lim, c->caller, c->l7->now, &v);
+	limiter_view(c->l7->lim, c->caller, loop_now(c->l7->loop), &v);
 	return limit_headers(out, "requests", v.limit_requests, v.remaining_requests,
 			     v.reset_requests_ns) |
 	       limit_headers(out, "tokens", v.limit_tokens, v.remaining_tokens,
@@ -49,7 +49,7 @@ int respond_ratelimit_headers(struct client *c, struct iobuf *out)
 
 /* A JSON string's content: quotes, backslashes and control characters
  * escaped (messages can quote a client's input). */
-static int json_escape(struct iobuf *b, const char *s)
+static int json_escape(struct buf *b, const char *s)
 {
 	int err = 0;
 
@@ -57,11 +57,11 @@ static int json_escape(struct iobuf *b, const char *s)
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch == '"' || ch == '\\')
-			err = iobuf_printf(b, "\\%c", ch);
+			err = buf_printf(b, "\\%c", ch);
 		else if (ch < 0x20)
-			err = iobuf_printf(b, "\\u%04x", ch);
+			err = buf_printf(b, "\\u%04x", ch);
 		else
-			err = iobuf_append(b, s, 1);
+			err = buf_append(b, s, 1);
 	}
 	return err;
 }
@@ -71,13 +71,13 @@ void respond_error(struct client *c, int status, const char *type, const char *c
 {
 	struct l7 *l = c->l7;
 	char stack[1024];
-	struct iobuf body = { .p = stack, .cap = sizeof(stack), .max = sizeof(stack) };
+	struct buf body = { .p = stack, .cap = sizeof(stack), .max = sizeof(stack) };
 	int err = 0;
 
-	err |= iobuf_printf(&body, "{\"error\":{\"message\":\"");
+	err |= buf_printf(&body, "{\"error\":{\"message\":\"");
 	err |= json_escape(&body, message);
-	err |= iobuf_printf(&body, "\",\"type\":\"%s\",\"param\":null,\"code\":", type);
-	err |= code ? iobuf_printf(&body, "\"%s\"}}\n", code) : iobuf_printf(&body, "null}}\n");
+	err |= buf_printf(&body, "\",\"type\":\"%s\",\"param\":null,\"code\":", type);
+	err |= code ? buf_printf(&body, "\"%s\"}}\n", code) : buf_printf(&body, "null}}\n");
 
 	/* A backend's failure as the client sees it; not 503, the load shed
 	 * here, which must not make the adaptive controller cut further. */
@@ -85,19 +85,19 @@ void respond_error(struct client *c, int status, const char *type, const char *c
 		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_HTTP_5XX);
 	if (c->minor == 0 && c->keep_alive == 0)
 		c->closing = 1;
-	err |= iobuf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	err |= buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			    "Content-Length: %zu\r\n", status, http_status_reason(status),
-			    iobuf_used(&body));
+			    buf_used(&body));
 	if (retry_ns && (status == 429 || status == 503))
-		err |= iobuf_printf(&c->out, "Retry-After: %u\r\n", lim_retry_after_s(retry_ns));
+		err |= buf_printf(&c->out, "Retry-After: %u\r\n", lim_retry_after_s(retry_ns));
 	err |= respond_ratelimit_headers(c, &c->out);
 	if (c->closing || !c->keep_alive)
-		err |= iobuf_printf(&c->out, "Connection: close\r\n");
+		err |= buf_printf(&c->out, "Connection: close\r\n");
 	else if (c->minor == 0)
-		err |= iobuf_printf(&c->out, "Connection: keep-alive\r\n");
-	err |= iobuf_printf(&c->out, "\r\n");
+		err |= buf_printf(&c->out, "Connection: keep-alive\r\n");
+	err |= buf_printf(&c->out, "\r\n");
 	if (!c->is_head)
-		err |= iobuf_append(&c->out, iobuf_data(&body), iobuf_used(&body));
+		err |= buf_append(&c->out, buf_data(&body), buf_used(&body));
 	if (err) {
 		pr_err("client %s: no memory for a %d response: closing", c->addr_str, status);
 		client_close(c);

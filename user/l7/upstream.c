@@ -57,13 +57,18 @@ static void up_close(struct upstream *u)
 	if (u->dead)
 		return;
 	up_unlink(u);
-	if (close(u->fd))
+	loop_io_del(l->loop, &u->io);
+	loop_timer_stop(l->loop, &u->timer);
+	if (close(u->io.fd))
 		pr_warn("close backend connection: %s", strerror(errno));
 	u->dead = 1;
 	l->n_upstreams--;
 	u->dead_next = l->dead_upstreams;
 	l->dead_upstreams = u;
+	l7_reap_later(l);
 }
+
+static void up_timer(struct loop_timer *t);
 
 static struct upstream *up_connect(struct l7 *l, unsigned int b)
 {
@@ -74,26 +79,26 @@ static struct upstream *up_connect(struct l7 *l, unsigned int b)
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
-	u->tag = TAG_UPSTREAM;
 	u->l7 = l;
 	u->backend = b;
-	u->fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (u->fd < 0) {
+	loop_timer_init(&u->timer, up_timer);
+	u->io.fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (u->io.fd < 0) {
 		pr_warn("backend %s: socket: %s", be->name, strerror(errno));
 		free(u);
 		return NULL;
 	}
-	setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(u->fd, (struct sockaddr *)&be->addr, be->addr_len) && errno != EINPROGRESS) {
+	setsockopt(u->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(u->io.fd, (struct sockaddr *)&be->addr, be->addr_len) && errno != EINPROGRESS) {
 		pr_warn("backend %s: connect: %s", be->name, strerror(errno));
-		close(u->fd);
+		close(u->io.fd);
 		free(u);
 		return NULL;
 	}
 	u->state = UP_CONNECTING;
-	if (ep_add(l, u->fd, u)) {
+	if (l7_io_add(l, &u->io, u->io.fd, upstream_event)) {
 		pr_err("epoll: add backend connection: %s", strerror(errno));
-		close(u->fd);
+		close(u->io.fd);
 		free(u);
 		return NULL;
 	}
@@ -122,15 +127,15 @@ static int build_request(struct upstream *u, struct client *c)
 {
 	int err = 0;
 
-	err |= iobuf_append(&u->req, iobuf_data(&c->fwd), iobuf_used(&c->fwd));
-	if (iobuf_used(&c->body) || c->body_kind != HTTP_BODY_NONE)
-		err |= iobuf_str(&u->req, "Content-Length: ") |
-		       iobuf_u64(&u->req, iobuf_used(&c->body)) | iobuf_str(&u->req, "\r\n");
-	err |= iobuf_str(&u->req, "\r\n");
+	err |= buf_append(&u->req, buf_data(&c->fwd), buf_used(&c->fwd));
+	if (buf_used(&c->body) || c->body_kind != HTTP_BODY_NONE)
+		err |= buf_str(&u->req, "Content-Length: ") |
+		       buf_u64(&u->req, buf_used(&c->body)) | buf_str(&u->req, "\r\n");
+	err |= buf_str(&u->req, "\r\n");
 	/* No body: its buffer may be unallocated, and memcpy from NULL is UB
 	 * even for 0 bytes. */
-	if (iobuf_used(&c->body))
-		err |= iobuf_append(&u->req, iobuf_data(&c->body), iobuf_used(&c->body));
+	if (buf_used(&c->body))
+		err |= buf_append(&u->req, buf_data(&c->body), buf_used(&c->body));
 	return err ? -ENOMEM : 0;
 }
 
@@ -191,7 +196,7 @@ void upstream_start(struct client *c)
 	u->prev = NULL;
 	l->busy = u;
 	l->backends[b].requests_total++;
-	u->deadline_ns = l->now + l->cfg.connect_timeout_ms * 1000000ULL;
+	upstream_deadline(u, loop_now(l->loop) + l->cfg.connect_timeout_ms * 1000000ULL);
 	if (l->kern)
 		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_REQUESTS);
 	if (u->state == UP_IDLE) {
@@ -245,11 +250,11 @@ static void up_send(struct upstream *u)
 {
 	struct l7 *l = u->l7;
 
-	while (iobuf_used(&u->req)) {
-		ssize_t n = send(u->fd, iobuf_data(&u->req), iobuf_used(&u->req), MSG_NOSIGNAL);
+	while (buf_used(&u->req)) {
+		ssize_t n = send(u->io.fd, buf_data(&u->req), buf_used(&u->req), MSG_NOSIGNAL);
 
 		if (n > 0) {
-			iobuf_consume(&u->req, (size_t)n);
+			buf_consume(&u->req, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -260,8 +265,8 @@ static void up_send(struct upstream *u)
 		return;
 	}
 	u->state = UP_HEAD;
-	u->t_sent = l->now;
-	u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
+	u->t_sent = loop_now(l->loop);
+	upstream_deadline(u, loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL);
 	/* The response comes with the next input edge (a pooled connection
 	 * had none pending: input while idle closes it). */
 	if (u->readable)
@@ -278,7 +283,7 @@ static void up_finish(struct upstream *u)
 	uint64_t fallback = 0, tokens = 0;
 
 	if (u->usage_json && !u->capture_overflow)
-		tokens_usage_json(iobuf_data(&u->capture), iobuf_used(&u->capture), &usage);
+		tokens_usage_json(buf_data(&u->capture), buf_used(&u->capture), &usage);
 	else if (u->usage_sse) {
 		usage = u->sse.usage;
 		fallback = u->sse.events;
@@ -291,19 +296,19 @@ static void up_finish(struct upstream *u)
 	}
 	if (l->kern) {
 		uint32_t port = l->cfg.signals_port;
-		uint64_t total = l->now - u->t_sent;
+		uint64_t total = loop_now(l->loop) - u->t_sent;
 
 		l7_kernel_observe(l->kern, port, SLUICE_HIST_TOTAL, total);
 		if (tokens > 1 && u->usage_sse && u->t_first)
 			l7_kernel_observe(l->kern, port, SLUICE_HIST_PER_TOKEN,
-					  (l->now - u->t_first) / (tokens - 1));
+					  (loop_now(l->loop) - u->t_first) / (tokens - 1));
 		else if (tokens)
 			l7_kernel_observe(l->kern, port, SLUICE_HIST_PER_TOKEN, total / tokens);
 	}
 	backend_ok(l, u->backend);
 	u->cl = NULL;
 	up_unlink(u);
-	if (u->keep_alive && !iobuf_used(&u->in)) {
+	if (u->keep_alive && !buf_used(&u->in)) {
 		up_reset_request(u);
 		if (backend_idle_put(l, u))
 			up_close(u);
@@ -319,7 +324,7 @@ static void up_finish(struct upstream *u)
 static void capture(struct upstream *u, const char *d, size_t n)
 {
 	if (u->usage_json && !u->capture_overflow &&
-	    iobuf_append(&u->capture, d, n))
+	    buf_append(&u->capture, d, n))
 		u->capture_overflow = 1;
 	if (u->usage_sse)
 		sse_scan_feed(&u->sse, d, n);
@@ -331,7 +336,7 @@ static void on_payload(const char *d, size_t n, void *arg)
 
 	capture(u, d, n);
 	if (u->dechunk && u->cl)
-		iobuf_append(&u->cl->out, d, n);
+		buf_append(&u->cl->out, d, n);
 }
 
 /* Body bytes: to the client as they are (or de-chunked for HTTP/1.0), and
@@ -348,7 +353,7 @@ static int up_body(struct upstream *u, const char *d, size_t n, size_t *used)
 		capture(u, d, n);
 		u->remaining -= n;
 		if (c && !c->is_head)
-			iobuf_append(&c->out, d, n);
+			buf_append(&c->out, d, n);
 		return u->remaining == 0;
 	case HTTP_BODY_CHUNKED: {
 		long r = http_chunked_feed(&u->chunked, d, n, on_payload, u);
@@ -357,13 +362,13 @@ static int up_body(struct upstream *u, const char *d, size_t n, size_t *used)
 			return -1;
 		*used = (size_t)r;
 		if (c && !u->dechunk)
-			iobuf_append(&c->out, d, (size_t)r);
+			buf_append(&c->out, d, (size_t)r);
 		return u->chunked.done;
 	}
 	case HTTP_BODY_UNTIL_CLOSE:
 		capture(u, d, n);
 		if (c)
-			iobuf_append(&c->out, d, n);
+			buf_append(&c->out, d, n);
 		return 0;
 	default:
 		*used = 0;
@@ -377,11 +382,11 @@ static int up_body(struct upstream *u, const char *d, size_t n, size_t *used)
 static int client_head(struct upstream *u, struct client *c)
 {
 	const struct http_response *r = &u->resp;
-	struct iobuf *o = &c->out;
+	struct buf *o = &c->out;
 	int err = 0;
 
-	err |= iobuf_str(o, "HTTP/1.1 ") | iobuf_u64(o, (uint64_t)r->status) | iobuf_str(o, " ") |
-	       iobuf_str(o, http_status_reason(r->status)) | iobuf_str(o, "\r\n");
+	err |= buf_str(o, "HTTP/1.1 ") | buf_u64(o, (uint64_t)r->status) | buf_str(o, " ") |
+	       buf_str(o, http_status_reason(r->status)) | buf_str(o, "\r\n");
 	for (unsigned int i = 0; i < r->n_headers; i++) {
 		const struct http_header *h = &r->headers[i];
 
@@ -389,7 +394,7 @@ static int client_head(struct upstream *u, struct client *c)
 		 * except to an HTTP/1.0 client, which gets the payload. */
 		if (http_span_ieq(&h->name, "transfer-encoding")) {
 			if (!u->dechunk)
-				err |= iobuf_printf(o, "Transfer-Encoding: %.*s\r\n", (int)h->value.n,
+				err |= buf_printf(o, "Transfer-Encoding: %.*s\r\n", (int)h->value.n,
 						    h->value.p);
 			continue;
 		}
@@ -398,14 +403,14 @@ static int client_head(struct upstream *u, struct client *c)
 			continue;
 		if (u->dechunk && http_span_ieq(&h->name, "content-length"))
 			continue;
-		err |= iobuf_header(o, h);
+		err |= l7_header_put(o, h);
 	}
 	err |= respond_ratelimit_headers(c, o);
 	if (!c->keep_alive)
-		err |= iobuf_str(o, "Connection: close\r\n");
+		err |= buf_str(o, "Connection: close\r\n");
 	else if (c->minor == 0)
-		err |= iobuf_str(o, "Connection: keep-alive\r\n");
-	err |= iobuf_str(o, "\r\n");
+		err |= buf_str(o, "Connection: keep-alive\r\n");
+	err |= buf_str(o, "\r\n");
 	return err;
 }
 
@@ -425,10 +430,10 @@ static int up_head(struct upstream *u, long head_len)
 
 	if (status >= 100 && status < 200) {
 		/* Interim (100 Continue): the client had its own already. */
-		iobuf_consume(&u->in, (size_t)head_len);
+		buf_consume(&u->in, (size_t)head_len);
 		return 0;
 	}
-	u->t_first = l->now;
+	u->t_first = loop_now(l->loop);
 	u->body_kind = http_response_body(&u->resp, c && c->is_head);
 	u->keep_alive = u->resp.framing.keep_alive && u->body_kind != HTTP_BODY_UNTIL_CLOSE;
 	u->remaining = u->body_kind == HTTP_BODY_LENGTH ? (uint64_t)u->resp.framing.content_length
@@ -445,7 +450,7 @@ static int up_head(struct upstream *u, long head_len)
 		uint32_t port = l->cfg.signals_port;
 
 		l7_kernel_count(l->kern, port, SLUICE_SIG_RESPONSES);
-		l7_kernel_observe(l->kern, port, SLUICE_HIST_RESPONSE, l->now - u->t_sent);
+		l7_kernel_observe(l->kern, port, SLUICE_HIST_RESPONSE, loop_now(l->loop) - u->t_sent);
 		if (status >= 100 && status < 600)
 			l7_kernel_count(l->kern, port, SLUICE_SIG_HTTP_1XX + status / 100 - 1);
 	}
@@ -465,9 +470,9 @@ static int up_head(struct upstream *u, long head_len)
 		}
 		u->head_sent = 1;
 	}
-	iobuf_consume(&u->in, (size_t)head_len);
+	buf_consume(&u->in, (size_t)head_len);
 	u->state = UP_BODY;
-	u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
+	upstream_deadline(u, loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL);
 	return 0;
 }
 
@@ -480,9 +485,9 @@ static int up_process(struct upstream *u)
 		if (u->state == UP_HEAD) {
 			long r;
 
-			if (!iobuf_used(&u->in))
+			if (!buf_used(&u->in))
 				return 0;
-			r = http_parse_response(iobuf_data(&u->in), iobuf_used(&u->in), HEAD_MAX,
+			r = http_parse_response(buf_data(&u->in), buf_used(&u->in), HEAD_MAX,
 						&u->resp);
 			if (r == 0)
 				return 0;
@@ -498,13 +503,13 @@ static int up_process(struct upstream *u)
 			size_t used;
 			int done = 0;
 
-			if (iobuf_used(&u->in) || u->body_kind == HTTP_BODY_NONE) {
-				done = up_body(u, iobuf_data(&u->in), iobuf_used(&u->in), &used);
+			if (buf_used(&u->in) || u->body_kind == HTTP_BODY_NONE) {
+				done = up_body(u, buf_data(&u->in), buf_used(&u->in), &used);
 				if (done < 0) {
 					up_fail(u, UPERR_MALFORMED, "malformed chunked body");
 					return -1;
 				}
-				iobuf_consume(&u->in, used);
+				buf_consume(&u->in, used);
 			}
 			if (u->cl)
 				client_flush(u->cl);
@@ -514,11 +519,11 @@ static int up_process(struct upstream *u)
 				up_finish(u);
 				return -1;
 			}
-			if (u->cl && iobuf_used(&u->cl->out) >= OUT_HIGH) {
+			if (u->cl && buf_used(&u->cl->out) >= OUT_HIGH) {
 				/* Reading resumes when the client drains; a client
 				 * that does not within idle-timeout is closed. */
 				u->paused = 1;
-				u->cl->deadline_ns = l->now + l->cfg.idle_timeout_ms * 1000000ULL;
+				client_deadline(u->cl, loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL);
 			}
 			return 0;
 		}
@@ -534,18 +539,18 @@ static void up_read(struct upstream *u)
 	while (u->readable && !u->dead && !u->paused) {
 		ssize_t n;
 
-		if (iobuf_reserve(&u->in, READ_CHUNK)) {
+		if (buf_reserve(&u->in, READ_CHUNK)) {
 			up_fail(u, UPERR_MALFORMED, "response head too large");
 			return;
 		}
-		n = recv(u->fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+		n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
 		if (n > 0) {
 			/* As for clients (proxy.c): a short read emptied it. */
 			if ((size_t)n < u->in.cap - u->in.len && !u->rdhup)
 				u->readable = 0;
 			u->in.len += (size_t)n;
 			u->got_bytes = 1;
-			u->deadline_ns = l->now + l->cfg.backend_timeout_ms * 1000000ULL;
+			upstream_deadline(u, loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL);
 			if (up_process(u))
 				return;
 			continue;
@@ -567,8 +572,12 @@ static void up_read(struct upstream *u)
 	}
 }
 
-void upstream_event(struct upstream *u, uint32_t ev)
+void upstream_event(struct loop_io *io, uint32_t ev)
 {
+	struct upstream *u = container_of(io, struct upstream, io);
+
+	if (u->dead)
+		return;
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		u->readable = 1;
 	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -586,7 +595,7 @@ void upstream_event(struct upstream *u, uint32_t ev)
 		int err = 0;
 		socklen_t len = sizeof(err);
 
-		if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		if (getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
 			char what[128];
 
 			snprintf(what, sizeof(what), "connect: %s", strerror(err ? err : errno));
@@ -620,17 +629,32 @@ void upstream_abort(struct upstream *u)
 	up_close(u);
 }
 
-void upstream_expire(struct l7 *l)
+/* At the deadline: the connect or the response timed out. A paused
+ * upstream waits on its client, not the backend: it is looked at again
+ * every L7_TICK_NS until it resumes or the deadline moves. */
+static void up_timer(struct loop_timer *t)
 {
-	for (struct upstream *u = l->busy, *next; u; u = next) {
-		next = u->next;
-		if (u->dead || !u->deadline_ns || u->deadline_ns > l->now || u->paused)
-			continue;
-		if (u->state == UP_CONNECTING)
-			up_fail(u, UPERR_CONNECT, "connect timed out");
-		else
-			up_fail(u, UPERR_TIMEOUT, u->state == UP_BODY ?
-				"no response bytes within backend-timeout" :
-				"no response within backend-timeout");
+	struct upstream *u = container_of(t, struct upstream, timer);
+
+	if (u->dead)
+		return;
+	if (u->paused) {
+		loop_timer_at(u->l7->loop, &u->timer, loop_now(u->l7->loop) + L7_TICK_NS);
+		return;
 	}
+	if (u->state == UP_CONNECTING)
+		up_fail(u, UPERR_CONNECT, "connect timed out");
+	else
+		up_fail(u, UPERR_TIMEOUT, u->state == UP_BODY ?
+			"no response bytes within backend-timeout" :
+			"no response within backend-timeout");
+}
+
+void upstream_deadline(struct upstream *u, uint64_t when_ns)
+{
+	u->deadline_ns = when_ns;
+	if (when_ns)
+		loop_timer_at(u->l7->loop, &u->timer, when_ns);
+	else
+		loop_timer_stop(u->l7->loop, &u->timer);
 }

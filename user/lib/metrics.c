@@ -21,106 +21,19 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-/* --- strbuf ---------------------------------------------------------------- */
-
-void strbuf_init(struct strbuf *b, size_t max)
-{
-	memset(b, 0, sizeof(*b));
-	b->max = max ? max : STRBUF_DEFAULT_MAX;
-}
-
-void strbuf_reset(struct strbuf *b)
-{
-	b->len = 0;
-	b->overflow = 0;
-	if (b->buf)
-		b->buf[0] = '\0';
-}
-
-void strbuf_free(struct strbuf *b)
-{
-	free(b->buf);
-	b->buf = NULL;
-	b->len = b->cap = 0;
-	b->overflow = 0;
-}
-
-/* Room for `need` more bytes and the NUL. */
-static int strbuf_reserve(struct strbuf *b, size_t need)
-{
-	size_t want, ncap;
-	char *nb;
-
-	if (b->overflow)
-		return -E2BIG;
-	if (need > b->max || b->len + need + 1 > b->max) {
-		b->overflow = 1;
-		return -E2BIG;
-	}
-	want = b->len + need + 1;
-	if (want <= b->cap)
-		return 0;
-	ncap = b->cap ? b->cap : 4096;
-	while (ncap < want)
-		ncap *= 2;
-	if (ncap > b->max)
-		ncap = b->max;
-	nb = realloc(b->buf, ncap);
-	if (!nb)
-		return -ENOMEM;
-	b->buf = nb;
-	b->cap = ncap;
-	return 0;
-}
-
-int strbuf_append(struct strbuf *b, const char *s, size_t n)
-{
-	int err = strbuf_reserve(b, n);
-
-	if (err)
-		return err;
-	memcpy(b->buf + b->len, s, n);
-	b->len += n;
-	b->buf[b->len] = '\0';
-	return 0;
-}
-
-int strbuf_printf(struct strbuf *b, const char *fmt, ...)
-{
-	char small[256];
-	va_list ap;
-	int n, err;
-
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n < sizeof(small))
-		return strbuf_append(b, small, (size_t)n);
-	err = strbuf_reserve(b, (size_t)n);
-	if (err)
-		return err;
-	va_start(ap, fmt);
-	vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
-}
-
-int metrics_label_escape(struct strbuf *b, const char *s)
+int metrics_label_escape(struct buf *b, const char *s)
 {
 	int err = 0;
 
 	for (; *s && !err; s++) {
 		if (*s == '\\')
-			err = strbuf_append(b, "\\\\", 2);
+			err = buf_append(b, "\\\\", 2);
 		else if (*s == '"')
-			err = strbuf_append(b, "\\\"", 2);
+			err = buf_append(b, "\\\"", 2);
 		else if (*s == '\n')
-			err = strbuf_append(b, "\\n", 2);
+			err = buf_append(b, "\\n", 2);
 		else
-			err = strbuf_append(b, s, 1);
+			err = buf_append(b, s, 1);
 	}
 	return err;
 }
@@ -143,7 +56,7 @@ const size_t metrics_n_le = NELEM(metrics_le_us);
 /* --- families ------------------------------------------------------------ */
 
 struct render {
-	struct strbuf *b;
+	struct buf *b;
 	int err;
 };
 
@@ -163,7 +76,7 @@ static void out(struct render *r, const char *fmt, ...)
 		r->err = -EINVAL; /* every line we format is short */
 		return;
 	}
-	r->err = strbuf_append(r->b, small, (size_t)n);
+	r->err = buf_append(r->b, small, (size_t)n);
 }
 
 static void esc(struct render *r, const char *s)
@@ -708,7 +621,7 @@ static void render_top(struct render *r, struct snapshot *s, const struct metric
 }
 
 int metrics_render(const struct sluice_maps *m, const struct metrics_extra *x,
-		   struct strbuf *b)
+		   struct buf *b)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
 	struct render r = { .b = b };

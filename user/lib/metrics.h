@@ -14,26 +14,13 @@
 #define SLUICE_METRICS_H
 
 #include <stddef.h>
+#include "buf.h"
 #include "maps.h"
 #include "sluice.h"
 
-/* A growable text buffer with a ceiling. Once an append would pass `max`,
- * the buffer stops growing and `overflow` stays set (metrics_render then
- * returns -E2BIG). */
-struct strbuf {
-	char *buf;   /* NUL-terminated when not NULL */
-	size_t len, cap, max;
-	int overflow;
-};
-#define STRBUF_DEFAULT_MAX (16u << 20)
-
-/* max 0 = STRBUF_DEFAULT_MAX. Allocates nothing until the first append. */
-void strbuf_init(struct strbuf *b, size_t max);
-void strbuf_reset(struct strbuf *b); /* len 0, overflow cleared, memory kept */
-void strbuf_free(struct strbuf *b);
-/* 0, or -ENOMEM / -E2BIG (and overflow set). */
-int strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int strbuf_append(struct strbuf *b, const char *s, size_t n);
+/* The most an exposition may take (its buffer's ceiling): metrics_render
+ * returns -E2BIG past it. */
+#define METRICS_MAX_BYTES (16u << 20)
 
 /* One adaptive controller, as the daemon last computed it. Latencies in
  * seconds; a NaN latency or ratio means "no data in the window" and is
@@ -65,7 +52,7 @@ struct metrics_extra {
  * (no controllers, 10 talkers). Returns 0 or a negative errno; on error out
  * holds a partial exposition that must not be served. */
 int metrics_render(const struct sluice_maps *m, const struct metrics_extra *x,
-		   struct strbuf *out);
+		   struct buf *out);
 
 /* The latency histograms' `le` bounds in microseconds, each an exact upper
  * edge of a sluice_hist_bucket() bucket (so the cumulative counts are
@@ -75,6 +62,6 @@ extern const size_t metrics_n_le;
 
 /* Appends s as a Prometheus label value (backslash, double quote and
  * newline escaped). */
-int metrics_label_escape(struct strbuf *b, const char *s);
+int metrics_label_escape(struct buf *b, const char *s);
 
 #endif

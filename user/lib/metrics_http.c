@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * metrics_http.c - the scrape endpoint: one listening socket, at most
- * METRICS_HTTP_MAX_CONNS clients, a timerfd for timeouts, all in one
- * internal epoll set whose fd the daemon watches.
+ * metrics_http.c - the scrape endpoint: one listening socket and at most
+ * METRICS_HTTP_MAX_CONNS clients, each a handler on the caller's event loop
+ * (user/lib/loop.h), with a loop timer per client for its timeout.
  *
  * A connection reads its request head (bounded), gets one response, and is
  * closed. After the response is written the socket is shut down for writing
@@ -15,70 +15,53 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 #include "http_status.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics_http.h"
 #include "sockaddr.h"
 
-#define TAG_LISTEN 0
-#define TAG_TIMER 1
-#define TAG_CONN 2 /* + slot */
 #define DEFAULT_PORT 9464
 #define DRAIN_MAX (64u << 10) /* bytes discarded after the response, at most */
 
 enum conn_state { CONN_FREE = 0, CONN_READING, CONN_WRITING, CONN_DRAINING };
 
 struct conn {
-	int fd;
+	struct metrics_http *h;
+	struct loop_io io;      /* io.fd is the socket */
+	struct loop_timer timer; /* METRICS_HTTP_TIMEOUT_MS after the last progress */
 	enum conn_state state;
 	__u64 last_ns;          /* last progress: timeouts count from here */
 	char req[METRICS_HTTP_MAX_REQUEST + 1];
 	size_t rlen;
 	char hdr[512];
 	size_t hlen;
-	struct strbuf body;
+	struct buf body;
 	size_t blen;            /* body bytes to send (0 for HEAD) */
 	size_t sent;            /* of hdr + body */
 	size_t drained;
 };
 
 struct metrics_http {
-	int lfd, ep, tfd;
+	struct loop *loop;
+	struct loop_io lio;     /* the listening socket */
+	int lfd;
 	unsigned int port;
-	int timer_armed;
+	metrics_render_fn render;
+	void *arg;
 	size_t nconns;
 	struct conn conns[METRICS_HTTP_MAX_CONNS];
 };
 
-static __u64 now_ns(void)
-{
-	struct timespec ts;
+#define TIMEOUT_NS ((__u64)METRICS_HTTP_TIMEOUT_MS * 1000000ULL)
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
+static void on_accept(struct loop_io *io, uint32_t events);
 
-static int ep_add(int ep, int fd, __u32 events, __u64 tag)
-{
-	struct epoll_event ev = { .events = events, .data.u64 = tag };
-
-	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
-}
-
-static int ep_mod(int ep, int fd, __u32 events, __u64 tag)
-{
-	struct epoll_event ev = { .events = events, .data.u64 = tag };
-
-	return epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) ? -errno : 0;
-}
-
-int metrics_http_open(const char *addr_port, int allow_any, struct metrics_http **out)
+int metrics_http_open(struct loop *loop, const char *addr_port, int allow_any,
+		      metrics_render_fn render, void *arg, struct metrics_http **out)
 {
 	const char *a = addr_port && *addr_port ? addr_port : METRICS_HTTP_DEFAULT_ADDR;
 	struct sockaddr_storage ss;
@@ -101,7 +84,10 @@ int metrics_http_open(const char *addr_port, int allow_any, struct metrics_http 
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	h->lfd = h->ep = h->tfd = -1;
+	h->loop = loop;
+	h->render = render;
+	h->arg = arg;
+	h->lfd = -1;
 	h->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->lfd < 0)
 		goto fail_errno;
@@ -118,15 +104,7 @@ int metrics_http_open(const char *addr_port, int allow_any, struct metrics_http 
 		goto fail_errno;
 	h->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 						: ((struct sockaddr_in6 *)&ss)->sin6_port);
-	h->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (h->ep < 0)
-		goto fail_errno;
-	h->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (h->tfd < 0)
-		goto fail_errno;
-	err = ep_add(h->ep, h->lfd, EPOLLIN, TAG_LISTEN);
-	if (!err)
-		err = ep_add(h->ep, h->tfd, EPOLLIN, TAG_TIMER);
+	err = loop_io_add(loop, &h->lio, h->lfd, EPOLLIN, on_accept);
 	if (err)
 		goto fail_msg;
 	*out = h;
@@ -141,11 +119,6 @@ fail:
 	return err;
 }
 
-int metrics_http_fd(const struct metrics_http *h)
-{
-	return h->ep;
-}
-
 unsigned int metrics_http_port(const struct metrics_http *h)
 {
 	return h->port;
@@ -153,35 +126,35 @@ unsigned int metrics_http_port(const struct metrics_http *h)
 
 /* --- connections ----------------------------------------------------------- */
 
-static void arm_timer(struct metrics_http *h)
+/* Progress: the timeout counts from now. */
+static void conn_progress(struct conn *c)
 {
-	/* A tick a second while clients are connected, none while idle. */
-	struct itimerspec its = { 0 };
-	int want = h->nconns > 0;
-
-	if (want == h->timer_armed)
-		return;
-	if (want)
-		its.it_value.tv_sec = its.it_interval.tv_sec = 1;
-	timerfd_settime(h->tfd, 0, &its, NULL);
-	h->timer_armed = want;
+	c->last_ns = loop_now(c->h->loop);
+	loop_timer_at(c->h->loop, &c->timer, c->last_ns + TIMEOUT_NS);
 }
 
 static void conn_close(struct metrics_http *h, struct conn *c)
 {
 	if (c->state == CONN_FREE)
 		return;
-	close(c->fd); /* also removes it from the epoll set */
-	strbuf_free(&c->body);
-	c->fd = -1;
+	loop_io_del(h->loop, &c->io);
+	loop_timer_stop(h->loop, &c->timer);
+	close(c->io.fd);
+	buf_free(&c->body);
+	c->io.fd = -1;
 	c->state = CONN_FREE;
 	h->nconns--;
 }
 
-static void do_accept(struct metrics_http *h)
+static void on_conn(struct loop_io *io, uint32_t events);
+static void on_timeout(struct loop_timer *t);
+
+static void on_accept(struct loop_io *io, uint32_t events)
 {
+	struct metrics_http *h = container_of(io, struct metrics_http, lio);
 	int i;
 
+	(void)events;
 	for (i = 0; i < 64; i++) {
 		struct conn *c = NULL, *oldest = NULL;
 		int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -204,12 +177,14 @@ static void do_accept(struct metrics_http *h)
 			c = oldest;
 		}
 		memset(c, 0, sizeof(*c));
-		strbuf_init(&c->body, 0);
-		c->fd = fd;
+		buf_init(&c->body, METRICS_MAX_BYTES);
+		c->h = h;
+		loop_timer_init(&c->timer, on_timeout);
+		c->io.fd = fd;
 		c->state = CONN_READING;
-		c->last_ns = now_ns();
 		h->nconns++;
-		if (ep_add(h->ep, fd, EPOLLIN, TAG_CONN + (__u64)(c - h->conns)))
+		conn_progress(c);
+		if (loop_io_add(h->loop, &c->io, fd, EPOLLIN, on_conn))
 			conn_close(h, c);
 	}
 }
@@ -289,38 +264,37 @@ static int parse_request(struct conn *c, size_t head_len, int *is_head)
 	return 200;
 }
 
-static void respond(struct metrics_http *h, struct conn *c, int code, int is_head,
-		    metrics_render_fn render, void *arg)
+static void respond(struct metrics_http *h, struct conn *c, int code, int is_head)
 {
 	static const char ctype_metrics[] = "text/plain; version=0.0.4; charset=utf-8";
 	static const char ctype_text[] = "text/plain; charset=utf-8";
 	int n;
 
-	strbuf_reset(&c->body);
+	buf_reset(&c->body);
 	if (code == 200) {
-		int err = render(&c->body, arg);
+		int err = h->render(&c->body, h->arg);
 
 		if (err) {
 			pr_err("metrics: rendering for a scrape failed: %s", strerror(-err));
 			code = 500;
-			strbuf_reset(&c->body);
+			buf_reset(&c->body);
 		}
 	}
 	if (code != 200) {
-		strbuf_printf(&c->body, "%d %s%s\n", code, http_status_reason(code),
+		buf_printf(&c->body, "%d %s%s\n", code, http_status_reason(code),
 			      code == 404 ? " (the metrics are at /metrics)" : "");
-		if (c->body.overflow)
-			strbuf_reset(&c->body);
+		if (c->body.err)
+			buf_reset(&c->body);
 	}
 	n = snprintf(c->hdr, sizeof(c->hdr),
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-		     code, http_status_reason(code), code == 200 ? ctype_metrics : ctype_text, c->body.len,
+		     code, http_status_reason(code), code == 200 ? ctype_metrics : ctype_text, buf_used(&c->body),
 		     code == 405 ? "Allow: GET, HEAD\r\n" : "");
 	c->hlen = (size_t)n;
-	c->blen = is_head ? 0 : c->body.len;
+	c->blen = is_head ? 0 : buf_used(&c->body);
 	c->sent = 0;
 	c->state = CONN_WRITING;
-	if (ep_mod(h->ep, c->fd, EPOLLOUT, TAG_CONN + (__u64)(c - h->conns)))
+	if (loop_io_mod(h->loop, &c->io, EPOLLOUT))
 		conn_close(h, c);
 }
 
@@ -338,10 +312,10 @@ static void conn_write(struct metrics_http *h, struct conn *c)
 		if (c->blen) {
 			size_t off = c->sent > c->hlen ? c->sent - c->hlen : 0;
 
-			iov[n].iov_base = c->body.buf + off;
+			iov[n].iov_base = buf_data(&c->body) + off;
 			iov[n++].iov_len = c->blen - off;
 		}
-		w = writev(c->fd, iov, n);
+		w = writev(c->io.fd, iov, n);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				return;
@@ -349,18 +323,18 @@ static void conn_write(struct metrics_http *h, struct conn *c)
 			return;
 		}
 		c->sent += (size_t)w;
-		c->last_ns = now_ns();
+		conn_progress(c);
 	}
 	/* All sent: no more from us; read (and discard) until the client
 	 * closes, so our close cannot reset a response still in flight. */
-	shutdown(c->fd, SHUT_WR);
-	strbuf_free(&c->body);
+	shutdown(c->io.fd, SHUT_WR);
+	buf_free(&c->body);
 	c->state = CONN_DRAINING;
-	if (ep_mod(h->ep, c->fd, EPOLLIN, TAG_CONN + (__u64)(c - h->conns)))
+	if (loop_io_mod(h->loop, &c->io, EPOLLIN))
 		conn_close(h, c);
 }
 
-static void conn_read(struct metrics_http *h, struct conn *c, metrics_render_fn render, void *arg)
+static void conn_read(struct metrics_http *h, struct conn *c)
 {
 	for (;;) {
 		char sink[4096];
@@ -369,7 +343,7 @@ static void conn_read(struct metrics_http *h, struct conn *c, metrics_render_fn 
 		int is_head, code;
 
 		if (c->state == CONN_DRAINING) {
-			r = read(c->fd, sink, sizeof(sink));
+			r = read(c->io.fd, sink, sizeof(sink));
 			if (r > 0) {
 				c->drained += (size_t)r;
 				if (c->drained <= DRAIN_MAX)
@@ -380,7 +354,7 @@ static void conn_read(struct metrics_http *h, struct conn *c, metrics_render_fn 
 			conn_close(h, c);
 			return;
 		}
-		r = read(c->fd, c->req + c->rlen, METRICS_HTTP_MAX_REQUEST - c->rlen);
+		r = read(c->io.fd, c->req + c->rlen, METRICS_HTTP_MAX_REQUEST - c->rlen);
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
 		if (r <= 0) { /* closed before a whole request, or an error */
@@ -388,7 +362,7 @@ static void conn_read(struct metrics_http *h, struct conn *c, metrics_render_fn 
 			return;
 		}
 		c->rlen += (size_t)r;
-		c->last_ns = now_ns();
+		conn_progress(c);
 		end = head_end(c->req, c->rlen);
 		if (end)
 			code = parse_request(c, (size_t)(end - c->req), &is_head);
@@ -396,58 +370,29 @@ static void conn_read(struct metrics_http *h, struct conn *c, metrics_render_fn 
 			code = 431, is_head = 0;
 		else
 			continue;
-		respond(h, c, code, is_head, render, arg);
+		respond(h, c, code, is_head);
 		if (c->state == CONN_WRITING)
 			conn_write(h, c);
 		return;
 	}
 }
 
-static void expire(struct metrics_http *h)
+static void on_timeout(struct loop_timer *t)
 {
-	__u64 now = now_ns(), limit = (__u64)METRICS_HTTP_TIMEOUT_MS * 1000000ULL;
-	size_t k;
+	struct conn *c = container_of(t, struct conn, timer);
 
-	for (k = 0; k < METRICS_HTTP_MAX_CONNS; k++) {
-		struct conn *c = &h->conns[k];
-
-		if (c->state != CONN_FREE && now - c->last_ns >= limit)
-			conn_close(h, c);
-	}
+	conn_close(c->h, c);
 }
 
-void metrics_http_handle(struct metrics_http *h, metrics_render_fn render, void *arg)
+static void on_conn(struct loop_io *io, uint32_t events)
 {
-	struct epoll_event ev[METRICS_HTTP_MAX_CONNS + 2];
-	int n, i;
+	struct conn *c = container_of(io, struct conn, io);
 
-	n = epoll_wait(h->ep, ev, (int)(sizeof(ev) / sizeof(ev[0])), 0);
-	for (i = 0; i < n; i++) {
-		__u64 tag = ev[i].data.u64;
-		struct conn *c;
-
-		if (tag == TAG_LISTEN) {
-			do_accept(h);
-			continue;
-		}
-		if (tag == TAG_TIMER) {
-			__u64 ticks;
-
-			if (read(h->tfd, &ticks, sizeof(ticks)) < 0) {
-				/* EAGAIN: already read */
-			}
-			expire(h);
-			continue;
-		}
-		c = &h->conns[tag - TAG_CONN];
-		if (c->state == CONN_FREE)
-			continue; /* closed earlier in this batch (evicted) */
-		if (c->state == CONN_WRITING)
-			conn_write(h, c);
-		else
-			conn_read(h, c, render, arg);
-	}
-	arm_timer(h);
+	(void)events;
+	if (c->state == CONN_WRITING)
+		conn_write(c->h, c);
+	else
+		conn_read(c->h, c);
 }
 
 void metrics_http_close(struct metrics_http *h)
@@ -458,11 +403,9 @@ void metrics_http_close(struct metrics_http *h)
 		return;
 	for (k = 0; k < METRICS_HTTP_MAX_CONNS; k++)
 		conn_close(h, &h->conns[k]);
-	if (h->lfd >= 0)
+	if (h->lfd >= 0) {
+		loop_io_del(h->loop, &h->lio);
 		close(h->lfd);
-	if (h->tfd >= 0)
-		close(h->tfd);
-	if (h->ep >= 0)
-		close(h->ep);
+	}
 	free(h);
 }
