@@ -322,10 +322,12 @@ int fleet_apply(struct daemon *d, const struct config *c, const struct policy *c
 	return 0;
 }
 
-void fleet_owned(unsigned int *owned)
+void fleet_owned(const struct config *c, unsigned int *owned)
 {
 	int i;
 
+	if (!c->store.on)
+		return; /* without a store the file's limits apply again */
 	for (i = 0; i < fleet.n; i++)
 		if (fleet.leases[i].live && fleet.leases[i].l.slot < SLUICE_MAX_RULES)
 			owned[fleet.leases[i].l.slot] |= CONFIG_OWN_PPS | CONFIG_OWN_BPS |

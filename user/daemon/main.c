@@ -94,16 +94,19 @@ static int apply_policy(struct daemon *d, const struct config *c, const char *wh
 	if (err)
 		goto out;
 	ctl_owned(owned);
+	fleet_owned(c, owned);
 	err = config_policy_apply(cur, c, owned, &dl, &e);
 	if (err) {
 		pr_err("%s: %s: %s (nothing was changed)", what, c->path, e.msg);
 		goto out_free;
 	}
 	err = policy_commit(cur, &d->maps);
-	if (err)
+	if (err) {
 		pr_err("%s: writing the policy failed (see above)", what);
-	else
+	} else {
 		log_delta(what, &dl, cur);
+		fleet_apply(d, c, cur); /* the global rules as committed */
+	}
 out_free:
 	policy_free(cur);
 out:
@@ -166,7 +169,7 @@ static void reload(struct daemon *d)
 		return;
 	}
 	pr_info("reload: reading %s", old->path);
-	if (config_load(c, old->path, &ce) || ctl_check(c, &ce)) {
+	if (config_load(c, old->path, &ce) || ctl_check(c, &ce) || fleet_check(c, &ce)) {
 		config_free(c);
 		free(c);
 		pr_err("reload: %s (nothing was changed)", ce.msg);
@@ -315,7 +318,7 @@ int main(int argc, char **argv)
 	d.cfg = malloc(sizeof(*d.cfg));
 	if (!d.cfg)
 		return 1;
-	if (config_load(d.cfg, file, &ce) || ctl_check(d.cfg, &ce)) {
+	if (config_load(d.cfg, file, &ce) || ctl_check(d.cfg, &ce) || fleet_check(d.cfg, &ce)) {
 		if (check)
 			printf("%s\n", ce.msg);
 		else
@@ -369,6 +372,7 @@ int main(int argc, char **argv)
 		pr_info("enforcement stays in place with the last limits (fail-static)");
 	}
 	ctl_stop(&d);
+	fleet_stop(&d);
 	rtnl_close(&d);
 	programs_free(&d);
 	config_free(d.cfg);

@@ -68,4 +68,15 @@ void ctl_stop(struct daemon *d);
 /* CONFIG_OWN_* per rule slot, for config_policy_apply. */
 void ctl_owned(unsigned int *owned);
 
+/* fleet.c: global rules' leases through the store (docs/fleet.md). */
+int fleet_check(const struct config *c, struct config_err *e);
+/* After a policy commit: (re)opens the store when its line changed, binds
+ * the global rules to their pinned slots and writes their limits now. */
+int fleet_apply(struct daemon *d, const struct config *c, const struct policy *cur);
+/* The limits the leases own (c: the configuration being applied). */
+void fleet_owned(const struct config *c, unsigned int *owned);
+/* The store's state for the metrics: -1 without a store, else enum store_state. */
+int fleet_store_state(void);
+void fleet_stop(struct daemon *d);
+
 #endif
