@@ -87,7 +87,6 @@ int metrics_http_open(struct loop *loop, const char *addr_port, int allow_any,
 	h->loop = loop;
 	h->render = render;
 	h->arg = arg;
-	h->lfd = -1;
 	h->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->lfd < 0)
 		goto fail_errno;
