@@ -69,10 +69,10 @@ TEST(lease_wants_follow_counters)
 	s.conns_opened = 40;
 	s.conns_open = 20;
 	lease_sample(&l, &s, 11 * S);
-	CHECK_EQ(l.want[SLUICE_FLEET_PPS], 10000, "pps want = 1.25 x rate");
-	CHECK_EQ(l.want[SLUICE_FLEET_BPS], 8000000, "bps want = 1.25 x bits/s");
-	CHECK_EQ(l.want[SLUICE_FLEET_CONN_RATE], 50, "conn-rate want");
-	CHECK_EQ(l.want[SLUICE_FLEET_CONNS], 25, "conns want from open connections");
+	CHECK_EQ(l.want[SLUICE_FLEET_PPS], 8400, "pps want = 1.05 x rate");
+	CHECK_EQ(l.want[SLUICE_FLEET_BPS], 6720000, "bps want = 1.05 x bits/s");
+	CHECK_EQ(l.want[SLUICE_FLEET_CONN_RATE], 42, "conn-rate want");
+	CHECK_EQ(l.want[SLUICE_FLEET_CONNS], 21, "conns want from open connections");
 	s.pkts += 0;               /* idle for 2 s: the want falls to the minimum at once */
 	lease_sample(&l, &s, 13 * S);
 	CHECK_EQ(l.want[SLUICE_FLEET_PPS], 1, "an idle gateway wants 1");

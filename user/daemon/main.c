@@ -75,7 +75,7 @@ static int apply_policy(struct daemon *d, const struct config *c, const char *wh
 	struct config_delta dl;
 	struct errbuf e;
 	struct policy *cur;
-	int lock, err;
+	int lock, err, committed = 0;
 
 	cur = calloc(1, sizeof(*cur));
 	if (!cur)
@@ -105,12 +105,15 @@ static int apply_policy(struct daemon *d, const struct config *c, const char *wh
 		pr_err("%s: writing the policy failed (see above)", what);
 	} else {
 		log_delta(what, &dl, cur);
-		fleet_apply(d, c, cur); /* the global rules as committed */
+		committed = 1;
 	}
 out_free:
 	policy_free(cur);
 out:
 	pin_unlock(lock);
+	/* the global rules as committed (it takes the lock to write them) */
+	if (committed)
+		fleet_apply(d, c, cur);
 	free(cur);
 	return err;
 }

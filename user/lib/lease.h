@@ -5,7 +5,7 @@
  * lease while it lives, then a safe share), and the limits it writes into
  * the rule. Time is a parameter (CLOCK_MONOTONIC ns), so tests drive it.
  *
- *   want   = ceil(WANT_HEADROOM x the offered rate over the last interval)
+ *   want   = ceil(LEASE_WANT_HEADROOM (1.05) x the offered rate over the last interval)
  *            (passed + dropped: what the gateway would admit if it could),
  *            at least 1; for conns, the connections open now
  *   enforce = the lease until it expires (granted at the time the request
@@ -23,7 +23,7 @@
 
 #define LEASE_RENEW_MS 1000
 #define LEASE_MS (3 * LEASE_RENEW_MS)
-#define LEASE_WANT_HEADROOM 1.25
+#define LEASE_WANT_HEADROOM 1.05
 
 struct lease {
 	char name[SLUICE_NAME_LEN];

@@ -23,7 +23,7 @@
 #include "store.h"
 
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MAX_MS 2000
 #define HANDSHAKE_MIN_MS 500      /* connect + AUTH + epoch + SCRIPT LOADs */
 #define EPOCH_TTL_MS (30ULL * 86400 * 1000)
 #define ARGS_MAX_BYTES 8192
