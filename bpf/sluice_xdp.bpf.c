@@ -453,7 +453,7 @@ __noinline int decide(const struct pkt *p, __u32 malformed_l4)
 	} else {
 		w->mask = classify(p);
 		if (w->mask)
-			w->now = now_ns();
+			w->now = now_bucket_ns();
 		c.p = p;
 		w->drop_reason = SLUICE_CNT_MAX;
 		/* Most packets match one rule: a direct call saves bpf_loop's
@@ -473,9 +473,9 @@ __noinline int decide(const struct pkt *p, __u32 malformed_l4)
 	if (!track)
 		return XDP_PASS;
 	if (w->new_conn) {
-		if (!w->now)
-			w->now = now_ns();
-		reason = open_flow(&fk, &w->charges, w->now, w->conns_full);
+		/* The precise clock: the flow's creation starts its connect
+		 * latency, which the TC program ends on the same clock. */
+		reason = open_flow(&fk, &w->charges, now_ns(), w->conns_full);
 		if (reason != SLUICE_CNT_MAX) {
 			count(reason);
 			return XDP_DROP;
