@@ -86,18 +86,25 @@ __noinline int check_deny(const struct pkt *p)
 	return -1;
 }
 
-static __always_inline int check_allow(const struct pkt *p)
+/* The deny list's answer for a packet whose list key is k: the drop
+ * counter, or -1 to go on. The common cases, no entry or a live one, are
+ * answered here, inline; only an expired entry calls check_deny's walk.
+ * That saves a BPF-to-BPF call and a second key on every packet (~3 ns). */
+static __always_inline int deny_verdict(const struct sluice_lpm_key *k, const struct pkt *p)
 {
-	struct sluice_lpm_key k = {};
+	struct sluice_deny_val *d = bpf_map_lookup_elem(&sluice_deny, k);
 
-	lpm_key_fill(&k, 0, p);
-	return bpf_map_lookup_elem(&sluice_allow, &k) != NULL;
+	if (!d)
+		return -1;
+	if (!d->expires_ns || now_coarse_ns() < d->expires_ns)
+		return d->kind == SLUICE_DENY_BAN ? SLUICE_CNT_DROP_BAN : SLUICE_CNT_DROP_DENY;
+	return check_deny(p);
 }
 
-/* Rules whose every dimension matches. */
-static __always_inline __u64 classify(const struct pkt *p)
+/* Rules whose every dimension matches. k is the packet's list key, whose
+ * tag byte becomes the generation's (one key on the stack, not two). */
+static __always_inline __u64 classify(const struct pkt *p, struct sluice_lpm_key *k)
 {
-	struct sluice_lpm_key k = {};
 	struct sluice_config *cfg;
 	__u64 *src, *port, *proto;
 	__u32 zero = 0, gen, idx;
@@ -123,8 +130,8 @@ static __always_inline __u64 classify(const struct pkt *p)
 	any = cfg->any_src_mask[gen];
 	if (!(mask & ~any))
 		return mask; /* no candidate has a source prefix: skip the trie */
-	lpm_key_fill(&k, gen, p);
-	src = bpf_map_lookup_elem(&sluice_srcs, &k);
+	k->data[0] = gen;
+	src = bpf_map_lookup_elem(&sluice_srcs, k);
 	return mask & (any | (src ? *src : 0));
 }
 
@@ -431,6 +438,7 @@ static __always_inline int is_syn(const struct pkt *p)
 __noinline int decide(const struct pkt *p, __u32 malformed_l4)
 {
 	struct sluice_flow_key fk = {};
+	struct sluice_lpm_key lk = {};
 	struct walk_ctx c = {};
 	struct rule_walk *w = &c.w;
 	int reason, track;
@@ -438,8 +446,10 @@ __noinline int decide(const struct pkt *p, __u32 malformed_l4)
 	if (!p)
 		return XDP_PASS;
 	/* The source is known even when the transport header is not, so the
-	 * deny list applies to malformed packets too. */
-	reason = check_deny(p);
+	 * deny list applies to malformed packets too. One key serves both
+	 * lists. */
+	lpm_key_fill(&lk, 0, p);
+	reason = deny_verdict(&lk, p);
 	if (reason >= 0) {
 		count(reason);
 		return XDP_DROP;
@@ -456,10 +466,10 @@ __noinline int decide(const struct pkt *p, __u32 malformed_l4)
 	if (is_syn(p))
 		w->new_conn = !track || !bpf_map_lookup_elem(&sluice_flows, &fk);
 
-	if (check_allow(p)) {
+	if (bpf_map_lookup_elem(&sluice_allow, &lk)) {
 		count(SLUICE_CNT_ALLOWED);
 	} else {
-		w->mask = classify(p);
+		w->mask = classify(p, &lk);
 		if (w->mask)
 			w->now = now_bucket_ns();
 		c.p = p;
