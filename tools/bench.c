@@ -1514,7 +1514,7 @@ int main(int argc, char **argv)
 	CASE4("allow list hit (drop rule behind it)", I_ALLOW, XDP_PASS, SLUICE_CNT_ALLOWED);
 	CASE4("1 rule, drop, 1000 deny + 1000 allow (miss)", I_LISTS, XDP_DROP,
 	      SLUICE_CNT_DROP_RATE);
-	CASE4("1 rule, drop, test clock (no ktime_get_ns)", I_TESTCLOCK, XDP_DROP,
+	CASE4("1 rule, drop, test clock (no clock helper)", I_TESTCLOCK, XDP_DROP,
 	      SLUICE_CNT_DROP_RATE);
 #define CASE_TCP(label, idx, is_tc, port, data, v)                                  \
 	do {                                                                       \
