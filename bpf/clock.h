@@ -23,10 +23,10 @@ __u64 sluice_test_now = 0;
  * bpf/gcra.h explains what it is for. */
 const volatile __u64 sluice_clock_slack_ns = 0;
 
-/* The clock is the dearest thing a packet pays for (docs/benchmarks.md), so
- * it is read only when a decision needs it: the precise clock for limits and
- * latencies, the tick-granular one for timeouts, where a few ms of lateness
- * on a timeout of seconds does not matter. */
+/* The precise clock is the dearest thing a packet can pay for (31 ns on
+ * kvm-clock, docs/benchmarks.md), so it is read only for latencies (a SYN's
+ * connect time, a request's start); limits and timeouts use the
+ * tick-granular one, where a tick of lateness is bounded (docs/design.md). */
 static __always_inline __u64 now_ns(void)
 {
 	if (sluice_use_test_clock)
