@@ -612,9 +612,12 @@ static void print_table(const struct live *l, int rounds, int cpu, int markdown)
 	}
 	for (c = 0; c < N_CASES; c++) {
 		double over = med[c] - med[C_FLOOR], sl = med[C_SLUICE] - med[C_FLOOR];
+
+		if (c != C_FLOOR && med[c] == 0)
+			continue; /* not run (--only) */
 		char ratio[32], passed[32];
 
-		if (c == C_FLOOR || sl <= 0)
+		if (c == C_FLOOR || med[C_SLUICE] == 0 || sl <= 0)
 			snprintf(ratio, sizeof(ratio), "-");
 		else
 			snprintf(ratio, sizeof(ratio), "%.2f", over / sl);
@@ -629,7 +632,7 @@ static void print_table(const struct live *l, int rounds, int cpu, int markdown)
 }
 
 static const char usage[] =
-"Usage: sluice-bench-live [--rounds N] [--frames N] [--cpu N] [--markdown] [-v]\n"
+"Usage: sluice-bench-live [--rounds N] [--frames N] [--cpu N] [--only CASE] [--markdown] [-v]\n"
 "\n"
 "One live flood (BPF_PROG_TEST_RUN live frames through a veth pair in two\n"
 "namespaces it creates and removes) against the same per-source limit four\n"
@@ -639,6 +642,7 @@ static const char usage[] =
 "  --rounds N   interleaved rounds, the median is reported (default 5)\n"
 "  --frames N   frames per round (default 1000000)\n"
 "  --cpu N      the CPU that sends and receives (default: the last)\n"
+"  --only CASE  the floor and one case: sluice, hashlimit or meter (profiling)\n"
 "  --markdown   print the table in Markdown (docs/benchmarks.md)\n"
 "  -v           show the commands run\n";
 
@@ -647,7 +651,7 @@ int main(int argc, char **argv)
 	struct live *l;
 	struct errbuf e = { "" };
 	__u64 rounds = DEFAULT_ROUNDS, frames = DEFAULT_FRAMES, cpu;
-	int markdown = 0, err = 0, a, r, i;
+	int markdown = 0, err = 0, a, r, i, c, only = -1;
 	cpu_set_t set;
 
 	log_init("sluice-bench-live", LOG_WARN);
@@ -666,6 +670,16 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[a], "--frames") && a + 1 < argc) {
 			if (parse_u64(argv[++a], WARMUP_FRAMES, MAX_FRAMES, 1, "frames", &frames, &e))
 				goto bad;
+		} else if (!strcmp(argv[a], "--only") && a + 1 < argc) {
+			/* Profiling: the floor and one case (sluice, hashlimit, meter). */
+			a++;
+			only = !strcmp(argv[a], "sluice") ? C_SLUICE :
+			       !strcmp(argv[a], "hashlimit") ? C_HASHLIMIT :
+			       !strcmp(argv[a], "meter") ? C_METER : -2;
+			if (only == -2) {
+				pr_err("--only takes sluice, hashlimit or meter");
+				return 2;
+			}
 		} else if (!strcmp(argv[a], "--cpu") && a + 1 < argc) {
 			if (parse_u64(argv[++a], 0, CPU_SETSIZE - 1, 0, "cpu", &cpu, &e))
 				goto bad;
@@ -710,7 +724,12 @@ int main(int argc, char **argv)
 				err = -EINTR;
 				break;
 			}
-			err = case_round(l, (i + r) % N_CASES, r);
+			c = (i + r) % N_CASES;
+			if (only >= 0 && c != C_FLOOR && c != only) {
+				l->ns_per_frame[c][r] = 0;
+				continue;
+			}
+			err = case_round(l, c, r);
 		}
 	}
 	if (isatty(STDERR_FILENO))
