@@ -56,6 +56,10 @@ two_cpu_case() {
 	t_expect "XDP on CPU 1 saw CPU 1's frames" $(($4 - $2)) -ge "$COUNT"
 	n=$(nft_count "$src") span=$(sink_span "$src")
 	expect_rate "$src from both CPUs" "$n" 1000 "$span" 500
+	# The buckets read the coarse clock (docs/design.md, "Clock"): its error
+	# must stay well inside 2% of rate x span + burst across CPUs.
+	t_check "$src from both CPUs within 2%" \
+		within 2 "${n:-0}" "$(awk -v s="$span" 'BEGIN { printf "%d", 1000 * s + 500 }')"
 	read -r pass0 pass1 <<<"$(rule_passed_per_cpu)"
 	echo "  the rule passed per CPU: $pass0 + $pass1" >&2
 	t_expect "the bucket admitted on CPU 0 too" "${pass0:-0}" -gt 1000
