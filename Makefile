@@ -32,7 +32,7 @@ USER_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDLIBS     := -lbpf -lelf -lz -lmnl -ljansson -lhiredis
 
-BPF_PROGS  := sluice_xdp sluice_tc floor sluice_l7
+BPF_PROGS  := sluice_xdp sluice_tc floor sluice_l7 bench_live
 BPF_OBJS   := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS      := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
@@ -48,6 +48,7 @@ UNIT_SRCS  := $(wildcard tests/unit/*.c) $(L7_SRCS)
 MOCK_SRCS  := tools/mock_llm.c
 FUZZ_SRCS  := tests/fuzz/fuzz_l7.c user/l7/http.c user/l7/tokens.c
 BENCH_SRCS := tools/bench.c
+BENCH_LIVE_SRCS := tools/bench_live.c
 
 # $(call objs,DIR,SRCS)
 objs = $(patsubst %.c,$(1)/%.o,$(2))
@@ -67,10 +68,11 @@ FUZZ_SECONDS   ?= 600
 UNIT           := $(BUILD)/unit-tests
 UNIT_SAN       := $(BUILD)/san/unit-tests
 BENCH          := $(BUILD)/sluice-bench
+BENCH_LIVE     := $(BUILD)/sluice-bench-live
 
 .PHONY: all help deps demo test test-unit test-cli test-e2e bench fuzz clean vmlinux
 
-all: $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM) $(UNIT) $(BENCH)  ## build everything (default)
+all: $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM) $(UNIT) $(BENCH) $(BENCH_LIVE)  ## build everything (default)
 
 help:  ## list the targets
 	@echo "sluice make targets:"
@@ -167,6 +169,10 @@ $(BENCH): $(call objs,$(BUILD),$(BENCH_SRCS)) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BENCH_LIVE): $(call objs,$(BUILD),$(BENCH_LIVE_SRCS)) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD):
 	$(Q)mkdir -p $@
 
@@ -179,9 +185,10 @@ demo: deps  ## act 1: XDP stops a flood; act 2: API keys through sluice-l7, the 
 	$(Q)$(MAKE) --no-print-directory $(SLUICE) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)tools/demo.sh $(BUILD)
 
-bench: deps  ## ns per packet against bare XDP and TC floors; sluice-l7 vs direct vs nginx (wrk), see docs/benchmarks.md
-	$(Q)$(MAKE) --no-print-directory $(BENCH) $(SLUICE_L7) $(MOCK_LLM)
+bench: deps  ## ns per packet against bare XDP and TC floors; a live flood against iptables hashlimit and nft meter; sluice-l7 vs direct vs nginx (wrk), see docs/benchmarks.md
+	$(Q)$(MAKE) --no-print-directory $(BENCH) $(BENCH_LIVE) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)$(BENCH)
+	$(Q)$(BENCH_LIVE)
 	$(Q)tools/bench_l7.sh $(BUILD)
 
 fuzz: deps  ## fuzz sluice-l7's HTTP parser and token accounting for FUZZ_SECONDS (600)

@@ -17,10 +17,16 @@
 const volatile __u32 sluice_use_test_clock = 0;
 __u64 sluice_test_now = 0;
 
-/* The clock is the dearest thing a packet pays for (docs/benchmarks.md), so
- * it is read only when a decision needs it: the precise clock for limits and
- * latencies, the tick-granular one for timeouts, where a few ms of lateness
- * on a timeout of seconds does not matter. */
+/* The granularity of the clock the token buckets read: the coarse clock's
+ * tick (the loader sets it from clock_getres(CLOCK_MONOTONIC_COARSE): 4 ms
+ * at HZ=250). 0 on the test clock, unless a test simulates a coarse one.
+ * bpf/gcra.h explains what it is for. */
+const volatile __u64 sluice_clock_slack_ns = 0;
+
+/* The precise clock is the dearest thing a packet can pay for (31 ns on
+ * kvm-clock, docs/benchmarks.md), so it is read only for latencies (a SYN's
+ * connect time, a request's start); limits and timeouts use the
+ * tick-granular one, where a tick of lateness is bounded (docs/design.md). */
 static __always_inline __u64 now_ns(void)
 {
 	if (sluice_use_test_clock)
@@ -33,6 +39,15 @@ static __always_inline __u64 now_coarse_ns(void)
 	if (sluice_use_test_clock)
 		return sluice_test_now;
 	return bpf_ktime_get_coarse_ns();
+}
+
+/* The token buckets' clock. The coarse clock costs ~2 ns to read where
+ * bpf_ktime_get_ns() costs ~31 ns on a KVM guest's kvm-clock
+ * (docs/benchmarks.md): a third of the one-rule drop path. Its ticks are
+ * what gcra_admit()'s slack absorbs; docs/design.md bounds the error. */
+static __always_inline __u64 now_bucket_ns(void)
+{
+	return now_coarse_ns();
 }
 
 static __always_inline void count(__u32 idx)

@@ -1414,7 +1414,7 @@ static int setup_instances(struct inst *insts)
 }
 
 static const char usage[] =
-"Usage: sluice-bench [--rounds N] [--repeat N] [--markdown]\n"
+"Usage: sluice-bench [--rounds N] [--repeat N] [--markdown] [--only TEXT]\n"
 "\n"
 "Measures sluice's XDP and TC egress programs per packet with BPF_PROG_TEST_RUN,\n"
 "next to a bare XDP_DROP and a bare TC_ACT_OK (the floors) measured in the same\n"
@@ -1423,6 +1423,7 @@ static const char usage[] =
 "  --rounds N   rounds per case, the median is reported (default 7)\n"
 "  --repeat N   runs per round, averaged by the kernel (default 2000000)\n"
 "  --markdown   print the tables in Markdown (docs/benchmarks.md)\n"
+"  --only TEXT  time only the cases whose name contains TEXT (and the floors)\n"
 "  -h, --help   this text\n";
 
 int main(int argc, char **argv)
@@ -1437,11 +1438,14 @@ int main(int argc, char **argv)
 	__u64 rounds = DEFAULT_ROUNDS, repeat = DEFAULT_REPEAT;
 	struct errbuf e = { "" };
 	int markdown = 0, err = 0, r, a;
+	const char *only = NULL;
 
 	log_init("sluice-bench", LOG_WARN);
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--markdown")) {
 			markdown = 1;
+		} else if (!strcmp(argv[a], "--only") && a + 1 < argc) {
+			only = argv[++a];
 		} else if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help")) {
 			fputs(usage, stdout);
 			return 0;
@@ -1510,7 +1514,7 @@ int main(int argc, char **argv)
 	CASE4("allow list hit (drop rule behind it)", I_ALLOW, XDP_PASS, SLUICE_CNT_ALLOWED);
 	CASE4("1 rule, drop, 1000 deny + 1000 allow (miss)", I_LISTS, XDP_DROP,
 	      SLUICE_CNT_DROP_RATE);
-	CASE4("1 rule, drop, test clock (no ktime_get_ns)", I_TESTCLOCK, XDP_DROP,
+	CASE4("1 rule, drop, test clock (no clock helper)", I_TESTCLOCK, XDP_DROP,
 	      SLUICE_CNT_DROP_RATE);
 #define CASE_TCP(label, idx, is_tc, port, data, v)                                  \
 	do {                                                                       \
@@ -1575,6 +1579,18 @@ int main(int argc, char **argv)
 						    "(admitted)",
 					    .in = &insts[I_CONNRATE], .kind = COLD_SYN,
 					    .verdict = XDP_PASS };
+	if (only) {
+		size_t kept = 0;
+
+		for (i = 0; i < ncases; i++)
+			if (!strncmp(cases[i].name, "floor:", 6) || strstr(cases[i].name, only))
+				cases[kept++] = cases[i];
+		ncases = kept;
+		for (i = kept = 0; i < ncold; i++)
+			if (!strncmp(cold[i].name, "floor:", 6) || strstr(cold[i].name, only))
+				cold[kept++] = cold[i];
+		ncold = kept;
+	}
 	for (i = 0; i < ncold; i++) {
 		err = cold_prepare(&cold[i], (int)rounds);
 		if (err) {

@@ -31,7 +31,7 @@ int fx_open_opts(struct fx *f, const struct fx_opts *fo)
 	struct load_opts o = { .pin = 0, .test_clock = 1, .state_entries = fo->state_entries,
 			       .flow_entries = fo->flow_entries ? fo->flow_entries
 								: FX_DEFAULT_FLOW_ENTRIES,
-			       .no_tc = fo->no_tc };
+			       .no_tc = fo->no_tc, .test_clock_slack_ns = fo->tick_ns };
 	int err;
 
 	memset(f, 0, sizeof(*f));

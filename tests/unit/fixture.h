@@ -41,6 +41,8 @@ struct fx_opts {
 	int tc;              /* load TC egress too (its verification takes a
 			      * second, so only tests of the server side do) */
 	int no_tc;           /* XDP as attached with --no-tc: tracks no flows */
+	__u64 tick_ns;       /* the test clock stands for a coarse clock of this
+			      * tick (the buckets' slack); 0: a precise one */
 };
 int fx_open_opts(struct fx *f, const struct fx_opts *o);
 void fx_close(struct fx *f);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +43,19 @@ __u32 loader_pinned_entries(const char *map_name)
 	return info.max_entries;
 }
 
+/* The tick of the kernel's coarse clock, which the token buckets read
+ * (bpf/clock.h): its resolution is the tick (TICK_NSEC). 10 ms, the
+ * longest tick (HZ=100), if the kernel will not say. */
+static __u64 coarse_clock_tick_ns(void)
+{
+	struct timespec res;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) || res.tv_sec ||
+	    res.tv_nsec <= 0)
+		return 10000000;
+	return (__u64)res.tv_nsec;
+}
+
 int loader_open(struct sluice_xdp **out, const struct load_opts *o)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_root());
@@ -68,6 +82,8 @@ int loader_open(struct sluice_xdp **out, const struct load_opts *o)
 		bpf_map__set_max_entries(skel->maps.sluice_conns, o->flow_entries);
 	}
 	skel->rodata->sluice_use_test_clock = o->test_clock ? 1 : 0;
+	skel->rodata->sluice_clock_slack_ns = o->test_clock ? o->test_clock_slack_ns
+							    : coarse_clock_tick_ns();
 	skel->rodata->sluice_track_flows = o->no_tc ? 0 : 1;
 
 	err = sluice_xdp__load(skel);

@@ -14,6 +14,8 @@ struct load_opts {
 	__u32 state_entries;  /* per-source state table size, 0 = default */
 	__u32 flow_entries;   /* flow table size, 0 = default */
 	int test_clock;       /* tests: take time from bss sluice_test_now */
+	__u64 test_clock_slack_ns; /* tests: the test clock stands for a coarse
+				    * clock of this tick (0: a precise one) */
 	int no_tc;            /* the XDP program will have no TC partner */
 };
 
