@@ -87,7 +87,7 @@ admitted() {
 conf() {
 	cat >"$TMP/g$1.conf" <<-EOF
 	interface ${T_PREFIX}g$1 mode native
-	metrics off
+	metrics $([ "$1" = 1 ] && echo 127.0.0.1:9464 || echo off)
 	store redis unix:$REDIS_SOCK instance gw$1 timeout 200ms
 	rule add name api proto udp dport $PORT pps $G burst $B key rule global
 	EOF
@@ -187,6 +187,15 @@ done
 sum=0
 for i in $GWS; do sum=$((sum + $(lease_of "$i"))); done
 t_expect "the leases sum to at most G" "$sum" -le $G
+t_check "stats --json: the rule's global object" test "$(sl_g 1 stats --json | jq -r '.rules[0].global.store')" = up
+t_check "status: the global rule" sh -c "SLUICE_PIN_ROOT=$(pin_root 1) '$SLUICE' status | grep -q '^global api (id [0-9]*): pps $G lease'"
+t_check "metrics: store up, limit, lease" sh -c "ip netns exec $(ns 1) curl -sf 127.0.0.1:9464/metrics >'$TMP/m1' &&
+	grep -qx 'sluice_store_up 1' '$TMP/m1' &&
+	grep -q '^sluice_global_limit{rule=\"api\",id=\"[0-9]*\",kind=\"pps\"} $G\$' '$TMP/m1' &&
+	grep -q '^sluice_global_lease{rule=\"api\",.*kind=\"pps\"} [0-9]' '$TMP/m1' &&
+	grep -q '^sluice_global_gateways{rule=\"api\",id=\"[0-9]*\"} 3\$' '$TMP/m1' &&
+	grep -q '^sluice_global_leased{rule=\"api\",id=\"[0-9]*\"} 1\$' '$TMP/m1'"
+t_check "metrics pass promtool" sh -c "promtool check metrics <'$TMP/m1' >/dev/null 2>&1 || ! command -v promtool >/dev/null"
 t_check "rule list text shows the lease" sh -c "SLUICE_PIN_ROOT=$(pin_root 1) '$SLUICE' rule list | grep -q 'global: pps $G lease'"
 t_end
 
@@ -226,6 +235,7 @@ for i in $GWS; do
 	t_check "g$i logged the store down once" test "$(grep -c 'store redis .*: down' "$TMP/g$i.log")" -ge 1
 	t_check "g$i: safe share shown" test "$(sl_g "$i" rule list --json | jq -r '.[0].global.source')" = safe-share
 done
+t_check "metrics: store down" sh -c "ip netns exec $(ns 1) curl -sf 127.0.0.1:9464/metrics | grep -qx 'sluice_store_up 0'"
 t_end
 
 t_begin "fleet: Redis restarted empty: no burst, leases again"

@@ -32,4 +32,13 @@ int cmd_set(int argc, char **argv);
 int cmd_conns(int argc, char **argv);
 int cmd_signals(int argc, char **argv);
 
+/* fleet_view.c: a global rule's lease from the sluice_fleet map. */
+struct json;
+struct sluice_maps;
+/* The "global" member: an object, or null without a lease. */
+void cli_fleet_json(struct json *j, const struct sluice_maps *m, __u32 slot, __u32 id, __u64 now);
+/* One line of text; -1 (and a line saying so) without a lease. */
+int cli_fleet_line(const struct sluice_maps *m, __u32 slot, __u32 id, __u64 now, char *buf,
+		   size_t len);
+
 #endif

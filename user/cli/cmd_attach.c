@@ -374,6 +374,17 @@ int cmd_status(int argc, char **argv)
 		json_u64(&j, "idle_timeout_s", timeout_s(p.cfg.idle_timeout_ns, SLUICE_DEFAULT_IDLE_TIMEOUT_S));
 		json_str(&j, "flows_full", full_policy_name(p.cfg.flows_full));
 		json_obj_end(&j);
+		json_arr_begin(&j, "global_rules");
+		for (i = 0; i < SLUICE_MAX_RULES; i++) {
+			if (!policy_rule_live(&p, i) || !(p.rules[i].flags & SLUICE_RULE_GLOBAL))
+				continue;
+			json_obj_begin(&j, NULL);
+			json_u64(&j, "id", p.rules[i].id);
+			json_str(&j, "name", p.rules[i].name);
+			cli_fleet_json(&j, &m, (__u32)i, p.rules[i].id, p.now_ns);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
 		json_obj_end(&j);
 		json_end(&j);
 	} else {
@@ -392,6 +403,14 @@ int cmd_status(int argc, char **argv)
 		       (unsigned long long)timeout_s(p.cfg.fin_timeout_ns, SLUICE_DEFAULT_FIN_TIMEOUT_S),
 		       (unsigned long long)timeout_s(p.cfg.idle_timeout_ns, SLUICE_DEFAULT_IDLE_TIMEOUT_S),
 		       full_policy_name(p.cfg.flows_full));
+		for (i = 0; i < SLUICE_MAX_RULES; i++) {
+			char line[512];
+
+			if (!policy_rule_live(&p, i) || !(p.rules[i].flags & SLUICE_RULE_GLOBAL))
+				continue;
+			cli_fleet_line(&m, (__u32)i, p.rules[i].id, p.now_ns, line, sizeof(line));
+			printf("global %s (id %u): %s\n", p.rules[i].name, p.rules[i].id, line);
+		}
 	}
 	free(rows);
 	policy_free(&p);

@@ -162,41 +162,6 @@ static int run_policy_command(int argc, char **argv)
 	return 0;
 }
 
-/* A global rule's "global" object: the fleet's limits, this gateway's
- * lease, its expiry and the store's health; null without a lease. */
-static void print_fleet_json(struct json *j, const struct sluice_maps *m, __u32 slot, __u32 id,
-			     __u64 now)
-{
-	struct sluice_fleet_rule f;
-	int k;
-
-	if (m->fleet < 0 || bpf_map_lookup_elem(m->fleet, &slot, &f) || f.rule_id != id) {
-		json_null(j, "global");
-		return;
-	}
-	json_obj_begin(j, "global");
-	json_obj_begin(j, "limit");
-	for (k = 0; k < SLUICE_FLEET_KINDS; k++)
-		if (f.global[k])
-			json_u64(j, lease_kind_name((enum sluice_fleet_kind)k), f.global[k]);
-	json_obj_end(j);
-	json_obj_begin(j, "lease");
-	for (k = 0; k < SLUICE_FLEET_KINDS; k++)
-		if (f.global[k])
-			json_u64(j, lease_kind_name((enum sluice_fleet_kind)k), f.lease[k]);
-	json_obj_end(j);
-	json_str(j, "source", lease_source_name((enum sluice_fleet_source)f.source));
-	if (f.source == SLUICE_LEASE_GRANTED && f.expires_ns > now)
-		json_u64(j, "expires_in_ms", (f.expires_ns - now) / 1000000ULL);
-	else
-		json_null(j, "expires_in_ms");
-	json_u64(j, "gateways", f.gateways);
-	json_str(j, "store", lease_store_state_name(f.store_state));
-	json_u64(j, "renewals", f.renewals);
-	json_u64(j, "failures", f.failures);
-	json_obj_end(j);
-}
-
 static void print_rules(const struct policy *p, const struct sluice_maps *m)
 {
 	char desc[512];
@@ -235,7 +200,7 @@ static void print_rules(const struct policy *p, const struct sluice_maps *m)
 			json_str(&j, "action", r->flags & SLUICE_RULE_ACTION_COUNT ? "count" : "drop");
 			json_u64(&j, "ban", r->ban_secs);
 			if (r->flags & SLUICE_RULE_GLOBAL)
-				print_fleet_json(&j, m, (__u32)slot, r->id, p->now_ns);
+				cli_fleet_json(&j, m, (__u32)slot, r->id, p->now_ns);
 			else
 				json_null(&j, "global");
 			json_obj_end(&j);
@@ -252,17 +217,8 @@ static void print_rules(const struct policy *p, const struct sluice_maps *m)
 		printf("%-5u %-16s %s\n", p->rules[slot].id,
 		       p->rules[slot].name[0] ? p->rules[slot].name : "-", desc);
 		if (p->rules[slot].flags & SLUICE_RULE_GLOBAL) {
-			struct sluice_fleet_rule f;
-			__u32 s32 = (__u32)slot;
-
-			if (m->fleet >= 0 && !bpf_map_lookup_elem(m->fleet, &s32, &f) &&
-			    f.rule_id == p->rules[slot].id) {
-				lease_fleet_line(&f, p->now_ns, desc, sizeof(desc));
-				printf("%-5s %-16s global: %s\n", "", "", desc);
-			} else {
-				printf("%-5s %-16s global: no lease (sluiced with a store leases it; "
-				       "the limits above are enforced here alone)\n", "", "");
-			}
+			cli_fleet_line(m, (__u32)slot, p->rules[slot].id, p->now_ns, desc, sizeof(desc));
+			printf("%-5s %-16s global: %s\n", "", "", desc);
 		}
 	}
 }

@@ -148,6 +148,8 @@ int cmd_stats(int argc, char **argv)
 			json_u64(&j, "passed_bytes", st.passed_bytes);
 			json_u64(&j, "dropped_pkts", st.dropped_pkts);
 			json_u64(&j, "dropped_bytes", st.dropped_bytes);
+			if (p.rules[slot].flags & SLUICE_RULE_GLOBAL)
+				cli_fleet_json(&j, &m, (__u32)slot, p.rules[slot].id, p.now_ns);
 			json_obj_end(&j);
 		}
 		json_arr_end(&j);
@@ -189,6 +191,14 @@ int cmd_stats(int argc, char **argv)
 			       p.rules[slot].flags & SLUICE_RULE_ACTION_COUNT ? "count" : "drop",
 			       (unsigned long long)st.passed_pkts, (unsigned long long)st.passed_bytes,
 			       (unsigned long long)st.dropped_pkts, (unsigned long long)st.dropped_bytes);
+		}
+		for (slot = 0; slot < SLUICE_MAX_RULES; slot++) {
+			char line[512];
+
+			if (!policy_rule_live(&p, slot) || !(p.rules[slot].flags & SLUICE_RULE_GLOBAL))
+				continue;
+			cli_fleet_line(&m, (__u32)slot, p.rules[slot].id, p.now_ns, line, sizeof(line));
+			printf("global %s (id %u): %s\n", p.rules[slot].name, p.rules[slot].id, line);
 		}
 	}
 	free(rows);

@@ -39,6 +39,7 @@ static int render(struct buf *out, void *arg)
 	int i;
 
 	x.top_n = d->cfg->top_talkers;
+	x.store = fleet_store_state() + 1; /* -1 without a store: 0 */
 	for (i = 0; i < n_ctls; i++) {
 		const struct adaptive *a = &ctls[i]->a;
 

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include "hist.h"
+#include "lease.h"
 #include "metrics.h"
 #include "prefix.h"
 #include "stats.h"
@@ -546,6 +548,102 @@ static void render_adaptive(struct render *r, const struct metrics_extra *x)
 	}
 }
 
+/* --- global rules (fleet leases) and the store ------------------------------ */
+
+static void fleet_labels(struct render *r, const struct sluice_rule *rule)
+{
+	char name[SLUICE_NAME_LEN + 1];
+
+	memcpy(name, rule->name, SLUICE_NAME_LEN);
+	name[SLUICE_NAME_LEN] = '\0';
+	out(r, "{rule=\"");
+	esc(r, name);
+	out(r, "\",id=\"%u\"", rule->id);
+}
+
+static void render_fleet(struct render *r, const struct sluice_maps *m,
+			 const struct metrics_extra *x)
+{
+	struct sluice_fleet_rule f[SLUICE_MAX_RULES];
+	struct sluice_rule rules[SLUICE_MAX_RULES];
+	int live[SLUICE_MAX_RULES] = { 0 }, any = 0;
+	__u64 now = 0;
+	struct timespec ts;
+	__u32 slot;
+	int k;
+
+	if (x && x->store) {
+		family(r, "sluice_store_up", "gauge",
+		       "1 while the store (Redis) is connected and ready, 0 while down or connecting.");
+		out(r, "sluice_store_up %d\n", x->store == 1 + 2 /* STORE_UP */);
+	}
+	if (m->fleet < 0)
+		return;
+	for (slot = 0; slot < SLUICE_MAX_RULES; slot++) {
+		if (bpf_map_lookup_elem(m->fleet, &slot, &f[slot]) ||
+		    bpf_map_lookup_elem(m->rules, &slot, &rules[slot]))
+			continue;
+		if ((rules[slot].flags & SLUICE_RULE_IN_USE) && (rules[slot].flags & SLUICE_RULE_GLOBAL) &&
+		    f[slot].rule_id == rules[slot].id)
+			live[slot] = any = 1;
+	}
+	if (!any)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+	family(r, "sluice_global_limit", "gauge",
+	       "A global rule's limit for the whole fleet, by kind (pps, bps, conn_rate, conns).");
+	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
+		for (k = 0; live[slot] && k < SLUICE_FLEET_KINDS; k++)
+			if (f[slot].global[k]) {
+				out(r, "sluice_global_limit");
+				fleet_labels(r, &rules[slot]);
+				out(r, ",kind=\"%s\"} %llu\n", lease_kind_name((enum sluice_fleet_kind)k),
+				    (unsigned long long)f[slot].global[k]);
+			}
+	family(r, "sluice_global_lease", "gauge",
+	       "What this gateway enforces of a global rule now: its lease, or its safe share.");
+	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
+		for (k = 0; live[slot] && k < SLUICE_FLEET_KINDS; k++)
+			if (f[slot].global[k]) {
+				out(r, "sluice_global_lease");
+				fleet_labels(r, &rules[slot]);
+				out(r, ",kind=\"%s\"} %llu\n", lease_kind_name((enum sluice_fleet_kind)k),
+				    (unsigned long long)f[slot].lease[k]);
+			}
+	family(r, "sluice_global_lease_expiry_seconds", "gauge",
+	       "Seconds until the lease expires (0: no live lease; the safe share applies).");
+	family(r, "sluice_global_leased", "gauge",
+	       "1 while a live lease from the store is enforced, 0 on the safe share or at start.");
+	family(r, "sluice_global_gateways", "gauge",
+	       "Gateways holding a live lease of the rule at the last answer.");
+	family(r, "sluice_global_renewals_total", "counter", "Leases granted by the store.");
+	family(r, "sluice_global_renewal_failures_total", "counter",
+	       "Renewals that got no lease (store down, timeout, error).");
+	for (slot = 0; slot < SLUICE_MAX_RULES; slot++) {
+		const struct sluice_fleet_rule *e = &f[slot];
+		int leased = e->source == SLUICE_LEASE_GRANTED && e->expires_ns > now;
+
+		if (!live[slot])
+			continue;
+		out(r, "sluice_global_lease_expiry_seconds");
+		fleet_labels(r, &rules[slot]);
+		out(r, "} %.3f\n", leased ? (double)(e->expires_ns - now) / 1e9 : 0.0);
+		out(r, "sluice_global_leased");
+		fleet_labels(r, &rules[slot]);
+		out(r, "} %d\n", leased);
+		out(r, "sluice_global_gateways");
+		fleet_labels(r, &rules[slot]);
+		out(r, "} %u\n", e->gateways);
+		out(r, "sluice_global_renewals_total");
+		fleet_labels(r, &rules[slot]);
+		out(r, "} %llu\n", (unsigned long long)e->renewals);
+		out(r, "sluice_global_renewal_failures_total");
+		fleet_labels(r, &rules[slot]);
+		out(r, "} %llu\n", (unsigned long long)e->failures);
+	}
+}
+
 /* --- top talkers ----------------------------------------------------------- */
 
 static int talker_cmp(const void *a, const void *b)
@@ -634,6 +732,7 @@ int metrics_render(const struct sluice_maps *m, const struct metrics_extra *x,
 		render_rules(&r, s);
 		render_signals(&r, s);
 		render_adaptive(&r, x);
+		render_fleet(&r, m, x);
 		render_top(&r, s, x);
 	}
 	free_snapshot(s);

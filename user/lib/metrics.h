@@ -46,6 +46,7 @@ struct metrics_extra {
 	unsigned int top_n;                  /* talkers to export; 0 = default (10) */
 	const struct metrics_adaptive *adaptive;
 	size_t n_adaptive;
+	int store;                           /* 0: no store (no metric); else 1 + enum store_state */
 };
 
 /* Appends the whole exposition to out (it is not reset first). x may be NULL
