@@ -181,8 +181,8 @@ test: deps  ## run every test suite (needs root); ends with "N passed, N failed"
 	$(Q)$(MAKE) --no-print-directory all $(SLUICE_SAN) $(SLUICED_SAN) $(SLUICE_L7_SAN) $(UNIT_SAN) $(FUZZ_L7)
 	$(Q)tests/run.sh $(BUILD)
 
-demo: deps  ## act 1: XDP stops a flood; act 2: API keys through sluice-l7, the abuser banned (needs root)
-	$(Q)$(MAKE) --no-print-directory $(SLUICE) $(SLUICE_L7) $(MOCK_LLM)
+demo: deps  ## act 1: XDP stops a flood; act 2: API keys through sluice-l7, the abuser banned; act 3: three gateways share one limit through Redis (needs root)
+	$(Q)$(MAKE) --no-print-directory $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)tools/demo.sh $(BUILD)
 
 bench: deps  ## ns per packet against bare XDP and TC floors; a live flood against iptables hashlimit and nft meter; sluice-l7 vs direct vs nginx (wrk), see docs/benchmarks.md

@@ -6,12 +6,15 @@
 #  Act 2: three API keys (pro, free, and an abusive free one) calling a mock
 #         LLM through sluice-l7: 429s with their headers, the abuser's
 #         address banned to sluice's XDP deny list, the others unaffected.
-# Usage: tools/demo.sh [--act 1|2] [BUILD_DIR]   (as root; `make demo` runs both acts)
+#  Act 3: three gateways share one global limit through Redis: the leases
+#         follow the traffic, hold while Redis is down, come back with it
+#         (tools/demo_fleet.sh).
+# Usage: tools/demo.sh [--act 1|2|3] [BUILD_DIR]   (as root; `make demo` runs all three)
 set -euo pipefail
 
-acts="1 2"
+acts="1 2 3"
 if [ "${1:-}" = --act ]; then
-	case "${2:-}" in 1|2) acts=$2 ;; *) echo "demo: --act takes 1 or 2" >&2; exit 2 ;; esac
+	case "${2:-}" in 1|2|3) acts=$2 ;; *) echo "demo: --act takes 1, 2 or 3" >&2; exit 2 ;; esac
 	shift 2
 fi
 build=${1:-build}
@@ -35,6 +38,11 @@ tmp=""
 
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces and BPF)" >&2; exit 1; }
 [ -x "$SLUICE" ] || { echo "demo: $SLUICE not built (run make)" >&2; exit 1; }
+case " $acts " in *" 3 "*)
+	for tool in redis-server trafgen jq nft; do
+		command -v $tool >/dev/null || { echo "demo: act 3 needs $tool (make deps)" >&2; exit 1; }
+	done ;;
+esac
 case " $acts " in *" 2 "*)
 	for bin in "$L7" "$MOCK"; do
 		[ -x "$bin" ] || { echo "demo: $bin not built (run make)" >&2; exit 1; }
@@ -322,6 +330,7 @@ for act in $acts; do
 	case $act in
 	1) say "Act 1. A UDP flood against a namespace backend"; act1; teardown $NET $BE ;;
 	2) act2 ;;
+	3) "$here/demo_fleet.sh" "$build" || exit 1 ;;
 	esac
 done
 say "Cleaning up: namespaces removed, sluice unloaded."

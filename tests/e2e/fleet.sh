@@ -18,115 +18,9 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/../lib/redis.sh"
-SLUICED=${SLUICED:-${SLUICE_BUILD:-build}/sluiced}
-PY=/usr/bin/python3
-NS_S=${T_PREFIX}s
-TMP=$(mktemp -d "/tmp/$T_PREFIX.XXXXXX")
-G=3000 B=300 PORT=9999
-GWS="1 2 3"
-declare -A D_PID TG_PID MAC
-
-cleanup() {
-	local i
-	for i in $GWS; do
-		[ -n "${TG_PID[$i]:-}" ] && kill "${TG_PID[$i]}" 2>/dev/null
-		[ -n "${D_PID[$i]:-}" ] && kill -KILL "${D_PID[$i]}" 2>/dev/null
-	done
-	wait 2>/dev/null
-	redis_stop >/dev/null 2>&1
-	t_ns_cleanup
-	for i in $GWS; do
-		SLUICE_PIN_ROOT=$(pin_root "$i") "$SLUICE" unload >/dev/null 2>&1
-		rm -rf "$(pin_root "$i")"
-	done
-	[ -n "${FLEET_KEEP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-pin_root() { echo "/sys/fs/bpf/sluice-test-$T_PREFIX-g$1"; }
-ns() { echo "${T_PREFIX}g$1"; }
-in_g() { local i=$1; shift; ip netns exec "$(ns "$i")" timeout 30 "$@"; }
-sl_g() { local i=$1; shift; SLUICE_PIN_ROOT=$(pin_root "$i") nsenter --net="/run/netns/$(ns "$i")" timeout 30 "$SLUICE" "$@"; }
-
-setup() {
-	local i
-	ip netns add "$NS_S" || return 1
-	ip -n "$NS_S" link set dev lo up
-	for i in $GWS; do
-		ip netns add "$(ns "$i")" || return 1
-		ip link add "${T_PREFIX}s$i" type veth peer name "${T_PREFIX}g$i" || return 1
-		ip link set dev "${T_PREFIX}s$i" netns "$NS_S" || return 1
-		ip link set dev "${T_PREFIX}g$i" netns "$(ns "$i")" || return 1
-		ip -n "$(ns "$i")" link set dev lo up
-		ip -n "$NS_S" link set dev "${T_PREFIX}s$i" up || return 1
-		ip -n "$(ns "$i")" link set dev "${T_PREFIX}g$i" up || return 1
-		ip -n "$(ns "$i")" addr add "198.18.$i.254/24" dev "${T_PREFIX}g$i" || return 1
-		MAC[$i]=$(ip -n "$(ns "$i")" -j link show dev "${T_PREFIX}g$i" | jq -r '.[0].address')
-		in_g "$i" nft -f - <<-EOF || return 1
-		table netdev fleet_e2e {
-			chain rx {
-				type filter hook ingress device "${T_PREFIX}g$i" priority 0;
-				udp dport $PORT counter
-			}
-		}
-		EOF
-		{
-			echo "{ eth(da=${MAC[$i]}), ipv4(sa=198.18.$i.1, da=198.18.$i.254, ttl=64),"
-			echo "  udp(sp=40000, dp=$PORT), fill(0x41, 22) }"
-		} >"$TMP/tg$i.cfg"
-	done
-}
-
-# admitted I: packets gateway I let through XDP so far.
-admitted() {
-	in_g "$1" nft -j list chain netdev fleet_e2e rx |
-		jq '[.nftables[].rule? | select(. != null) | .expr[] | .counter? |
-		     select(. != null) | .packets] | add // 0'
-}
-
-conf() {
-	cat >"$TMP/g$1.conf" <<-EOF
-	interface ${T_PREFIX}g$1 mode native
-	metrics $([ "$1" = 1 ] && echo 127.0.0.1:9464 || echo off)
-	store redis unix:$REDIS_SOCK instance gw$1 timeout 200ms
-	rule add name api proto udp dport $PORT pps $G burst $B key rule global
-	EOF
-}
-
-d_start() {
-	local i=$1 n
-	conf "$i"
-	: >"$TMP/g$i.log"
-	SLUICE_PIN_ROOT=$(pin_root "$i") nsenter --net="/run/netns/$(ns "$i")" \
-		"$SLUICED" -f -c "$TMP/g$i.conf" 2>>"$TMP/g$i.log" &
-	D_PID[$i]=$!
-	for n in $(seq 100); do
-		grep -q 'store redis .*: up' "$TMP/g$i.log" && return 0
-		kill -0 "${D_PID[$i]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "sluiced g$i did not come up with the store:" >&2
-	sed 's/^/    /' "$TMP/g$i.log" >&2
-	return 1
-}
-
-# flood I PPS SECS: trafgen on link I at about PPS (paced), for at most SECS.
-flood() {
-	local i=$1 pps=$2 secs=$3
-	[ -n "${TG_PID[$i]:-}" ] && kill "${TG_PID[$i]}" 2>/dev/null && wait "${TG_PID[$i]}" 2>/dev/null
-	ip netns exec "$NS_S" timeout "$secs" trafgen --dev "${T_PREFIX}s$i" --conf "$TMP/tg$i.cfg" \
-		-t "$((1000000 / pps))us" -P 1 -C >/dev/null 2>&1 &
-	TG_PID[$i]=$!
-}
-
-stop_floods() {
-	local i
-	for i in $GWS; do
-		[ -n "${TG_PID[$i]:-}" ] && kill "${TG_PID[$i]}" 2>/dev/null
-		wait "${TG_PID[$i]}" 2>/dev/null
-		TG_PID[$i]=""
-	done
-}
+. "$here/../lib/fleet_net.sh"
+TMP=$FLEET_TMP
+trap fleet_cleanup EXIT
 
 # window SECS: what each gateway admitted over SECS, into W1 W2 W3 (each
 # scaled to the same span from its own two reads, timed at each read: reading
@@ -172,7 +66,7 @@ lease_of() {
 }
 
 t_begin "fleet: three gateways and one Redis come up with the global rule"
-setup
+fleet_setup
 t_check "topology" test -n "${MAC[3]:-}"
 t_check "redis" redis_start "$TMP/redis"
 for i in $GWS; do t_check "sluiced g$i up with the store" d_start "$i"; done
