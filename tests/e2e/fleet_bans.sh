@@ -12,7 +12,7 @@
 # counter on its ingress hook, independent of sluice's counters.
 #
 # Cases: the ban at gw1 is on gw2's deny list (by rule:strict, where gw1,
-# about the same expiry) within a second, and gw2's counter stops; the ban
+# about the same expiry) within a second, gw2's counter stops, a reload of gw2 keeps it; the ban
 # expires on both and traffic passes gw2 again; with the store down a ban
 # stays local, and reaches gw2 once the store is back (empty).
 here=$(cd "$(dirname "$0")" && pwd)
@@ -193,6 +193,10 @@ t_expect "gw2's XDP drops the attacker: nothing more passes" "$q1" -eq "$q0"
 t_expect "gw2 counts those drops as ban" "$(sl_g 2 stats --json | jq .drops.ban)" -gt 100
 t_check "gw2's text list shows by and where" sh -c "SLUICE_PIN_ROOT=$(pin_root 2) nsenter --net=/run/netns/$(ns 2) '$SLUICE' deny list | grep -qE '^$A1/32 +ban +[0-9]+s +rule:strict +gw1'"
 t_check "gw2 logged it" grep -q "bans: from the fleet: $A1/32 .* by rule:strict at gw1" "$TMP/g2.log"
+kill -HUP "${D_PID[2]}"
+for n in $(seq 30); do grep -q 'reload: done' "$TMP/g2.log" && break; sleep 0.05; done
+t_check "gw2 reloaded its file" grep -q 'reload: done' "$TMP/g2.log"
+t_check "and kept the fleet ban" jq -e >/dev/null '.where == "gw1"' <<<"$(entry 2 "$A1")"
 t_end
 
 t_begin "fleet bans: the ban expires on both gateways"
