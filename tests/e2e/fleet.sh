@@ -32,8 +32,8 @@ cleanup() {
 		[ -n "${TG_PID[$i]:-}" ] && kill "${TG_PID[$i]}" 2>/dev/null
 		[ -n "${D_PID[$i]:-}" ] && kill -KILL "${D_PID[$i]}" 2>/dev/null
 	done
+	redis_stop >/dev/null 2>&1 # before the wait: it would wait for the server
 	wait 2>/dev/null
-	redis_stop >/dev/null 2>&1
 	t_ns_cleanup
 	for i in $GWS; do
 		SLUICE_PIN_ROOT=$(pin_root "$i") "$SLUICE" unload >/dev/null 2>&1
