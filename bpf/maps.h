@@ -155,4 +155,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sluice_fleet SEC(".maps");
 
+/* Fleet bans' origins (struct sluice_ban_origin by deny-list key): written
+ * and read by userspace only, pinned with the policy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_LIST_ENTRIES);
+	__type(key, struct sluice_lpm_key);
+	__type(value, struct sluice_ban_origin);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_ban_origin SEC(".maps");
+
 #endif

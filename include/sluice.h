@@ -104,6 +104,9 @@ enum sluice_deny_kind {
 
 /* rule_id of a ban that sluice-l7 issued (client answered too many 429s). */
 #define SLUICE_BAN_BY_L7 0xffffffffu
+/* rule_id of a ban another gateway decided, applied here from the store
+ * (sluiced's bansync; who and where in sluice_ban_origin). */
+#define SLUICE_BAN_BY_FLEET 0xfffffffeu
 
 struct sluice_deny_val {
 	__u64 expires_ns; /* CLOCK_MONOTONIC; 0 = never */
@@ -424,6 +427,17 @@ struct sluice_fleet_rule {
 	__u64 expires_ns;          /* CLOCK_MONOTONIC end of the lease */
 	__u64 renewed_ns;          /* last answer */
 	__u64 renewals, failures;
+};
+
+/* Where a fleet ban (rule_id SLUICE_BAN_BY_FLEET) came from, keyed like
+ * the deny list: written by sluiced, read by the CLI. The XDP program never
+ * reads this map. expires_ns is the deny entry's it describes: an origin
+ * whose entry has another expiry (replaced, gone) is stale. */
+#define SLUICE_BAN_ORIGIN_LEN 64
+struct sluice_ban_origin {
+	__u64 expires_ns;                 /* CLOCK_MONOTONIC, as the deny entry's */
+	char by[SLUICE_BAN_ORIGIN_LEN];    /* "rule:NAME", "sluice-l7" */
+	char where[SLUICE_BAN_ORIGIN_LEN]; /* the publishing gateway's instance name */
 };
 
 #endif /* SLUICE_H */

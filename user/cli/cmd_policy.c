@@ -99,7 +99,10 @@ static const char deny_usage[] =
 "\n"
 "Packets from sources on the deny list are dropped before anything else.\n"
 "Timed bans that rules issue ('ban S') appear here too, and 'deny del'\n"
-"lifts them. Adding a prefix that is listed already replaces its entry.\n";
+"lifts them. Adding a prefix that is listed already replaces its entry.\n"
+"'list' shows for a ban who decided it (BY: rule:NAME, sluice-l7, or the\n"
+"deciding rule at another gateway) and WHERE (local, or that gateway's\n"
+"instance name: a ban sluiced applied from the fleet's store).\n";
 
 /* One transaction: lock, load, apply every command, commit or nothing. */
 struct txn {
@@ -223,10 +226,47 @@ static void print_rules(const struct policy *p, const struct sluice_maps *m)
 	}
 }
 
-static void print_list(const struct policy *p, int deny)
+/* Who decided a deny entry and where: "rule:NAME" (or "rule:ID"), "sluice-l7",
+ * or a fleet ban's origin (sluice_ban_origin); where is "local" for a
+ * decision of this gateway. A static entry has neither ("-"). */
+static void deny_origin(const struct policy *p, const struct sluice_maps *m,
+			const struct list_entry *le, char *by, char *where, size_t len)
+{
+	const struct sluice_deny_val *d = &le->deny;
+	struct sluice_ban_origin o;
+	struct sluice_lpm_key k;
+	const char *name;
+
+	snprintf(by, len, "-");
+	snprintf(where, len, "-");
+	if (d->kind != SLUICE_DENY_BAN)
+		return;
+	snprintf(where, len, "local");
+	if (d->rule_id == SLUICE_BAN_BY_L7) {
+		snprintf(by, len, "sluice-l7");
+	} else if (d->rule_id == SLUICE_BAN_BY_FLEET) {
+		prefix_to_lpm(&le->pfx, 0, &k);
+		if (m->ban_origin >= 0 && !bpf_map_lookup_elem(m->ban_origin, &k, &o) &&
+		    o.expires_ns == d->expires_ns) {
+			snprintf(by, len, "%.*s", SLUICE_BAN_ORIGIN_LEN, o.by);
+			snprintf(where, len, "%.*s", SLUICE_BAN_ORIGIN_LEN, o.where);
+		} else {
+			snprintf(by, len, "fleet");
+			snprintf(where, len, "unknown");
+		}
+	} else {
+		name = policy_rule_name(p, d->rule_id);
+		if (*name)
+			snprintf(by, len, "rule:%.*s", SLUICE_NAME_LEN, name);
+		else
+			snprintf(by, len, "rule:%u", d->rule_id);
+	}
+}
+
+static void print_list(const struct policy *p, const struct sluice_maps *m, int deny)
 {
 	const struct entry_list *l = deny ? &p->deny : &p->allow;
-	char pfx[PREFIX_STRLEN];
+	char pfx[PREFIX_STRLEN], by[SLUICE_BAN_ORIGIN_LEN + 8], where[SLUICE_BAN_ORIGIN_LEN + 8];
 	size_t i;
 
 	if (cli.json) {
@@ -243,15 +283,21 @@ static void print_list(const struct policy *p, int deny)
 			json_str(&j, "prefix", prefix_str(&le->pfx, pfx, sizeof(pfx)));
 			if (deny) {
 				json_str(&j, "kind", le->deny.kind == SLUICE_DENY_BAN ? "ban" : "static");
-				if (le->deny.expires_ns)
+				if (le->deny.expires_ns) {
 					json_u64(&j, "expires_in", (le->deny.expires_ns - p->now_ns + 999999999ULL) / 1000000000ULL);
-				else
+					json_u64(&j, "expires_in_ms", (le->deny.expires_ns - p->now_ns + 999999ULL) / 1000000ULL);
+				} else {
 					json_null(&j, "expires_in");
-				if (le->deny.kind == SLUICE_DENY_BAN &&
-				    le->deny.rule_id == SLUICE_BAN_BY_L7)
-					json_str(&j, "by", "sluice-l7");
-				else if (le->deny.kind == SLUICE_DENY_BAN)
-					json_u64(&j, "rule_id", le->deny.rule_id);
+				}
+				if (le->deny.kind == SLUICE_DENY_BAN) {
+					deny_origin(p, m, le, by, where, sizeof(by));
+					json_str(&j, "by", by);
+					json_str(&j, "where", where);
+					if (le->deny.rule_id == SLUICE_BAN_BY_FLEET)
+						json_bool(&j, "fleet", 1);
+					else if (le->deny.rule_id != SLUICE_BAN_BY_L7)
+						json_u64(&j, "rule_id", le->deny.rule_id);
+				}
 			}
 			json_obj_end(&j);
 		}
@@ -260,9 +306,10 @@ static void print_list(const struct policy *p, int deny)
 		return;
 	}
 	if (deny)
-		printf("%-44s %-7s %-10s %s\n", "PREFIX", "KIND", "EXPIRES", "RULE");
+		printf("%-44s %-7s %-10s %-20s %s\n", "PREFIX", "KIND", "EXPIRES", "BY", "WHERE");
 	for (i = 0; i < l->n; i++) {
 		const struct list_entry *le = &l->v[i];
+		char exp[32];
 
 		if (!policy_entry_live(le))
 			continue;
@@ -270,24 +317,14 @@ static void print_list(const struct policy *p, int deny)
 			printf("%s\n", prefix_str(&le->pfx, pfx, sizeof(pfx)));
 			continue;
 		}
-		if (le->deny.expires_ns) {
-			char exp[32];
-
+		if (le->deny.expires_ns)
 			snprintf(exp, sizeof(exp), "%llus",
 				 (unsigned long long)((le->deny.expires_ns - p->now_ns + 999999999ULL) / 1000000000ULL));
-			printf("%-44s %-7s %-10s", prefix_str(&le->pfx, pfx, sizeof(pfx)),
-			       le->deny.kind == SLUICE_DENY_BAN ? "ban" : "static", exp);
-		} else {
-			printf("%-44s %-7s %-10s", prefix_str(&le->pfx, pfx, sizeof(pfx)),
-			       le->deny.kind == SLUICE_DENY_BAN ? "ban" : "static", "never");
-		}
-		if (le->deny.kind == SLUICE_DENY_BAN && le->deny.rule_id == SLUICE_BAN_BY_L7)
-			printf(" sluice-l7");
-		else if (le->deny.kind == SLUICE_DENY_BAN)
-			printf(" %u", le->deny.rule_id);
 		else
-			printf(" -");
-		printf("\n");
+			snprintf(exp, sizeof(exp), "never");
+		deny_origin(p, m, le, by, where, sizeof(by));
+		printf("%-44s %-7s %-10s %-20s %s\n", prefix_str(&le->pfx, pfx, sizeof(pfx)),
+		       le->deny.kind == SLUICE_DENY_BAN ? "ban" : "static", exp, by, where);
 	}
 }
 
@@ -312,7 +349,7 @@ static int run_list(const char *noun, int argc, char **argv)
 	if (!strcmp(noun, "rule"))
 		print_rules(&p, &m);
 	else
-		print_list(&p, !strcmp(noun, "deny"));
+		print_list(&p, &m, !strcmp(noun, "deny"));
 	policy_free(&p);
 	maps_close(&m);
 	return 0;

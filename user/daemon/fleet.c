@@ -8,6 +8,9 @@
  * lease while it lives, then the safe share. The XDP program needs no
  * change: it enforces whatever limit the rule holds. The leases' state goes
  * to the sluice_fleet map, where the CLI and the metrics read it.
+ *
+ * With the store comes bans everywhere (user/lib/bansync.c): this
+ * gateway's bans published, the fleet's applied here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include <hiredis/hiredis.h>
+#include "bansync.h"
 #include "lease.h"
 #include "log.h"
 #include "loop.h"
@@ -36,6 +40,7 @@ struct fleet_lease {
 struct fleet {
 	struct daemon *d;
 	struct store *store;
+	struct bansync *bans;            /* with the store: bans everywhere */
 	struct store_config scfg;
 	struct fleet_lease leases[SLUICE_MAX_RULES];
 	struct loop_timer tick;
@@ -212,6 +217,8 @@ static void store_stop(struct fleet *f)
 		store_cancel(f->leases[i].req);
 		f->leases[i].req = NULL;
 	}
+	bansync_close(f->bans);
+	f->bans = NULL;
 	store_close(f->store);
 	f->store = NULL;
 }
@@ -260,8 +267,11 @@ int fleet_apply(struct daemon *d, const struct config *c, const struct policy *c
 			err = store_open(d->loop, &c->store, store_scripts, SCRIPT_MAX, on_store_state,
 					 f, &f->store);
 			if (err)
-				pr_err("%s:%u: store: %s; global rules use their safe share", c->path,
-				       c->store.line, strerror(-err));
+				pr_err("%s:%u: store: %s; global rules use their safe share and "
+				       "bans stay local", c->path, c->store.line, strerror(-err));
+			else if ((err = bansync_open(d->loop, f->store, &d->maps, &f->bans)))
+				pr_err("%s:%u: store: bans everywhere: %s; bans stay local (check "
+				       "the prefix's length)", c->path, c->store.line, strerror(-err));
 		}
 	}
 	/* The global rules of the file, bound to their pinned slots; an

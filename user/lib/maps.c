@@ -31,6 +31,7 @@ static const struct {
 	{ "sluice_conns", offsetof(struct sluice_maps, conns) },
 	{ "sluice_signals", offsetof(struct sluice_maps, signals) },
 	{ "sluice_fleet", offsetof(struct sluice_maps, fleet) },
+	{ "sluice_ban_origin", offsetof(struct sluice_maps, ban_origin) },
 };
 #define N_MAPS (sizeof(map_table) / sizeof(map_table[0]))
 
@@ -53,8 +54,9 @@ int maps_open_pinned(struct sluice_maps *m)
 
 		snprintf(path, sizeof(path), "%s/%s", pin_root(), map_table[i].name);
 		fd = bpf_obj_get(path);
-		if (fd < 0 && errno == ENOENT && !strcmp(map_table[i].name, "sluice_fleet"))
-			continue; /* pinned by an older sluice: no global rules there */
+		if (fd < 0 && errno == ENOENT && (!strcmp(map_table[i].name, "sluice_fleet") ||
+						  !strcmp(map_table[i].name, "sluice_ban_origin")))
+			continue; /* pinned by an older sluice: no global rules or fleet bans */
 		if (fd < 0) {
 			int err = -errno;
 
@@ -90,6 +92,7 @@ void maps_from_skel(struct sluice_maps *m, struct sluice_xdp *skel)
 	m->conns = bpf_map__fd(skel->maps.sluice_conns);
 	m->signals = bpf_map__fd(skel->maps.sluice_signals);
 	m->fleet = bpf_map__fd(skel->maps.sluice_fleet);
+	m->ban_origin = bpf_map__fd(skel->maps.sluice_ban_origin);
 	m->owned = 0;
 }
 

@@ -10,6 +10,7 @@ struct sluice_maps {
 	int cfg, pressure, rules, rstats, ports, protos, srcs, allow, deny, buckets, counters;
 	int flows, conns, signals;
 	int fleet;          /* global rules' leases (userspace only) */
+	int ban_origin;     /* fleet bans' origins (userspace only; -1 if not pinned) */
 	int owned; /* close the fds in maps_close() */
 };
 

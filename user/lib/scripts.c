@@ -16,6 +16,8 @@
 #include "lua/l7_slot_release.lua.h"
 #include "lua/l7_hello.lua.h"
 #include "lua/lease.lua.h"
+#include "lua/ban_publish.lua.h"
+#include "lua/ban_sync.lua.h"
 
 const struct store_script store_scripts[SCRIPT_MAX] = {
 #define STORE_SCRIPT_ENTRY(id, name) [id] = { #name, lua_##name },
@@ -62,4 +64,19 @@ int store_l7_key(char *buf, size_t len, const char *prefix, const char *tier,
 	if ((size_t)n >= len)
 		return -ENAMETOOLONG;
 	return n;
+}
+
+int store_ban_keys(char keys[BAN_KEYS][STORE_BAN_KEY_LEN], const char *prefix)
+{
+	static const char *const suffix[BAN_KEYS] = { "exp", "seq", "from", "last" };
+	int i, n;
+
+	if (!prefix || !*prefix)
+		prefix = "sluice";
+	for (i = 0; i < BAN_KEYS; i++) {
+		n = snprintf(keys[i], STORE_BAN_KEY_LEN, "%s:{bans}:%s", prefix, suffix[i]);
+		if (n < 0 || n >= STORE_BAN_KEY_LEN)
+			return -ENAMETOOLONG;
+	}
+	return 0;
 }

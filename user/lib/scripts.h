@@ -24,7 +24,9 @@
 	X(SCRIPT_L7_SLOT_RENEW, l7_slot_renew)    \
 	X(SCRIPT_L7_SLOT_RELEASE, l7_slot_release) \
 	X(SCRIPT_L7_HELLO, l7_hello)              \
-	X(SCRIPT_LEASE, lease)
+	X(SCRIPT_LEASE, lease)                    \
+	X(SCRIPT_BAN_PUBLISH, ban_publish)        \
+	X(SCRIPT_BAN_SYNC, ban_sync)
 
 enum store_script_id {
 #define STORE_SCRIPT_ENUM(id, name) id,
@@ -76,6 +78,30 @@ enum l7_take_reply {
 	L7_TAKE_TIER_TPM_RESET_MS,
 	L7_TAKE_REPLY_LEN,
 };
+
+/*
+ * Bans everywhere (docs/fleet.md "Bans everywhere"): the four keys both
+ * ban scripts take, in this order, all with the hash tag {bans}.
+ */
+enum store_ban_key {
+	BAN_KEY_EXP,   /* P:{bans}:exp   ZSET prefix -> expiry (server ms) */
+	BAN_KEY_SEQ,   /* P:{bans}:seq   ZSET prefix -> sequence */
+	BAN_KEY_FROM,  /* P:{bans}:from  HASH prefix -> "BY\tWHERE" */
+	BAN_KEY_LAST,  /* P:{bans}:last  STRING the last sequence */
+	BAN_KEYS,
+};
+#define STORE_BAN_KEY_LEN (STORE_WORD_LEN + 16)
+/* The ban keys under prefix ("sluice" when NULL or ""). 0 or -ENAMETOOLONG. */
+int store_ban_keys(char keys[BAN_KEYS][STORE_BAN_KEY_LEN], const char *prefix);
+
+/* ban_publish.lua's reply: {changed, seq, remaining_ms}; ban_sync.lua's:
+ * {now_ms, next_seq, more} then BAN_SYNC_FIELDS per ban (prefix, seq,
+ * remaining_ms, by, where). */
+#define BAN_PUBLISH_ARGC 4
+#define BAN_SYNC_ARGC 2
+#define BAN_SYNC_HEAD 3
+#define BAN_SYNC_FIELDS 5
+#define BAN_SYNC_MAX 1000
 
 /* ARGV counts (l7_slot_renew takes 1 + any number of rids). */
 #define L7_TAKE_ARGC 13

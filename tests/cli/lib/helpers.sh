@@ -57,12 +57,12 @@ same_nonempty() { [ -n "$1" ] && [ "$1" = "$2" ]; }
 
 # Everything a failed command must leave alone: the pins (maps and links),
 # the rules, the allow and deny lists, and the settings of 'sluice set'. A
-# timed deny entry's countdown is left out, it moves by itself.
+# timed deny entry's countdown (expires_in, expires_in_ms) is left out, it moves by itself.
 policy_state() {
 	ls "$SLUICE_PIN_ROOT" "$SLUICE_PIN_ROOT/links" 2>&1
 	"$SLUICE" rule list --json 2>&1
 	"$SLUICE" allow list --json 2>&1
-	"$SLUICE" deny list --json 2>/dev/null | jq -c 'map(del(.expires_in))' 2>&1
+	"$SLUICE" deny list --json 2>/dev/null | jq -c 'map(del(.expires_in, .expires_in_ms))' 2>&1
 	"$SLUICE" status --json 2>/dev/null | jq -c '.flows | del(.entries)' 2>&1
 }
 
