@@ -185,11 +185,12 @@ demo: deps  ## act 1: XDP stops a flood; act 2: API keys through sluice-l7, the 
 	$(Q)$(MAKE) --no-print-directory $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)tools/demo.sh $(BUILD)
 
-bench: deps  ## ns per packet against bare XDP and TC floors; a live flood against iptables hashlimit and nft meter; sluice-l7 vs direct vs nginx (wrk), see docs/benchmarks.md
-	$(Q)$(MAKE) --no-print-directory $(BENCH) $(BENCH_LIVE) $(SLUICE_L7) $(MOCK_LLM)
+bench: deps  ## ns per packet against bare XDP and TC floors; a live flood against iptables hashlimit and nft meter; sluice-l7 vs direct vs nginx (wrk); sluiced's CPU with 64 global rules; see docs/benchmarks.md
+	$(Q)$(MAKE) --no-print-directory $(BENCH) $(BENCH_LIVE) $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)$(BENCH)
 	$(Q)$(BENCH_LIVE)
 	$(Q)tools/bench_l7.sh $(BUILD)
+	$(Q)tools/bench_fleet.sh $(BUILD)
 
 fuzz: deps  ## fuzz sluice-l7's HTTP parser and token accounting for FUZZ_SECONDS (600)
 	$(Q)$(MAKE) --no-print-directory $(FUZZ_L7)
