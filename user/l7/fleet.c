@@ -51,7 +51,7 @@ static void fleet_log_mode(struct l7 *l)
 	l->fleet_up = up;
 	l->st.fleet_state_changes++;
 	if (up)
-		pr_info("limits: fleet-wide through the store at %s again (its buckets are "
+		pr_info("limits: fleet-wide through the store at %s (its buckets are "
 			"authoritative)", store_addr(l->store));
 	else
 		pr_warn("limits: local until the store at %s is back: each limit divided by %u "
