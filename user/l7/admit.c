@@ -131,9 +131,7 @@ static int try_slot(struct client *c, enum lim_reason *why)
 
 	*why = LIM_OK;
 	if (!c->ticket.started && !c->shadow_pass && !c->fleet_slot && fleet_needs_slot(c)) {
-		if (fleet_usable(l)) {
-			if (!c->sreq)
-				fleet_send_acquire(c, acquire_done);
+		if (fleet_usable(l) && (c->sreq || !fleet_send_acquire(c, acquire_done))) {
 			*why = c->wait_reason != LIM_OK ? c->wait_reason : LIM_CONCURRENCY;
 			return 0;
 		}
@@ -223,9 +221,10 @@ void admit_request(struct client *c)
 	/* The rates: all or nothing, by the store when it is up. */
 	if (fleet_usable(l)) {
 		fleet_ids(c, id, (size_t)n);
-		c->state = CL_STORE;
-		fleet_send_take(c, take_done);
-		return;
+		if (!fleet_send_take(c, take_done)) {
+			c->state = CL_STORE;
+			return;
+		}
 	}
 	local_take(c);
 }

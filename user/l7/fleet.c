@@ -261,7 +261,7 @@ static void limits_args(const struct client *c, char a[][24])
 	}
 }
 
-void fleet_send_take(struct client *c, store_cb cb)
+int fleet_send_take(struct client *c, store_cb cb)
 {
 	struct l7 *l = c->l7;
 	char k[3][KEY_MAX], a[L7_TAKE_ARGC][24];
@@ -277,12 +277,13 @@ void fleet_send_take(struct client *c, store_cb cb)
 		args[i] = a[i];
 	if (client_key(c, L7_KEY_CALLER, k[0], KEY_MAX) || client_key(c, L7_KEY_TIER, k[1], KEY_MAX) ||
 	    client_key(c, L7_KEY_RESERVATION, k[2], KEY_MAX))
-		k[0][0] = '\0'; /* an empty key: the script refuses it, the caller falls back */
+		return -EINVAL;
 	c->sreq_kind = SCRIPT_L7_TAKE;
 	c->sreq = store_eval(l->store, SCRIPT_L7_TAKE, 3, keys, L7_TAKE_ARGC, args, cb, c);
+	return 0;
 }
 
-void fleet_send_acquire(struct client *c, store_cb cb)
+int fleet_send_acquire(struct client *c, store_cb cb)
 {
 	struct l7 *l = c->l7;
 	const struct l7_tier *t = &l->cfg.tiers[c->tier];
@@ -294,9 +295,10 @@ void fleet_send_acquire(struct client *c, store_cb cb)
 	snprintf(tl, sizeof(tl), "%u", t->tier_concurrency);
 	if (client_key(c, L7_KEY_CALLER_SLOTS, k1, sizeof(k1)) ||
 	    client_key(c, L7_KEY_TIER_SLOTS, k2, sizeof(k2)))
-		k1[0] = '\0';
+		return -EINVAL;
 	c->sreq_kind = SCRIPT_L7_SLOT_ACQUIRE;
 	c->sreq = store_eval(l->store, SCRIPT_L7_SLOT_ACQUIRE, 2, keys, 4, args, cb, c);
+	return 0;
 }
 
 static void settle_done(void *arg, int err, const struct redisReply *r)

@@ -291,8 +291,10 @@ int fleet_usable(const struct l7 *l);          /* the store is up */
 void fleet_share_apply(struct l7 *l);
 void fleet_ids(struct client *c, const char *id, size_t len);   /* hid, rid */
 int fleet_needs_slot(const struct client *c);
-void fleet_send_take(struct client *c, store_cb cb);
-void fleet_send_acquire(struct client *c, store_cb cb);
+/* 0 when sent (cb then runs once, from the loop), -EINVAL when no key
+ * could be built (decide locally). */
+int fleet_send_take(struct client *c, store_cb cb);
+int fleet_send_acquire(struct client *c, store_cb cb);
 void fleet_settle(struct client *c, uint64_t actual, int refund_request);
 void fleet_release_slot(struct client *c);
 /* c goes: cancels its request in flight, and undoes what it may have done. */
