@@ -304,8 +304,7 @@ t_begin "a restarted instance still refuses a drained key (no refill)"
 r=$($CLIENT req --addr "127.0.0.1:$PORT_A" --key sk-dr --count 4 --body "$(chat 20 5)")
 t_expect "three 200s then a 429" \
 	"$(jq -r '[.responses[].status] | map(tostring) | join(",")' <<<"$r")" = 200,200,200,429
-kill -KILL "$PID_A"
-wait "$PID_A" 2>/dev/null
+{ kill -KILL "$PID_A"; wait "$PID_A"; } 2>/dev/null
 t_check "restart A" l7_run A
 r=$($CLIENT req --addr "127.0.0.1:$PORT_A" --key sk-dr --body "$(chat 20 5)")
 t_expect "the restarted A refuses the drained key" "$(jq -r '.responses[0].status' <<<"$r")" -eq 429
