@@ -68,6 +68,7 @@ cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	redis_stop || true   # redis.sh is not written for set -e
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -91,6 +92,8 @@ free_port() {
 P_BACK=$(free_port)     # mock-llm
 P_L7=$(free_port)       # sluice-l7, limits that never bind
 P_L7_MET=$(free_port)
+P_L7S=$(free_port)      # sluice-l7 with a store (redis-server), limits that never bind
+P_L7S_MET=$(free_port)
 P_L7B=$(free_port)      # sluice-l7, 1000 requests/s that bind
 P_L7B_MET=$(free_port)
 P_NGX=$(free_port)      # nginx, limit_req that never binds
@@ -137,8 +140,14 @@ l7_conf "$P_L7" "$P_L7_MET" \
 	"rpm 1000000000000 tpm 1000000000000000 concurrency 100000" >"$TMP/l7.conf"
 l7_conf "$P_L7B" "$P_L7B_MET" \
 	"rpm 60000 rpm-burst 100 tpm 1000000000000000 concurrency 100000" >"$TMP/l7b.conf"
-chmod 600 "$TMP/l7.conf" "$TMP/l7b.conf"
-for n in l7 l7b; do
+# l7s: the open instance's limits, fleet-wide through a private redis-server
+# on a unix socket (tests/lib/redis.sh), the store's server on the server CPU.
+. "$(dirname "$0")/../tests/lib/redis.sh"
+redis_start "$TMP/redis" || die "redis-server did not start (apt-get install redis-server)"
+{ l7_conf "$P_L7S" "$P_L7S_MET" "rpm 1000000000000 tpm 1000000000000000 concurrency 100000"
+  echo "store redis unix:$REDIS_SOCK timeout 200ms"; } >"$TMP/l7s.conf"
+chmod 600 "$TMP/l7.conf" "$TMP/l7b.conf" "$TMP/l7s.conf"
+for n in l7 l7s l7b; do
 	"${SERVER_CPU[@]}" "$L7" -c "$TMP/$n.conf" >"$TMP/$n.log" 2>&1 &
 	PIDS+=($!)
 	SRV_PID[$n]=$!
@@ -222,6 +231,7 @@ EOF
 declare -A URL
 URL[direct]=http://127.0.0.1:$P_BACK
 URL[l7]=http://127.0.0.1:$P_L7
+URL[l7s]=http://127.0.0.1:$P_L7S
 URL[nginx]=http://127.0.0.1:$P_NGX
 URL[l7b]=http://127.0.0.1:$P_L7B
 URL[nginxb]=http://127.0.0.1:$P_NGXB
@@ -234,7 +244,13 @@ check() {  # NAME URL WANT_STATUS [curl args]
 	[ "$got" = "$want" ] || { cat "$TMP/check.head" "$TMP/check.body" >&2;
 		die "$name: $url answered $got, expected $want"; }
 }
-for p in direct l7 nginx; do
+for i in $(seq 1 50); do
+	curl -s "http://127.0.0.1:$P_L7S_MET/metrics" | grep -q '^sluice_store_up 1' && break
+	sleep 0.1
+done
+curl -s "http://127.0.0.1:$P_L7S_MET/metrics" | grep -q '^sluice_store_up 1' ||
+	die "sluice-l7 (l7s): the store is not up after 5 s"
+for p in direct l7 l7s nginx; do
 	check "$p" "${URL[$p]}/bench" 200 -H "x-api-key: $KEY"
 	check "$p" "${URL[$p]}/v1/chat/completions" 200 -H "x-api-key: $KEY" \
 		-H 'Content-Type: application/json' -d "$CHAT_BODY"
@@ -292,7 +308,7 @@ WL_DESC=("GET /bench (fixed 2-byte 200)"
 	 "POST /v1/chat/completions, backend latency 20 ms")
 WL_PATH=(/bench /v1/chat/completions /v1/chat/completions)
 WL_SCRIPT=(bench chat chat20)
-PATHS=(direct l7 nginx)
+PATHS=(direct l7 l7s nginx)
 
 # lines: workload path round rps p50 p99 requests non2xx errors admitted
 #        backend_cpu_ns proxy_cpu_ns

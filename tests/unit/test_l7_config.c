@@ -775,3 +775,43 @@ TEST(l7_config_warns_on_readable_keys)
 			CHECK(!log[0], "row %zu: logged '%s', want nothing", i, log);
 	}
 }
+
+/* `store`: the same words as sluiced's; the instance defaults to host:PORT of
+ * the listener; given twice or malformed is an error naming the line. */
+TEST(l7_config_store)
+{
+	struct l7_config c;
+	struct errbuf e;
+	char want[80], host[64] = "";
+	int err;
+
+	err = load_text("listen 127.0.0.1:8123\nbackend 127.0.0.1:9000\ntier t\n", 0600, &c, &e,
+			NULL, 0);
+	if (CHECK(err == 0, "no store: %s", e.msg)) {
+		CHECK(!c.store.on, "without store, store.on is 0");
+		l7_config_free(&c);
+	}
+	err = load_text("listen 127.0.0.1:8123\nbackend 127.0.0.1:9000\ntier t\n"
+			"store redis unix:/run/r.sock prefix p1 timeout 80ms\n", 0600, &c, &e, NULL, 0);
+	if (CHECK(err == 0, "store: %s", e.msg)) {
+		gethostname(host, sizeof(host) - 1);
+		snprintf(want, sizeof(want), "%.40s:8123", host);
+		CHECK(c.store.on && !strcmp(c.store.path, "/run/r.sock"), "path %s", c.store.path);
+		CHECK(!strcmp(c.store.prefix, "p1"), "prefix %s", c.store.prefix);
+		CHECK_EQ(c.store.timeout_ms, 80, "timeout");
+		CHECK(!strcmp(c.store.instance, want), "instance '%s', want '%s'", c.store.instance,
+		      want);
+		l7_config_free(&c);
+	}
+	err = load_text("backend 127.0.0.1:9000\ntier t\nstore redis 127.0.0.1:6379 instance gw-7\n",
+			0600, &c, &e, NULL, 0);
+	if (CHECK(err == 0, "store with instance: %s", e.msg)) {
+		CHECK(!strcmp(c.store.instance, "gw-7"), "instance %s", c.store.instance);
+		l7_config_free(&c);
+	}
+	err = load_text("backend 127.0.0.1:9000\ntier t\nstore redis 127.0.0.1:6379\n"
+			"store redis 127.0.0.1:6380\n", 0600, &c, &e, NULL, 0);
+	CHECK(err < 0 && strstr(e.msg, ":4: store: given twice"), "twice: %d '%s'", err, e.msg);
+	err = load_text("backend 127.0.0.1:9000\ntier t\nstore redis\n", 0600, &c, &e, NULL, 0);
+	CHECK(err < 0 && strstr(e.msg, ":3: store"), "malformed: %d '%s'", err, e.msg);
+}

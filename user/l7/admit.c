@@ -11,8 +11,10 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
 #include "l7.h"
 #include "log.h"
+#include "scripts.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -71,11 +73,16 @@ static void reject_429(struct client *c, enum lim_reason why, uint64_t retry_ns,
 	strike(c);
 }
 
-/* The request gives up before it started: its rate charge goes back. */
+/* The request gives up before it started: its rate charge goes back (to
+ * the store when the store charged it: l7_settle with a refund). */
 static void cancel_charge(struct client *c)
 {
-	if (c->admitted && !c->shadow_pass)
-		limiter_cancel(c->l7->lim, &c->ticket, loop_now(c->l7->loop));
+	if (c->admitted && !c->shadow_pass) {
+		if (c->fleet_rated)
+			fleet_settle(c, 0, 1);
+		else
+			limiter_cancel(c->l7->lim, &c->ticket, loop_now(c->l7->loop));
+	}
 	c->admitted = 0;
 }
 
@@ -86,6 +93,8 @@ static void refuse_wait(struct client *c, enum l7_outcome out)
 {
 	int full = out == OUT_QUEUE_FULL;
 
+	fleet_drop(c);
+	fleet_release_slot(c);
 	cancel_charge(c);
 	if (c->wait_backend) {
 		c->l7->st.outcomes[c->tier][out]++;
@@ -111,13 +120,25 @@ static void start(struct client *c)
 	upstream_start(c);
 }
 
-/* Concurrency and backend capacity: 1 when the request may go now. */
+static void acquire_done(void *arg, int err, const struct redisReply *r);
+
+/* Concurrency and backend capacity: 1 when the request may go now. With a
+ * store, a request the store rated asks it for a fleet slot (l7_slot_acquire):
+ * 0 here, and acquire_done goes on. */
 static int try_slot(struct client *c, enum lim_reason *why)
 {
 	struct l7 *l = c->l7;
 
 	*why = LIM_OK;
-	if (!c->ticket.started && !c->shadow_pass) {
+	if (!c->ticket.started && !c->shadow_pass && !c->fleet_slot && fleet_needs_slot(c)) {
+		if (fleet_usable(l) && (c->sreq || !fleet_send_acquire(c, acquire_done))) {
+			*why = c->wait_reason != LIM_OK ? c->wait_reason : LIM_CONCURRENCY;
+			return 0;
+		}
+		c->fleet_slot_local = 1;
+		l->st.fleet_local[c->tier]++;
+	}
+	if (!c->ticket.started && !c->shadow_pass && !c->fleet_slot) {
 		enum lim_reason r = limiter_start(l->lim, &c->ticket);
 
 		if (r != LIM_OK) {
@@ -139,13 +160,15 @@ static int try_slot(struct client *c, enum lim_reason *why)
 	return 1;
 }
 
+static void local_take(struct client *c);
+static void take_done(void *arg, int err, const struct redisReply *r);
+static void rated(struct client *c, enum lim_reason why, uint64_t retry);
+
 void admit_request(struct client *c)
 {
 	struct l7 *l = c->l7;
 	const struct l7_config *cfg = &l->cfg;
 	char id[L7_KEY_LEN + 8], err[160];
-	enum lim_reason why;
-	uint64_t retry = 0;
 	int tier, n;
 
 	/* Who. */
@@ -195,9 +218,130 @@ void admit_request(struct client *c)
 		return;
 	}
 
-	/* The rates: all or nothing, now. */
+	/* The rates: all or nothing, by the store when it is up. */
+	if (fleet_usable(l)) {
+		fleet_ids(c, id, (size_t)n);
+		if (!fleet_send_take(c, take_done)) {
+			c->state = CL_STORE;
+			return;
+		}
+	}
+	local_take(c);
+}
+
+/* The rates decided here: the config's limits, or without the store its
+ * share of them (fleet_share_apply). */
+static void local_take(struct client *c)
+{
+	struct l7 *l = c->l7;
+	enum lim_reason why;
+	uint64_t retry = 0;
+
+	if (l->store)
+		l->st.fleet_local[c->tier]++;
 	why = limiter_take(l->lim, c->caller, c->est.input, c->est.output, loop_now(l->loop), &c->ticket,
 			   &retry);
+	rated(c, why, retry);
+}
+
+/* l7_take's answer: the decision, and the x-ratelimit-* values from the
+ * shared buckets. A failed call decides locally. */
+static void take_done(void *arg, int err, const struct redisReply *r)
+{
+	struct client *c = arg;
+	struct l7 *l = c->l7;
+	const struct l7_tier *t = &l->cfg.tiers[c->tier];
+	long long v[L7_TAKE_REPLY_LEN];
+	enum lim_reason why;
+
+	c->sreq = NULL;
+	c->state = CL_HEAD;
+	if (!err)
+		err = store_reply_ints(r, v, L7_TAKE_REPLY_LEN);
+	if (!err && (v[L7_TAKE_REASON] < 0 || v[L7_TAKE_REASON] > LIM_TIER_TPM))
+		err = -EPROTO;
+	if (err) {
+		local_take(c);
+		return;
+	}
+	l->st.fleet_decided[c->tier]++;
+	c->fleet_rated = 1;
+	c->fleet_take = v[L7_TAKE_ADMITTED] == 1;
+	memset(&c->ticket, 0, sizeof(c->ticket));
+	c->ticket.caller = c->caller;
+	c->ticket.est_input = c->est.input;
+	c->ticket.est_output = c->est.output;
+	/* the caller's limit where it has one, else the tier's (limiter_view) */
+	c->fview.limit_requests = t->rpm.rate ? t->rpm.rate : t->tier_rpm.rate;
+	c->fview.remaining_requests = (uint64_t)(t->rpm.rate ? v[L7_TAKE_RPM_REMAINING]
+							      : v[L7_TAKE_TIER_RPM_REMAINING]);
+	c->fview.reset_requests_ns = (uint64_t)(t->rpm.rate ? v[L7_TAKE_RPM_RESET_MS]
+							     : v[L7_TAKE_TIER_RPM_RESET_MS]) * 1000000ULL;
+	c->fview.limit_tokens = t->tpm.rate ? t->tpm.rate : t->tier_tpm.rate;
+	c->fview.remaining_tokens = (uint64_t)(t->tpm.rate ? v[L7_TAKE_TPM_REMAINING]
+							    : v[L7_TAKE_TIER_TPM_REMAINING]);
+	c->fview.reset_tokens_ns = (uint64_t)(t->tpm.rate ? v[L7_TAKE_TPM_RESET_MS]
+							   : v[L7_TAKE_TIER_TPM_RESET_MS]) * 1000000ULL;
+	c->fview_ok = 1;
+	why = v[L7_TAKE_ADMITTED] == 1 ? LIM_OK : (enum lim_reason)v[L7_TAKE_REASON];
+	if (why == LIM_OK && v[L7_TAKE_ADMITTED] != 1)
+		why = LIM_RPM;
+	rated(c, why, (uint64_t)(v[L7_TAKE_RETRY_MS] > 0 ? v[L7_TAKE_RETRY_MS] : 0) * 1000000ULL);
+}
+
+/* Waits in the queue for a slot, or is refused when it is full. */
+static void enqueue(struct client *c, enum lim_reason why)
+{
+	struct l7 *l = c->l7;
+
+	c->wait_backend = why == LIM_OK;
+	c->wait_reason = why;
+	if (wq_push(&l->wq, &c->wq, l->cfg.tiers[c->tier].priority,
+		    loop_now(l->loop) + l->cfg.queue_timeout_ms * 1000000ULL)) {
+		refuse_wait(c, OUT_QUEUE_FULL);
+		return;
+	}
+	l->st.queued_total++;
+	c->state = CL_QUEUED;
+}
+
+/* A slot came (or the store failed the ask: local slots), or not. */
+static void acquire_done(void *arg, int err, const struct redisReply *r)
+{
+	struct client *c = arg;
+	struct l7 *l = c->l7;
+	long long v[3];
+	enum lim_reason why;
+
+	c->sreq = NULL;
+	if (!err)
+		err = store_reply_ints(r, v, 3);
+	if (err) {
+		c->fleet_slot_local = 1;
+		l->st.fleet_local[c->tier]++;
+	} else if (v[0] == 1) {
+		c->fleet_slot = 1;
+	} else {
+		/* the store said no: ask again at the next tick or freed slot */
+		c->wait_reason = v[1] == 2 ? LIM_TIER_CONCURRENCY : LIM_CONCURRENCY;
+		if (c->state == CL_STORE)
+			enqueue(c, c->wait_reason);
+		return;
+	}
+	if (try_slot(c, &why)) {
+		wq_remove(&l->wq, &c->wq);
+		start(c);
+		return;
+	}
+	if (c->state == CL_STORE && !c->sreq)
+		enqueue(c, why);
+}
+
+/* The rate decision is made: 429 (or a shadow pass), then a slot. */
+static void rated(struct client *c, enum lim_reason why, uint64_t retry)
+{
+	struct l7 *l = c->l7;
+
 	if (why != LIM_OK) {
 		if (!tier_of(c)->shadow) {
 			reject_429(c, why, retry, "Rate limit reached", OUT_LIMITED);
@@ -216,20 +360,16 @@ void admit_request(struct client *c)
 	l->st.estimated_in[c->tier] += c->est.input;
 	l->st.estimated_out[c->tier] += c->est.output;
 
-	/* A slot, now or from the queue. */
+	/* A slot, now, from the store, or from the queue. */
 	if (try_slot(c, &why)) {
 		start(c);
 		return;
 	}
-	c->wait_backend = why == LIM_OK;
-	c->wait_reason = why;
-	if (wq_push(&l->wq, &c->wq, cfg->tiers[c->tier].priority,
-		    loop_now(l->loop) + cfg->queue_timeout_ms * 1000000ULL)) {
-		refuse_wait(c, OUT_QUEUE_FULL);
+	if (c->sreq) {
+		c->state = CL_STORE;
 		return;
 	}
-	l->st.queued_total++;
-	c->state = CL_QUEUED;
+	enqueue(c, why);
 }
 
 /* Starts the waiters that can go, in priority order. Not reentrant: a start
@@ -287,7 +427,10 @@ void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fa
 		out = u->completion;
 		l->st.reconciled[c->tier]++;
 	}
-	limiter_reconcile(l->lim, &c->ticket, in, out, loop_now(l->loop));
+	if (c->fleet_rated)
+		fleet_settle(c, lim_tokens_by_kind(l->cfg.tiers[c->tier].tpm_kind, in, out), 0);
+	else
+		limiter_reconcile(l->lim, &c->ticket, in, out, loop_now(l->loop));
 	l->st.tokens_in[c->tier] += in;
 	l->st.tokens_out[c->tier] += out;
 }
@@ -297,11 +440,22 @@ void admit_release(struct client *c)
 	struct l7 *l = c->l7;
 	int freed = 0;
 
-	if (c->state == CL_QUEUED || c->wq.queued) {
+	fleet_drop(c);
+	if (c->state == CL_QUEUED || c->state == CL_STORE || c->wq.queued) {
 		wq_remove(&l->wq, &c->wq);
 		cancel_charge(c);
 		c->state = CL_HEAD;
 	}
+	if (c->fleet_slot) {
+		fleet_release_slot(c);
+		freed = 1;
+	}
+	/* Not reconciled (no usage to count, or the backend failed): the
+	 * estimate stands, and the reservation goes now rather than at its
+	 * expiry. */
+	if (c->fleet_take)
+		fleet_settle(c, lim_tokens_by_kind(l->cfg.tiers[c->tier].tpm_kind, c->est.input,
+						   c->est.output), 0);
 	if (c->ticket.started) {
 		limiter_finish(l->lim, &c->ticket);
 		freed = 1;
@@ -318,6 +472,8 @@ void admit_release(struct client *c)
 	memset(&c->ticket, 0, sizeof(c->ticket));
 	c->admitted = 0;
 	c->shadow_pass = 0;
+	c->fleet_rated = c->fleet_slot_local = c->fview_ok = 0;
+	c->wait_reason = LIM_OK;
 	if (freed)
 		admit_dispatch_queue(l);
 }

@@ -9,6 +9,8 @@
  *   upstream.c  backend connections: send the request, stream the response
  *   backend.c   the backend set: round robin, passive health, idle pool
  *   l7_metrics.c  the Prometheus exposition
+ *   fleet.c     the store (docs/fleet.md): fleet-wide limits, the local
+ *               share when the store fails, slot renewals, l7_hello
  *
  * One thread, one event loop (user/lib/loop.h): sockets registered once,
  * edge-triggered, every socket non-blocking.
@@ -38,6 +40,7 @@ int l7_header_put(struct buf *b, const struct http_header *h);
 enum client_state {
 	CL_HEAD = 0,      /* reading a request head */
 	CL_BODY,          /* reading its body */
+	CL_STORE,         /* waiting for the store's answer (l7_take, l7_slot_acquire) */
 	CL_QUEUED,        /* admitted by rate, waiting for a slot */
 	CL_UPSTREAM,      /* at a backend */
 };
@@ -102,6 +105,17 @@ struct client {
 	enum lim_reason wait_reason;    /* else the concurrency limit it waits for */
 	int holds_slot;                 /* counted in backend_inflight */
 	struct wq_entry wq;
+	/* With a store (fleet.c). */
+	struct store_req *sreq;         /* a take or an acquire in flight: cancelled with c */
+	int sreq_kind;                  /* enum store_script_id of sreq */
+	int fleet_take;                 /* rated by the store: its reservation to settle */
+	int fleet_rated;                /* this request's rate was the store's decision */
+	int fleet_slot;                 /* holds a fleet concurrency slot */
+	int fleet_slot_local;           /* the store failed it: local slots */
+	int fview_ok;                   /* fview has the store's x-ratelimit-* values */
+	struct lim_view fview;
+	char hid[33];                   /* the caller's hash (never the key) */
+	char rid[128];                  /* the request id, unique across the fleet */
 	struct upstream *up;
 	uint64_t t_start;               /* head complete */
 };
@@ -177,6 +191,9 @@ struct l7_stats {
 	uint64_t upstream_errors[4];                  /* connect, reset, timeout, malformed */
 	uint64_t retries, bans, accepted, refused_conns;
 	uint64_t queued_total;
+	uint64_t fleet_local[L7_MAX_TIERS];           /* rate decided locally: the store failed */
+	uint64_t fleet_decided[L7_MAX_TIERS];         /* rate decided by the store */
+	uint64_t fleet_settles, fleet_renew_fail, fleet_state_changes;
 };
 
 enum { UPERR_CONNECT = 0, UPERR_RESET, UPERR_TIMEOUT, UPERR_MALFORMED };
@@ -205,6 +222,14 @@ struct l7 {
 	int draining;                                  /* stopping: no new connections */
 	uint64_t drain_deadline_ns;
 	const char *config_path;
+	/* The store (fleet.c); NULL without `store`. */
+	struct store *store;
+	unsigned int fleet_live;                       /* instances at the last l7_hello; 1 until known */
+	int fleet_up;                                  /* the last state logged: 1 fleet, 0 local */
+	uint64_t rid_epoch_ms, rid_seq;
+	struct loop_timer fleet_timer;                 /* hello, renewals, retries of the queued */
+	uint64_t fleet_next_hello_ns, fleet_next_renew_ns;
+	int hello_pending;
 };
 
 /* proxy.c */
@@ -251,6 +276,29 @@ struct upstream *backend_idle_take(struct l7 *l, unsigned int b);
 int backend_idle_put(struct l7 *l, struct upstream *u);   /* -ENOSPC: pool full */
 void backend_idle_drop(struct l7 *l, struct upstream *u);
 void backends_close(struct l7 *l);
+
+/* fleet.c */
+#define FLEET_SLOT_TTL_MS 10000u       /* a slot not renewed is free after this */
+#define FLEET_RENEW_MS 3000u           /* renewals of running requests' slots */
+#define FLEET_HELLO_MS 1000u
+#define FLEET_STALE_MS 3000u           /* an instance silent this long is not counted */
+#define FLEET_RETRY_NS 50000000ULL     /* queued requests ask the store again */
+#define FLEET_RESERVATION_MS 600000u   /* an unsettled reservation's estimate stands after */
+int fleet_open(struct l7 *l);
+void fleet_close(struct l7 *l);
+int fleet_usable(const struct l7 *l);          /* the store is up */
+/* The limiter's limits: the config's divided by the live instances. */
+void fleet_share_apply(struct l7 *l);
+void fleet_ids(struct client *c, const char *id, size_t len);   /* hid, rid */
+int fleet_needs_slot(const struct client *c);
+/* 0 when sent (cb then runs once, from the loop), -EINVAL when no key
+ * could be built (decide locally). */
+int fleet_send_take(struct client *c, store_cb cb);
+int fleet_send_acquire(struct client *c, store_cb cb);
+void fleet_settle(struct client *c, uint64_t actual, int refund_request);
+void fleet_release_slot(struct client *c);
+/* c goes: cancels its request in flight, and undoes what it may have done. */
+void fleet_drop(struct client *c);
 
 /* l7_metrics.c */
 int l7_metrics_render(struct buf *out, void *arg);

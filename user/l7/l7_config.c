@@ -325,6 +325,11 @@ static int do_kernel(struct l7_parse *p, int n, char **w, struct errbuf *e)
 	return 0;
 }
 
+static int do_store(struct l7_parse *p, int n, char **w, struct errbuf *e)
+{
+	return store_config_parse(n, w, &p->c->store, e);
+}
+
 static int do_deny_after(struct l7_parse *p, int n, char **w, struct errbuf *e)
 {
 	struct l7_config *c = p->c;
@@ -564,6 +569,7 @@ static const struct directive {
 	{ "deny-after", D_FN, do_deny_after, 0, 0, 0, 0 },
 	{ "signals-port", D_UINT, NULL, offsetof(struct l7_config, signals_port), 0, 65535, 0 },
 	{ "kernel", D_FN, do_kernel, 0, 0, 0, 0 },
+	{ "store", D_FN, do_store, 0, 0, 0, 0 },
 };
 #define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 _Static_assert(N_DIRECTIVES <= sizeof(((struct l7_parse *)0)->seen) / sizeof(unsigned int),
@@ -733,6 +739,12 @@ static int validate(struct l7_parse *p, unsigned int *line, struct errbuf *e)
 	c->n_keys = p->n_keys;
 	if (!c->signals_port)
 		c->signals_port = p->backend[0].port;
+	if (c->store.on && !c->store.instance[0]) {
+		char port[8];
+
+		snprintf(port, sizeof(port), "%u", p->listen.port);
+		store_default_instance(c->store.instance, sizeof(c->store.instance), port);
+	}
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 #include "log.h"
+#include "store.h"
 
 #define L7_MAX_TIERS 16
 #define L7_MAX_BACKENDS 16
@@ -100,6 +101,9 @@ struct l7_config {
 	 * the first backend's, filled in by l7_config_load. */
 	unsigned int signals_port;
 	int kernel;                              /* `kernel off`: no maps at all */
+	/* `store redis ...`: every limit fleet-wide (docs/fleet.md); store.on
+	 * 0 = none. instance defaults to hostname:PORT of the listener. */
+	struct store_config store;
 };
 
 void l7_config_defaults(struct l7_config *c);

@@ -31,6 +31,63 @@ static int tier_label(struct buf *o, const struct l7 *l, unsigned int t)
 	return err;
 }
 
+/* With a store: its health and what was decided where (docs/fleet.md). */
+static int store_metrics(struct buf *o, const struct l7 *l)
+{
+	const struct store_stats *ss = store_stats(l->store);
+	const struct l7_stats *st = &l->st;
+	int err = 0;
+
+	err |= family(o, "sluice_store_up", "gauge",
+		      "1 when the store is up (limits fleet-wide), 0 when the limits are local.");
+	err |= buf_printf(o, "sluice_store_up %d\n", store_state(l->store) == STORE_UP);
+	err |= family(o, "sluice_store_requests_total", "counter",
+		      "Script calls sent to the store.");
+	err |= buf_printf(o, "sluice_store_requests_total %llu\n",
+			  (unsigned long long)ss->requests);
+	err |= family(o, "sluice_store_failures_total", "counter",
+		      "Store calls that failed, by kind (error: an error reply or the wrong type; "
+		      "timeout; not_connected).");
+	err |= buf_printf(o, "sluice_store_failures_total{kind=\"error\"} %llu\n",
+			  (unsigned long long)ss->errors);
+	err |= buf_printf(o, "sluice_store_failures_total{kind=\"timeout\"} %llu\n",
+			  (unsigned long long)ss->timeouts);
+	err |= buf_printf(o, "sluice_store_failures_total{kind=\"not_connected\"} %llu\n",
+			  (unsigned long long)ss->not_connected);
+	err |= family(o, "sluice_store_connects_total", "counter",
+		      "Connections to the store made (the handshake done or not).");
+	err |= buf_printf(o, "sluice_store_connects_total %llu\n", (unsigned long long)ss->connects);
+	err |= family(o, "sluice_store_rtt_seconds", "gauge",
+		      "The last reply's round trip.");
+	err |= buf_printf(o, "sluice_store_rtt_seconds %.6f\n", (double)ss->last_rtt_us / 1e6);
+	err |= family(o, "sluice_l7_store_instances", "gauge",
+		      "Live sluice-l7 instances at the last l7_hello (the local share divides "
+		      "by it).");
+	err |= buf_printf(o, "sluice_l7_store_instances %u\n", l->fleet_live);
+	err |= family(o, "sluice_l7_store_decisions_total", "counter",
+		      "Rate and slot decisions by where they were made: store, or local (the "
+		      "store was not up or the call failed).");
+	for (unsigned int t = 0; t < l->cfg.n_tiers; t++) {
+		err |= buf_printf(o, "sluice_l7_store_decisions_total{");
+		err |= tier_label(o, l, t);
+		err |= buf_printf(o, ",where=\"store\"} %llu\n",
+				  (unsigned long long)st->fleet_decided[t]);
+		err |= buf_printf(o, "sluice_l7_store_decisions_total{");
+		err |= tier_label(o, l, t);
+		err |= buf_printf(o, ",where=\"local\"} %llu\n",
+				  (unsigned long long)st->fleet_local[t]);
+	}
+	err |= family(o, "sluice_l7_store_settles_total", "counter",
+		      "l7_settle calls answered (reconciles and refunds).");
+	err |= buf_printf(o, "sluice_l7_store_settles_total %llu\n",
+			  (unsigned long long)st->fleet_settles);
+	err |= family(o, "sluice_l7_store_renew_failures_total", "counter",
+		      "Slot renewals and releases that failed (the slot then ends at its deadline).");
+	err |= buf_printf(o, "sluice_l7_store_renew_failures_total %llu\n",
+			  (unsigned long long)st->fleet_renew_fail);
+	return err;
+}
+
 int l7_metrics_render(struct buf *o, void *arg)
 {
 	const struct l7 *l = arg;
@@ -171,5 +228,7 @@ int l7_metrics_render(struct buf *o, void *arg)
 			     (unsigned long long)(l->kern ? l7_kernel_flushed(l->kern) : 0));
 	err |= buf_printf(o, "sluice_l7_signal_events_total{result=\"dropped\"} %llu\n",
 			     (unsigned long long)(l->kern ? l7_kernel_dropped(l->kern) : 0));
+	if (l->store)
+		err |= store_metrics(o, l);
 	return err ? -E2BIG : 0;
 }

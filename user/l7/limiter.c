@@ -572,7 +572,7 @@ const char *lim_reason_name(enum lim_reason r)
 	return (unsigned int)r < LIM_REASONS ? names[r] : "unknown";
 }
 
-static uint64_t tokens_by_kind(enum l7_tpm_kind kind, uint64_t input, uint64_t output)
+uint64_t lim_tokens_by_kind(enum l7_tpm_kind kind, uint64_t input, uint64_t output)
 {
 	switch (kind) {
 	case L7_TPM_INPUT:
@@ -616,7 +616,7 @@ enum lim_reason limiter_take(struct limiter *l, struct lim_caller *c, uint64_t e
 			     uint64_t est_output, uint64_t now, struct lim_ticket *t,
 			     uint64_t *retry_ns)
 {
-	double tokens = (double)tokens_by_kind(l->tiers[c->tier].tpm_kind, est_input, est_output);
+	double tokens = (double)lim_tokens_by_kind(l->tiers[c->tier].tpm_kind, est_input, est_output);
 	enum lim_reason why = LIM_OK;
 	uint64_t retry = 0;
 	struct draw d[4];
@@ -702,7 +702,7 @@ void limiter_reconcile(struct limiter *l, struct lim_ticket *t, uint64_t input,
 
 	if (!c)
 		return;
-	actual = (double)tokens_by_kind(l->tiers[c->tier].tpm_kind, input, output);
+	actual = (double)lim_tokens_by_kind(l->tiers[c->tier].tpm_kind, input, output);
 	if (t->tokens_charged != actual)
 		adjust_tpm(l, c, now, t->tokens_charged - actual);
 	t->tokens_charged = actual;

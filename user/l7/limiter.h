@@ -85,6 +85,8 @@ enum lim_reason {
 	LIM_REASONS,
 };
 const char *lim_reason_name(enum lim_reason r);  /* "rpm", "tier_tpm", ... */
+/* The tokens a tpm bucket of this kind is charged: input, output or both. */
+uint64_t lim_tokens_by_kind(enum l7_tpm_kind kind, uint64_t input, uint64_t output);
 
 /* A request's hold on the limits, from admission to the end of its response. */
 struct lim_ticket {

@@ -481,7 +481,7 @@ static void client_event(struct loop_io *io, uint32_t ev)
 		 * dropped; a proxied one finishes only if the socket still
 		 * takes the response. */
 		c->peer_gone = 1;
-		if (c->state == CL_QUEUED || (ev & EPOLLHUP))
+		if (c->state == CL_QUEUED || c->state == CL_STORE || (ev & EPOLLHUP))
 			client_close(c);
 	}
 }
@@ -680,6 +680,9 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 		pr_err("limiter: %s", strerror(-err));
 		return err;
 	}
+	err = fleet_open(l);
+	if (err)
+		return err;
 	err = backends_init(l);
 	if (err)
 		return err;
@@ -736,10 +739,14 @@ int l7_reload(struct l7 *l)
 	    memcmp(c.backends, l->cfg.backends, sizeof(c.backends)))
 		pr_warn("reload: the backend list changes only with a restart");
 	memcpy(c.backends, l->cfg.backends, sizeof(c.backends));
+	if (!store_config_equal(&c.store, &l->cfg.store))
+		pr_warn("reload: the store line changes only with a restart");
+	c.store = l->cfg.store;
 	c.n_backends = l->cfg.n_backends;
 	l7_config_free(&l->cfg);
 	l->cfg = c;
 	limiter_reconfigure(l->lim, &l->cfg);
+	fleet_share_apply(l);
 	l->wq.max = c.queue_size;
 	pr_info("reloaded %s: %u tier(s), %u key(s)", l->config_path, c.n_tiers, c.n_keys);
 	return 0;
@@ -845,6 +852,7 @@ void l7_close(struct l7 *l)
 	while (l->clients)
 		client_close(l->clients);
 	backends_close(l);
+	fleet_close(l);
 	free_dead(l);
 	loop_post_cancel(l->loop, &l->reap);
 	loop_timer_stop(l->loop, &l->tick);

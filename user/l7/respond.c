@@ -40,7 +40,10 @@ int respond_ratelimit_headers(struct client *c, struct buf *out)
 
 	if (!c->caller)
 		return 0;
-	limiter_view(c->l7->lim, c->caller, loop_now(c->l7->loop), &v);
+	if (c->fview_ok)
+		v = c->fview;   /* the store's shared buckets */
+	else
+		limiter_view(c->l7->lim, c->caller, loop_now(c->l7->loop), &v);
 	return limit_headers(out, "requests", v.limit_requests, v.remaining_requests,
 			     v.reset_requests_ns) |
 	       limit_headers(out, "tokens", v.limit_tokens, v.remaining_tokens,
