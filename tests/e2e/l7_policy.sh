@@ -401,13 +401,20 @@ t_expect "remaining-tokens shows the 1st request's reservation" \
 	"$(hdr x-ratelimit-remaining-tokens "$r" 0)" -le $((50000 - 1017 + 200))
 ra=$(hdr retry-after "$r" 3)
 t_check "429 has Retry-After as an integer >= 1 ($ra)" eval '[[ $ra =~ ^[0-9]+$ ]] && [ "$ra" -ge 1 ]'
+ram=$(hdr retry-after-ms "$r" 3)
+t_check "429 has retry-after-ms, a whole number >= 1 ($ram)" eval '[[ $ram =~ ^[0-9]+$ ]] && [ "$ram" -ge 1 ]'
+t_check "ceil(retry-after-ms / 1000) = Retry-After ($ram ms, $ra s)" \
+	eval '[[ $ram =~ ^[0-9]+$ ]] && [ $(((ram + 999) / 1000)) = "$ra" ]'
+t_check "429 has an x-request-id ($(hdr x-request-id "$r" 3))" \
+	grep -qE '^[0-9a-f]{24}$' <<<"$(hdr x-request-id "$r" 3)"
 t_expect "429 body: error.code rate_limit_exceeded, error.type requests" \
 	"$(jq -r '.responses[3].body | fromjson | .error | select(.code == "rate_limit_exceeded" and .type == "requests") | 1' <<<"$r" 2>/dev/null || echo 0)" -eq 1
 t_expect "429 Content-Type is JSON" "$(hdr content-type "$r" 3 | grep -c '^application/json')" -eq 1
 [[ $ra =~ ^[0-9]+$ ]] && [ "$ra" -le 10 ] && sleep "$ra"
 r5=$($CLIENT req --addr "$M" --key sk-hd-1 --body "$(chat 40 10)")
 t_expect "after waiting Retry-After: 200" "$(status_of "$r5")" -eq 200
-u=$($CLIENT req --addr "$M" --key sk-nobody --body "$(chat 40 10)")
+u=$($CLIENT req --addr "$M" --key sk-nobody --body "$(chat 40 10)" --header 'x-request-id: trace-7f3a')
+t_expect "401 echoes the client's x-request-id" "$(hdr x-request-id "$u")" = trace-7f3a
 t_expect "unknown key with unknown-keys refuse: 401" "$(status_of "$u")" -eq 401
 t_expect "401 body: error.code invalid_api_key" \
 	"$(jq -r '.responses[0].body | fromjson | .error.code' <<<"$u" 2>/dev/null)" = invalid_api_key
@@ -614,6 +621,8 @@ echo "  with both down: $(jq -c '.null.status' <<<"$out")" >&2
 r=$($CLIENT req --addr "$H" --body "$(chat 20 5)")
 t_expect "both down: 503" "$(status_of "$r")" -eq 503
 t_check "the 503 has Retry-After >= 1" eval '[ "$(hdr retry-after "$r")" -ge 1 ] 2>/dev/null'
+t_check "the 503's retry-after-ms agrees with its Retry-After" \
+	eval 'm=$(hdr retry-after-ms "$r"); [[ $m =~ ^[0-9]+$ ]] && [ $(((m + 999) / 1000)) = "$(hdr retry-after "$r")" ]'
 t_expect "both down: sluice_l7_backend_up 0 for the mock" \
 	"$(metric "$HM" "sluice_l7_backend_up{backend=\"127.0.0.1:$MOCK_PORT_hb\"}")" -eq 0
 l7_stop health

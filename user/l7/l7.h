@@ -57,6 +57,12 @@ enum l7_outcome {
 
 struct upstream;
 
+#define L7_REQ_ID_MAX 64            /* a client's x-request-id longer than this is replaced */
+/* A lingering close (client_linger): input is read and discarded for at
+ * most this long and this much, then the socket is closed. */
+#define L7_LINGER_MS 5000u
+#define L7_LINGER_BYTES (64ULL << 20)
+
 struct client {
 	struct loop_io io;              /* io.fd is the socket */
 	struct l7 *l7;
@@ -70,6 +76,9 @@ struct client {
 	struct loop_timer timer;        /* at deadline_ns (client_deadline) */
 	int deadline_idle;              /* it is the keep-alive idle one */
 	int closing;                    /* close once out is written */
+	int linger;                     /* ...then linger: the request may still be coming */
+	int lingering;                  /* write side shut, discarding input (client_linger) */
+	uint64_t linger_bytes;          /* discarded so far */
 	int peer_gone;
 
 	struct buf in, out;
@@ -91,6 +100,7 @@ struct client {
 	int dead;                       /* closed: freed by posted work */
 	struct client *dead_next;
 	char method[HTTP_MAX_METHOD];
+	char req_id[L7_REQ_ID_MAX + 1]; /* x-request-id: the client's (safe), or ours; "" until set */
 	enum tokens_api api;
 	struct tokens_estimate est;
 	struct lim_caller *caller;
@@ -205,6 +215,8 @@ struct l7 {
 	int draining;                                  /* stopping: no new connections */
 	uint64_t drain_deadline_ns;
 	const char *config_path;
+	uint64_t req_id_base;                          /* random per process: x-request-id */
+	uint64_t req_id_next;                          /* ids made so far */
 };
 
 /* proxy.c */
@@ -215,6 +227,9 @@ int l7_reload(struct l7 *l);
 void client_flush(struct client *c);          /* write out what it can */
 void client_request_done(struct client *c);   /* response complete: next request */
 void client_close(struct client *c);
+/* c->req_id: the client's x-request-id if it sent a safe one, else a new
+ * unique one; kept for the rest of the request. */
+void client_request_id(struct client *c);
 /* Sets c's deadline (0: none) and arms its timer: at it, the timeout of the
  * state it is in then. */
 void client_deadline(struct client *c, uint64_t when_ns);
