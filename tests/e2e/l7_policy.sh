@@ -306,12 +306,24 @@ t_expect "d (500 over 10 reserved) answered 200 with 517 tokens" \
 	"$(jq -r '.responses[0].usage_tokens' <<<"$d")" -eq 517
 t_expect "e's remaining shows d's extra 490 charged (>= 490 + 27 - 20)" $((rd - re)) -ge $((490 + 27 - 20))
 t_expect "e's remaining: the charge, less refill (<= 490 + 27)" $((rd - re)) -le $((490 + 27))
+# A gzipped JSON answer (as to the OpenAI SDK's Accept-Encoding: gzip):
+# forwarded as it came, its usage read through zlib (27, not the 1017 reserved).
+z0=$(metric "$MP" 'sluice_l7_usage_reconciled_total{tier="rc"}')
+z=$($CLIENT req --addr "$M" --key sk-rc-1 --body "$(chat 40 1000)" --header 'Accept-Encoding: gzip' \
+	--header 'x-mock-prompt-tokens: 17' --header 'x-mock-completion-tokens: 10' --header 'x-mock-gzip: 1')
+z1=$(metric "$MP" 'sluice_l7_usage_reconciled_total{tier="rc"}')
+t_expect "gzip: answered 200" "$(jq -r ".responses[0].status" <<<"$z")" -eq 200
+t_expect "gzip: Content-Encoding gzip reached the client" "$(hdr content-encoding "$z")" = gzip
+t_expect "gzip: the body reached the client compressed (gzip magic 0x1f first)" \
+	"$(jq -r '.responses[0].body | explode | .[0]' <<<"$z")" -eq 31
+t_expect "gzip: reconciled from the compressed body's usage" $((z1 - z0)) -eq 1
 stats=$(mock_stats "$BP")
 mock_toks=$(jq -r '.prompt_tokens + .completion_tokens' <<<"$stats")
 m1=$(tok_metric rc)
 echo "  tokens: sluice_l7_tokens_total +$((m1 - m0)), mock $mock_toks" >&2
 t_expect "sluice_l7_tokens_total{tier=rc} = the mock's counted tokens" $((m1 - m0)) -eq "$mock_toks"
-t_expect "the mock counted a..e (5017 + 27 + 27 + 517 + 27)" "$mock_toks" -eq $((5017 + 27 + 27 + 517 + 27))
+t_expect "the mock counted a..e and the gzip one (5017 + 27 + 27 + 517 + 27 + 27)" "$mock_toks" \
+	-eq $((5017 + 27 + 27 + 517 + 27 + 27))
 t_end
 fi
 

@@ -156,9 +156,14 @@ struct upstream {
 	int usage_json, usage_sse;
 	struct buf capture;
 	struct sse_scan sse;
+	void *zin;                      /* a z_stream: a gzip/deflate body inflated for usage */
+	uint64_t zin_out;               /* bytes it gave, at most L7_INFLATE_MAX */
 	uint64_t t_sent, t_first;
 };
 
+/* A compressed response is inflated for its usage up to this many bytes
+ * (a stream's whole length; a JSON body stops at its capture's 1 MiB). */
+#define L7_INFLATE_MAX (256ULL << 20)
 #define L7_TICK_NS 50000000ULL    /* the queue's expiry; a timeout that cannot act yet looks again */
 #define L7_POOL_MAX 64            /* idle connections kept per backend */
 #define L7_DRAIN_MS 10000u        /* a stop waits this long for requests in progress */
@@ -256,6 +261,7 @@ void upstream_event(struct loop_io *io, uint32_t events);
 void upstream_resume(struct upstream *u);      /* the client drained its buffer */
 void upstream_abort(struct upstream *u);       /* the client is gone */
 void upstream_deadline(struct upstream *u, uint64_t when_ns);   /* 0: none */
+void upstream_inflate_end(struct upstream *u);  /* frees u->zin */
 
 /* backend.c */
 int backends_init(struct l7 *l);

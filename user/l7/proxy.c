@@ -710,6 +710,7 @@ static void free_dead(struct l7 *l)
 		buf_free(&u->in);
 		buf_free(&u->capture);
 		sse_scan_free(&u->sse);
+		upstream_inflate_end(u);
 		free(u);
 	}
 }
