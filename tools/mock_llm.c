@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "buf.h"
 #include "http_status.h"
 #include "log.h"
@@ -210,6 +211,7 @@ enum conn_state {
 /* The LLM answer being produced on a connection. */
 struct llm {
 	int status, forced, chat, stream, include_usage, started, blocked;
+	int gzip;               /* x-mock-gzip: 1: a JSON answer gzipped */
 	__u64 id, prompt, completion, sent, t0_ns;
 	long long created, close_after;
 	char *model;
@@ -379,11 +381,11 @@ static void fail_conn(struct conn *c, int status, const char *msg)
 /* --- request parsing -------------------------------------------------------- */
 
 enum {
-	OV_LATENCY, OV_COMPLETION, OV_PROMPT, OV_STATUS, OV_CLOSE_MID, OV_N
+	OV_LATENCY, OV_COMPLETION, OV_PROMPT, OV_STATUS, OV_CLOSE_MID, OV_GZIP, OV_N
 };
 static const char *const ov_names[OV_N] = {
 	"x-mock-latency-ms", "x-mock-completion-tokens", "x-mock-prompt-tokens",
-	"x-mock-status", "x-mock-close-mid-stream",
+	"x-mock-status", "x-mock-close-mid-stream", "x-mock-gzip",
 };
 
 struct req {
@@ -745,7 +747,7 @@ static void stream_step(struct conn *c);
 static void handle_llm(struct conn *c, const struct req *r, int chat)
 {
 	long long latency = (long long)O.latency_ms, ctoks = -1, ptoks = -1, status = -1;
-	long long close_mid = O.close_mid;
+	long long close_mid = O.close_mid, gzip = 0;
 	__u64 chars = 0, nmsgs = 0, completion = O.completion_tokens;
 	json_error_t jerr;
 	json_t *root, *v;
@@ -764,7 +766,8 @@ static void handle_llm(struct conn *c, const struct req *r, int chat)
 	    header_u64(c, r, OV_COMPLETION, 0, TOKENS_MAX, &ctoks) ||
 	    header_u64(c, r, OV_PROMPT, 0, 1000000000, &ptoks) ||
 	    header_u64(c, r, OV_STATUS, 200, 599, &status) ||
-	    header_u64(c, r, OV_CLOSE_MID, 0, TOKENS_MAX, &close_mid))
+	    header_u64(c, r, OV_CLOSE_MID, 0, TOKENS_MAX, &close_mid) ||
+	    header_u64(c, r, OV_GZIP, 0, 1, &gzip))
 		goto bad;
 	if (status >= 0 && !status_ok(status)) {
 		send_error(c, 400, "bad x-mock-status '%lld': 204, 205 and 304 have no body",
@@ -865,6 +868,7 @@ static void handle_llm(struct conn *c, const struct req *r, int chat)
 	l->prompt = ptoks >= 0 ? (__u64)ptoks : (chars + 3) / 4 + (chat ? 4 * nmsgs + 3 : 0);
 	l->completion = ctoks >= 0 ? (__u64)ctoks : completion;
 	l->close_after = close_mid;
+	l->gzip = gzip == 1;
 	l->created = (long long)time(NULL);
 	stats_lock();
 	l->id = ++S->next_id;
@@ -922,6 +926,35 @@ static void common_json(struct buf *b, const struct llm *l, const char *object)
 	json_str(b, l->model, strlen(l->model), 1);
 }
 
+/* A JSON answer with Content-Encoding: gzip (x-mock-gzip: 1). */
+static void send_gzip(struct conn *c, const struct buf *b)
+{
+	z_stream z = { 0 };
+	uLong cap = compressBound((uLong)b->len) + 64;
+	unsigned char *gz = malloc(cap);
+
+	if (!gz || deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+				Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(gz);
+		conn_kill(c);
+		return;
+	}
+	z.next_in = (unsigned char *)b->p;
+	z.avail_in = (uInt)b->len;
+	z.next_out = gz;
+	z.avail_out = (uInt)cap;
+	if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+		deflateEnd(&z);
+		free(gz);
+		conn_kill(c);
+		return;
+	}
+	send_body(c, 200, "application/json", (const char *)gz, z.total_out,
+		  "Content-Encoding: gzip\r\n");
+	deflateEnd(&z);
+	free(gz);
+}
+
 static void llm_start(struct conn *c)
 {
 	struct llm *l = &c->llm;
@@ -964,6 +997,11 @@ static void llm_start(struct conn *c)
 	if (b->err) {
 		b->err = 0;
 		conn_kill(c);
+		return;
+	}
+	if (l->gzip) {
+		send_gzip(c, b);
+		response_done(c);
 		return;
 	}
 	send_body(c, 200, "application/json", b->p, b->len, NULL);

@@ -72,6 +72,8 @@ bad() {
 		[ "$(jget "$r" '.body | fromjson | .error | "\(.type) \(.message | length > 0) \(.param)"')" \
 		= "invalid_request_error true null" ]
 	t_check "the connection is closed after the answer" [ "$(jget "$r" .closed)" = true ]
+	t_check "an x-request-id ($(jget "$r" '.headers["x-request-id"]'))" \
+		grep -qE '^[0-9a-f]{24}$' <<<"$(jget "$r" '.headers["x-request-id"] // ""')"
 	got[$status]=$((${got[$status]:-0} + 1))
 	_last=$r
 	t_end
@@ -104,6 +106,49 @@ bad "slow body: 10 of 100 bytes, then nothing" 408 "$CHATH"'Content-Length: 100\
 t_begin "l7 bad input: the 408 for a slow body comes after body-timeout (1 s)"
 t_check "answered $(jget "$_last" .secs) s after the last byte: within 0.8..2.5 s" \
 	awk -v s="$(jget "$_last" '.secs // 99')" 'BEGIN { exit !(s >= 0.8 && s <= 2.5) }'
+t_end
+
+# A client that writes its whole body before it reads (as many HTTP
+# libraries do): the kernel must not reset the connection under the 413
+# (sluice-l7 answers, shuts down its write side and discards the upload).
+t_begin "l7 bad input: a 4 MiB upload written whole before reading gets its 413, 20 of 20"
+n413=0 other=""
+for i in $(seq 20); do
+	r=$(l7req $LH "$LP" "$CHATH"'Content-Length: 4194304\r\n\r\n" + b"a" * 4194304')
+	if [ "$(jget "$r" '.status // 0')" = 413 ] && [ "$(jget "$r" .closed)" = true ]; then
+		n413=$((n413 + 1))
+	else
+		other="$(jget "$r" '"\(.status) \(.error)"')"
+	fi
+done
+got[413]=$((${got[413]:-0} + n413))
+t_expect "413s read whole, then the close (else: $other)" "$n413" -eq 20
+r=$(l7req $LH "$LP" "$CHATH"'X-Big: " + b"a" * 6000 + b"\r\nContent-Length: 4194304\r\n\r\n" + b"a" * 4194304')
+t_expect "an oversized head with a 4 MiB body behind it: 431 ($(jget "$r" .error))" \
+	"$(jget "$r" '.status // 0')" -eq 431
+[ "$(jget "$r" '.status // 0')" = 431 ] && got[431]=$((${got[431]:-0} + 1))
+t_end
+
+t_begin "l7 bad input: x-request-id: a safe one is echoed, an unsafe or long one replaced"
+r=$(l7req $LH "$LP" "$GET"'X-Request-Id: req-42.a_b:c\r\nX-Big: " + b"a" * 6000 + b"\r\n\r\n"')
+got[431]=$((${got[431]:-0} + 1))
+t_expect "431 answered" "$(jget "$r" '.status // 0')" -eq 431
+r=$(l7req $LH "$LP" 'post(b"[1]", b"X-Request-Id: req-42.a_b:c\r\n")')
+got[400]=$((${got[400]:-0} + 1))
+t_expect "a 400 after the head was read echoes the client's id" \
+	"$(jget "$r" '.headers["x-request-id"] // ""')" = "req-42.a_b:c"
+r=$(l7req $LH "$LP" 'post(b"[1]", b"X-Request-Id: a<b>\r\n")')
+got[400]=$((${got[400]:-0} + 1))
+t_check "unsafe characters: our own id instead" \
+	grep -qE '^[0-9a-f]{24}$' <<<"$(jget "$r" '.headers["x-request-id"] // ""')"
+r=$(l7req $LH "$LP" 'post(b"[1]", b"X-Request-Id: " + b"a" * 65 + b"\r\n")')
+got[400]=$((${got[400]:-0} + 1))
+t_check "65 characters: our own id instead" \
+	grep -qE '^[0-9a-f]{24}$' <<<"$(jget "$r" '.headers["x-request-id"] // ""')"
+a=$(jget "$(l7req $LH "$LP" 'post(b"[1]")')" '.headers["x-request-id"]')
+b=$(jget "$(l7req $LH "$LP" 'post(b"[1]")')" '.headers["x-request-id"]')
+got[400]=$((${got[400]:-0} + 2))
+t_check "two requests, two ids ($a, $b)" test -n "$a" -a "$a" != "$b"
 t_end
 
 t_begin "l7 bad input: bad JSON to /v1/chat/completions -> 400, OpenAI style"

@@ -306,12 +306,24 @@ t_expect "d (500 over 10 reserved) answered 200 with 517 tokens" \
 	"$(jq -r '.responses[0].usage_tokens' <<<"$d")" -eq 517
 t_expect "e's remaining shows d's extra 490 charged (>= 490 + 27 - 20)" $((rd - re)) -ge $((490 + 27 - 20))
 t_expect "e's remaining: the charge, less refill (<= 490 + 27)" $((rd - re)) -le $((490 + 27))
+# A gzipped JSON answer (as to the OpenAI SDK's Accept-Encoding: gzip):
+# forwarded as it came, its usage read through zlib (27, not the 1017 reserved).
+z0=$(metric "$MP" 'sluice_l7_usage_reconciled_total{tier="rc"}')
+z=$($CLIENT req --addr "$M" --key sk-rc-1 --body "$(chat 40 1000)" --header 'Accept-Encoding: gzip' \
+	--header 'x-mock-prompt-tokens: 17' --header 'x-mock-completion-tokens: 10' --header 'x-mock-gzip: 1')
+z1=$(metric "$MP" 'sluice_l7_usage_reconciled_total{tier="rc"}')
+t_expect "gzip: answered 200" "$(jq -r ".responses[0].status" <<<"$z")" -eq 200
+t_expect "gzip: Content-Encoding gzip reached the client" "$(hdr content-encoding "$z")" = gzip
+t_expect "gzip: the body reached the client compressed (gzip magic 0x1f first)" \
+	"$(jq -r '.responses[0].body | explode | .[0]' <<<"$z")" -eq 31
+t_expect "gzip: reconciled from the compressed body's usage" $((z1 - z0)) -eq 1
 stats=$(mock_stats "$BP")
 mock_toks=$(jq -r '.prompt_tokens + .completion_tokens' <<<"$stats")
 m1=$(tok_metric rc)
 echo "  tokens: sluice_l7_tokens_total +$((m1 - m0)), mock $mock_toks" >&2
 t_expect "sluice_l7_tokens_total{tier=rc} = the mock's counted tokens" $((m1 - m0)) -eq "$mock_toks"
-t_expect "the mock counted a..e (5017 + 27 + 27 + 517 + 27)" "$mock_toks" -eq $((5017 + 27 + 27 + 517 + 27))
+t_expect "the mock counted a..e and the gzip one (5017 + 27 + 27 + 517 + 27 + 27)" "$mock_toks" \
+	-eq $((5017 + 27 + 27 + 517 + 27 + 27))
 t_end
 fi
 
@@ -401,13 +413,20 @@ t_expect "remaining-tokens shows the 1st request's reservation" \
 	"$(hdr x-ratelimit-remaining-tokens "$r" 0)" -le $((50000 - 1017 + 200))
 ra=$(hdr retry-after "$r" 3)
 t_check "429 has Retry-After as an integer >= 1 ($ra)" eval '[[ $ra =~ ^[0-9]+$ ]] && [ "$ra" -ge 1 ]'
+ram=$(hdr retry-after-ms "$r" 3)
+t_check "429 has retry-after-ms, a whole number >= 1 ($ram)" eval '[[ $ram =~ ^[0-9]+$ ]] && [ "$ram" -ge 1 ]'
+t_check "ceil(retry-after-ms / 1000) = Retry-After ($ram ms, $ra s)" \
+	eval '[[ $ram =~ ^[0-9]+$ ]] && [ $(((ram + 999) / 1000)) = "$ra" ]'
+t_check "429 has an x-request-id ($(hdr x-request-id "$r" 3))" \
+	grep -qE '^[0-9a-f]{24}$' <<<"$(hdr x-request-id "$r" 3)"
 t_expect "429 body: error.code rate_limit_exceeded, error.type requests" \
 	"$(jq -r '.responses[3].body | fromjson | .error | select(.code == "rate_limit_exceeded" and .type == "requests") | 1' <<<"$r" 2>/dev/null || echo 0)" -eq 1
 t_expect "429 Content-Type is JSON" "$(hdr content-type "$r" 3 | grep -c '^application/json')" -eq 1
 [[ $ra =~ ^[0-9]+$ ]] && [ "$ra" -le 10 ] && sleep "$ra"
 r5=$($CLIENT req --addr "$M" --key sk-hd-1 --body "$(chat 40 10)")
 t_expect "after waiting Retry-After: 200" "$(status_of "$r5")" -eq 200
-u=$($CLIENT req --addr "$M" --key sk-nobody --body "$(chat 40 10)")
+u=$($CLIENT req --addr "$M" --key sk-nobody --body "$(chat 40 10)" --header 'x-request-id: trace-7f3a')
+t_expect "401 echoes the client's x-request-id" "$(hdr x-request-id "$u")" = trace-7f3a
 t_expect "unknown key with unknown-keys refuse: 401" "$(status_of "$u")" -eq 401
 t_expect "401 body: error.code invalid_api_key" \
 	"$(jq -r '.responses[0].body | fromjson | .error.code' <<<"$u" 2>/dev/null)" = invalid_api_key
@@ -614,6 +633,8 @@ echo "  with both down: $(jq -c '.null.status' <<<"$out")" >&2
 r=$($CLIENT req --addr "$H" --body "$(chat 20 5)")
 t_expect "both down: 503" "$(status_of "$r")" -eq 503
 t_check "the 503 has Retry-After >= 1" eval '[ "$(hdr retry-after "$r")" -ge 1 ] 2>/dev/null'
+t_check "the 503's retry-after-ms agrees with its Retry-After" \
+	eval 'm=$(hdr retry-after-ms "$r"); [[ $m =~ ^[0-9]+$ ]] && [ $(((m + 999) / 1000)) = "$(hdr retry-after "$r")" ]'
 t_expect "both down: sluice_l7_backend_up 0 for the mock" \
 	"$(metric "$HM" "sluice_l7_backend_up{backend=\"127.0.0.1:$MOCK_PORT_hb\"}")" -eq 0
 l7_stop health

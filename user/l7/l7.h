@@ -60,6 +60,12 @@ enum l7_outcome {
 
 struct upstream;
 
+#define L7_REQ_ID_MAX 64            /* a client's x-request-id longer than this is replaced */
+/* A lingering close (client_linger): input is read and discarded for at
+ * most this long and this much, then the socket is closed. */
+#define L7_LINGER_MS 5000u
+#define L7_LINGER_BYTES (64ULL << 20)
+
 struct client {
 	struct loop_io io;              /* io.fd is the socket */
 	struct l7 *l7;
@@ -73,6 +79,9 @@ struct client {
 	struct loop_timer timer;        /* at deadline_ns (client_deadline) */
 	int deadline_idle;              /* it is the keep-alive idle one */
 	int closing;                    /* close once out is written */
+	int linger;                     /* ...then linger: the request may still be coming */
+	int lingering;                  /* write side shut, discarding input (client_linger) */
+	uint64_t linger_bytes;          /* discarded so far */
 	int peer_gone;
 
 	struct buf in, out;
@@ -94,6 +103,7 @@ struct client {
 	int dead;                       /* closed: freed by posted work */
 	struct client *dead_next;
 	char method[HTTP_MAX_METHOD];
+	char req_id[L7_REQ_ID_MAX + 1]; /* x-request-id: the client's (safe), or ours; "" until set */
 	enum tokens_api api;
 	struct tokens_estimate est;
 	struct lim_caller *caller;
@@ -160,9 +170,14 @@ struct upstream {
 	int usage_json, usage_sse;
 	struct buf capture;
 	struct sse_scan sse;
+	void *zin;                      /* a z_stream: a gzip/deflate body inflated for usage */
+	uint64_t zin_out;               /* bytes it gave, at most L7_INFLATE_MAX */
 	uint64_t t_sent, t_first;
 };
 
+/* A compressed response is inflated for its usage up to this many bytes
+ * (a stream's whole length; a JSON body stops at its capture's 1 MiB). */
+#define L7_INFLATE_MAX (256ULL << 20)
 #define L7_TICK_NS 50000000ULL    /* the queue's expiry; a timeout that cannot act yet looks again */
 #define L7_POOL_MAX 64            /* idle connections kept per backend */
 #define L7_DRAIN_MS 10000u        /* a stop waits this long for requests in progress */
@@ -230,6 +245,8 @@ struct l7 {
 	struct loop_timer fleet_timer;                 /* hello, renewals, retries of the queued */
 	uint64_t fleet_next_hello_ns, fleet_next_renew_ns;
 	int hello_pending;
+	uint64_t req_id_base;                          /* random per process: x-request-id */
+	uint64_t req_id_next;                          /* ids made so far */
 };
 
 /* proxy.c */
@@ -240,6 +257,9 @@ int l7_reload(struct l7 *l);
 void client_flush(struct client *c);          /* write out what it can */
 void client_request_done(struct client *c);   /* response complete: next request */
 void client_close(struct client *c);
+/* c->req_id: the client's x-request-id if it sent a safe one, else a new
+ * unique one; kept for the rest of the request. */
+void client_request_id(struct client *c);
 /* Sets c's deadline (0: none) and arms its timer: at it, the timeout of the
  * state it is in then. */
 void client_deadline(struct client *c, uint64_t when_ns);
@@ -266,6 +286,7 @@ void upstream_event(struct loop_io *io, uint32_t events);
 void upstream_resume(struct upstream *u);      /* the client drained its buffer */
 void upstream_abort(struct upstream *u);       /* the client is gone */
 void upstream_deadline(struct upstream *u, uint64_t when_ns);   /* 0: none */
+void upstream_inflate_end(struct upstream *u);  /* frees u->zin */
 
 /* backend.c */
 int backends_init(struct l7 *l);

@@ -10,6 +10,7 @@
  * of the turn reaches them) and posts l->reap, which frees them once the
  * handler that closed them has returned.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -90,6 +92,7 @@ static void client_reset_request(struct client *c)
 	c->retried = 0;
 	c->body_left = 0;
 	c->is_head = 0;
+	c->req_id[0] = '\0';
 	client_deadline(c, 0);
 }
 
@@ -130,6 +133,54 @@ void client_close(struct client *c)
 
 static void client_process(struct client *c);
 
+/* Reads and discards what a lingering client still sends: closed at its
+ * end, past L7_LINGER_BYTES, or on an error. */
+static void client_linger_read(struct client *c)
+{
+	char sink[16384];
+
+	for (;;) {
+		ssize_t n = recv(c->io.fd, sink, sizeof(sink), 0);
+
+		if (n > 0) {
+			c->linger_bytes += (uint64_t)n;
+			if (c->linger_bytes > L7_LINGER_BYTES) {
+				pr_dbg("client %s: still sending after %llu bytes: closing", c->addr_str,
+				       (unsigned long long)c->linger_bytes);
+				break;
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		break; /* its end, or an error */
+	}
+	client_close(c);
+}
+
+/* The answer to a rejected request is out, and the client may still be
+ * sending it: a close() with unread input makes the kernel reset the
+ * connection, and the reset can destroy the answer before the client reads
+ * it. So, as nginx's lingering close: shut down the write side (the client
+ * sees the answer end), read and discard what comes for at most
+ * L7_LINGER_MS and L7_LINGER_BYTES, then close. */
+static void client_linger(struct client *c)
+{
+	if (shutdown(c->io.fd, SHUT_WR)) {
+		pr_dbg("client %s: shutdown: %s", c->addr_str, strerror(errno));
+		client_close(c);
+		return;
+	}
+	c->lingering = 1;
+	c->linger_bytes = 0;
+	buf_consume(&c->in, buf_used(&c->in));
+	client_deadline(c, loop_now(c->l7->loop) + L7_LINGER_MS * 1000000ULL);
+	c->deadline_idle = 0;
+	client_linger_read(c);
+}
+
 void client_flush(struct client *c)
 {
 	while (buf_used(&c->out)) {
@@ -148,6 +199,12 @@ void client_flush(struct client *c)
 		return;
 	}
 	if (!buf_used(&c->out)) {
+		if (c->lingering)
+			return;
+		if (c->closing && c->linger) {
+			client_linger(c);
+			return;
+		}
 		if (c->closing) {
 			client_close(c);
 			return;
@@ -206,6 +263,21 @@ static int client_take_head(struct client *c)
 		}
 	}
 
+	v = http_header_get(r->headers, r->n_headers, "x-request-id");
+	if (v && v->n && v->n <= L7_REQ_ID_MAX) {
+		size_t i;
+
+		for (i = 0; i < v->n; i++) {
+			unsigned char ch = (unsigned char)v->p[i];
+
+			if (!(isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == ':'))
+				break;
+		}
+		if (i == v->n) {
+			memcpy(c->req_id, v->p, v->n);
+			c->req_id[v->n] = '\0';
+		}
+	}
 	err |= buf_append(&c->fwd, r->method.p, r->method.n);
 	err |= buf_str(&c->fwd, " ");
 	err |= buf_append(&c->fwd, r->target.p, r->target.n);
@@ -259,6 +331,7 @@ static void client_reject(struct client *c, int status)
 {
 	pr_info("client %s: %d %s", c->addr_str, status, http_error_message(status));
 	c->closing = 1;
+	c->linger = 1;  /* the rest of the request may still be on its way */
 	c->l7->st.bad_requests[status]++;
 	respond_error(c, status, "invalid_request_error", NULL, http_error_message(status), 0);
 }
@@ -440,6 +513,16 @@ again:
 	c->in_process = 0;
 }
 
+void client_request_id(struct client *c)
+{
+	struct l7 *l = c->l7;
+
+	if (c->req_id[0])
+		return;
+	snprintf(c->req_id, sizeof(c->req_id), "%016llx%08llx",
+		 (unsigned long long)l->req_id_base, (unsigned long long)(++l->req_id_next & 0xffffffffULL));
+}
+
 void client_request_done(struct client *c)
 {
 	admit_release(c);
@@ -462,6 +545,10 @@ static void client_event(struct loop_io *io, uint32_t ev)
 		return;
 	if (ev & EPOLLERR) {
 		client_close(c);
+		return;
+	}
+	if (c->lingering) {
+		client_linger_read(c);
 		return;
 	}
 	if (ev & EPOLLOUT)
@@ -579,11 +666,13 @@ static void client_timer(struct loop_timer *t)
 
 	if (c->dead)
 		return;
-	if (c->state == CL_HEAD && !buf_used(&c->in)) {
+	if (c->lingering || (c->closing && c->linger)) {
+		client_close(c);          /* lingered long enough, or the answer is stuck */
+	} else if (c->state == CL_HEAD && !buf_used(&c->in)) {
 		client_close(c);          /* idle keep-alive */
 	} else if (c->state == CL_HEAD || c->state == CL_BODY) {
 		client_reject(c, 408);
-		if (!c->dead)
+		if (!c->dead && !c->lingering)
 			client_deadline(c, loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL);
 	} else if (c->closing ||
 		   (c->state == CL_UPSTREAM && c->up && c->up->paused)) {
@@ -621,6 +710,7 @@ static void free_dead(struct l7 *l)
 		buf_free(&u->in);
 		buf_free(&u->capture);
 		sse_scan_free(&u->sse);
+		upstream_inflate_end(u);
 		free(u);
 	}
 }
@@ -668,6 +758,9 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 	l->config_path = config_path;
 	l->lfd = l->sfd = -1;
 	loop_timer_init(&l->tick, on_tick);
+	if (getrandom(&l->req_id_base, sizeof(l->req_id_base), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(l->req_id_base))
+		l->req_id_base = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 	loop_post_init(&l->reap, on_reap);
 	err = loop_new(&l->loop);
 	if (err) {

@@ -9,7 +9,8 @@
  *
  * Errors carry an OpenAI-style body, {"error":{"message","type","param",
  * "code"}}, and 429 and 503 a Retry-After in whole seconds computed from the
- * bucket that refused.
+ * bucket that refused, and retry-after-ms, the same in milliseconds. Each
+ * carries an x-request-id: the client's, if it sent a safe one, else ours.
  */
 #include <stdio.h>
 #include <string.h>
@@ -91,8 +92,15 @@ void respond_error(struct client *c, int status, const char *type, const char *c
 	err |= buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			    "Content-Length: %zu\r\n", status, http_status_reason(status),
 			    buf_used(&body));
-	if (retry_ns && (status == 429 || status == 503))
-		err |= buf_printf(&c->out, "Retry-After: %u\r\n", lim_retry_after_s(retry_ns));
+	if (retry_ns && (status == 429 || status == 503)) {
+		/* Exact, in ms (at least 1): ceil(ms / 1000) is Retry-After. */
+		uint64_t ms = retry_ns / 1000000ULL + (retry_ns % 1000000ULL != 0);
+
+		err |= buf_printf(&c->out, "Retry-After: %u\r\nretry-after-ms: %llu\r\n",
+				  lim_retry_after_s(retry_ns), (unsigned long long)(ms ? ms : 1));
+	}
+	client_request_id(c);
+	err |= buf_printf(&c->out, "x-request-id: %s\r\n", c->req_id);
 	err |= respond_ratelimit_headers(c, &c->out);
 	if (c->closing || !c->keep_alive)
 		err |= buf_printf(&c->out, "Connection: close\r\n");

@@ -28,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "l7.h"
 #include "http_status.h"
 #include "log.h"
@@ -120,6 +121,17 @@ static void up_reset_request(struct upstream *u)
 	u->capture_overflow = 0;
 	u->t_first = 0;
 	sse_scan_free(&u->sse);
+	upstream_inflate_end(u);
+}
+
+void upstream_inflate_end(struct upstream *u)
+{
+	if (!u->zin)
+		return;
+	inflateEnd(u->zin);
+	free(u->zin);
+	u->zin = NULL;
+	u->zin_out = 0;
 }
 
 /* The client's request, as the backend gets it. */
@@ -321,13 +333,59 @@ static void up_finish(struct upstream *u)
 	}
 }
 
-static void capture(struct upstream *u, const char *d, size_t n)
+static void capture_plain(struct upstream *u, const char *d, size_t n)
 {
 	if (u->usage_json && !u->capture_overflow &&
 	    buf_append(&u->capture, d, n))
 		u->capture_overflow = 1;
 	if (u->usage_sse)
 		sse_scan_feed(&u->sse, d, n);
+}
+
+/* The payload as it goes to the client, unchanged; usage is looked for in
+ * it, inflated first when it is compressed (a 16 KiB window at a time: the
+ * memory is zlib's state and this stack buffer). A body zlib cannot read
+ * is not scanned: the request is charged its estimate. */
+static void capture(struct upstream *u, const char *d, size_t n)
+{
+	z_stream *z = u->zin;
+	unsigned char out[16384];
+
+	if (!z) {
+		capture_plain(u, d, n);
+		return;
+	}
+	if (!u->usage_json && !u->usage_sse)
+		return;
+	z->next_in = (Bytef *)d;
+	z->avail_in = (uInt)n;
+	for (;;) {
+		int r;
+		size_t got;
+
+		z->next_out = out;
+		z->avail_out = sizeof(out);
+		r = inflate(z, Z_NO_FLUSH);
+		got = sizeof(out) - z->avail_out;
+		u->zin_out += got;
+		if (got)
+			capture_plain(u, (const char *)out, got);
+		if (r == Z_STREAM_END)
+			return;  /* and again for any bytes after the end: not usage */
+		if ((r != Z_OK && r != Z_BUF_ERROR) || u->zin_out > L7_INFLATE_MAX ||
+		    (u->usage_json && u->capture_overflow)) {
+			pr_dbg("backend %s: compressed response: %s: usage not counted",
+			       u->l7->backends[u->backend].name,
+			       r != Z_OK && r != Z_BUF_ERROR ? "not readable" : "too large");
+			upstream_inflate_end(u);
+			u->usage_json = u->usage_sse = 0;
+			return;
+		}
+		if (!z->avail_in && z->avail_out)
+			return;
+		if (r == Z_BUF_ERROR && !got)
+			return;
+	}
 }
 
 static void on_payload(const char *d, size_t n, void *arg)
@@ -421,6 +479,32 @@ static int has_type(const struct http_response *r, const char *type)
 	return v && v->n >= strlen(type) && !strncasecmp(v->p, type, strlen(type));
 }
 
+/* A Content-Encoding of gzip or deflate: the usage scan reads the body
+ * through zlib (either framing, detected). Any other coding but identity
+ * cannot be read: no scan, the estimate is charged. */
+static void up_encoding(struct upstream *u)
+{
+	const struct http_span *v = http_header_get(u->resp.headers, u->resp.n_headers,
+						    "content-encoding");
+	z_stream *z;
+
+	if (!v || !v->n || http_span_ieq(v, "identity"))
+		return;
+	if (!http_span_ieq(v, "gzip") && !http_span_ieq(v, "x-gzip") &&
+	    !http_span_ieq(v, "deflate")) {
+		u->usage_json = u->usage_sse = 0;
+		return;
+	}
+	z = calloc(1, sizeof(*z));
+	if (!z || inflateInit2(z, 15 + 32) != Z_OK) {  /* +32: zlib or gzip header */
+		free(z);
+		u->usage_json = u->usage_sse = 0;
+		return;
+	}
+	u->zin = z;
+	u->zin_out = 0;
+}
+
 /* A complete response head in u->in. Returns 0, or -1 when u is gone. */
 static int up_head(struct upstream *u, long head_len)
 {
@@ -445,6 +529,8 @@ static int up_head(struct upstream *u, long head_len)
 			u->usage_sse = !sse_scan_init(&u->sse);
 		else if (has_type(&u->resp, "application/json"))
 			u->usage_json = 1;
+		if (u->usage_json || u->usage_sse)
+			up_encoding(u);
 	}
 	if (l->kern) {
 		uint32_t port = l->cfg.signals_port;
