@@ -119,12 +119,16 @@ import http.client, json, sys, time
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
 c.request("POST", "/v1/chat/completions", body=json.dumps({"messages": [{"role": "user", "content": "hi"}]}),
           headers={"Authorization": "Bearer sk-cli-test-1", "x-mock-latency-ms": "1500"})
+print("sent", flush=True)
 r = c.getresponse()
 r.read()
 print(r.status, r.getheader("Connection"))
 PY
 client=$!
-sleep 0.7
+# SIGTERM once the request is at the backend (the mock holds it 1.5 s): a
+# fixed sleep lost the race when the client was slow to start on a busy host
+for _ in $(seq 100); do grep -q '^sent' "$W/slow.out" 2>/dev/null && break; sleep 0.05; done
+sleep 0.3
 kill -TERM "$l7"
 sleep 0.3
 t_check "a new connection is refused while draining" \
