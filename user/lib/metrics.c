@@ -294,11 +294,6 @@ static void render_rules(struct render *r, const struct snapshot *s)
 
 static void render_counters(struct render *r, const struct snapshot *s)
 {
-	static const int drops[] = {
-		SLUICE_CNT_DROP_DENY, SLUICE_CNT_DROP_BAN, SLUICE_CNT_DROP_RATE,
-		SLUICE_CNT_DROP_BYTES, SLUICE_CNT_DROP_CONN_RATE, SLUICE_CNT_DROP_CONNS,
-		SLUICE_CNT_DROP_FLOW_FULL,
-	};
 	static const struct {
 		const char *reason;
 		int cnt;
@@ -314,11 +309,14 @@ static void render_counters(struct render *r, const struct snapshot *s)
 
 	simple(r, "sluice_packets_total", "counter", "Packets the XDP program saw.",
 	       c[SLUICE_CNT_PACKETS]);
-	family(r, "sluice_drops_total", "counter",
-	       "Packets dropped, by reason: deny and ban (deny list), rate (pps), bytes (bps), conn_rate and conns (SYN over a connection limit), flow_full (SYN refused, flow table full and flows-full closed).");
-	for (i = 0; i < NELEM(drops); i++)
-		out(r, "sluice_drops_total{reason=\"%s\"} %llu\n", stats_counter_names[drops[i]],
-		    (unsigned long long)c[drops[i]]);
+	out(r, "# HELP sluice_drops_total Packets dropped, by reason:");
+	for (i = 0; i < stats_n_drop_reasons; i++)
+		out(r, "%s %s (%s)", i ? "," : "", stats_drop_reasons[i].name,
+		    stats_drop_reasons[i].meaning);
+	out(r, ".\n# TYPE sluice_drops_total counter\n");
+	for (i = 0; i < stats_n_drop_reasons; i++)
+		out(r, "sluice_drops_total{reason=\"%s\"} %llu\n", stats_drop_reasons[i].name,
+		    (unsigned long long)c[stats_drop_reasons[i].cnt]);
 	simple(r, "sluice_malformed_packets_total", "counter",
 	       "Packets that could not be parsed; passed to the kernel, not dropped.",
 	       c[SLUICE_CNT_MALFORMED]);

@@ -10,10 +10,9 @@
 
 /* Metric-friendly names; the first five are the "drops" object keys. */
 const char *const stats_counter_names[SLUICE_CNT_MAX] = {
-	[SLUICE_CNT_DROP_DENY] = "deny",
-	[SLUICE_CNT_DROP_BAN] = "ban",
-	[SLUICE_CNT_DROP_RATE] = "rate",
-	[SLUICE_CNT_DROP_BYTES] = "bytes",
+#define DROP_NAME(cnt, name, meaning) [cnt] = name,
+	SLUICE_DROP_REASONS(DROP_NAME)
+#undef DROP_NAME
 	[SLUICE_CNT_MALFORMED] = "malformed",
 	[SLUICE_CNT_PACKETS] = "packets",
 	[SLUICE_CNT_NON_IP] = "non_ip",
@@ -22,9 +21,6 @@ const char *const stats_counter_names[SLUICE_CNT_MAX] = {
 	[SLUICE_CNT_STATE_THROTTLED] = "state_insert_throttled",
 	[SLUICE_CNT_BANS] = "bans_issued",
 	[SLUICE_CNT_CAS_EXHAUSTED] = "bucket_contended",
-	[SLUICE_CNT_DROP_CONN_RATE] = "conn_rate",
-	[SLUICE_CNT_DROP_CONNS] = "conns",
-	[SLUICE_CNT_DROP_FLOW_FULL] = "flow_full",
 	[SLUICE_CNT_FLOW_INSERT] = "flows_opened",
 	[SLUICE_CNT_FLOW_FULL] = "flow_table_full",
 	[SLUICE_CNT_FLOW_CLOSED] = "flows_closed",
@@ -34,6 +30,13 @@ const char *const stats_counter_names[SLUICE_CNT_MAX] = {
 	[SLUICE_CNT_SWEEPS] = "sweeps",
 	[SLUICE_CNT_SIGNALS_FULL] = "signals_table_full",
 };
+
+const struct stats_drop_reason stats_drop_reasons[] = {
+#define DROP_ROW(cnt, name, meaning) { cnt, name, meaning },
+	SLUICE_DROP_REASONS(DROP_ROW)
+#undef DROP_ROW
+};
+const size_t stats_n_drop_reasons = sizeof(stats_drop_reasons) / sizeof(stats_drop_reasons[0]);
 
 const char *const stats_signal_names[SLUICE_SIG_MAX] = {
 	[SLUICE_SIG_CONNECTIONS] = "connections",
