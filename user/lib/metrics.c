@@ -20,8 +20,8 @@
 #include "metrics.h"
 #include "prefix.h"
 #include "stats.h"
+#include "util.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 int metrics_label_escape(struct buf *b, const char *s)
 {
@@ -566,7 +566,6 @@ static void render_fleet(struct render *r, const struct sluice_maps *m,
 	struct sluice_rule rules[SLUICE_MAX_RULES];
 	int live[SLUICE_MAX_RULES] = { 0 }, any = 0;
 	__u64 now = 0;
-	struct timespec ts;
 	__u32 slot;
 	int k;
 
@@ -587,8 +586,7 @@ static void render_fleet(struct render *r, const struct sluice_maps *m,
 	}
 	if (!any)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+	now = monotonic_ns();
 	family(r, "sluice_global_limit", "gauge",
 	       "A global rule's limit for the whole fleet, by kind (pps, bps, conn_rate, conns).");
 	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)

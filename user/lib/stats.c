@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include "prefix.h"
 #include "stats.h"
+#include "util.h"
 
 /* Metric-friendly names; the first five are the "drops" object keys. */
 const char *const stats_counter_names[SLUICE_CNT_MAX] = {
@@ -99,16 +100,9 @@ int stats_buckets(const struct sluice_maps *m, struct bucket_row **rows, size_t 
 
 	*n = 0;
 	while (!bpf_map_get_next_key(m->buckets, prev, &next)) {
-		if (*n == cap) {
-			size_t ncap = cap ? cap * 2 : 1024;
-			struct bucket_row *nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = ncap;
+		if (array_grow(&v, &cap, *n + 1, sizeof(*v), 1024)) {
+			free(v);
+			return -ENOMEM;
 		}
 		v[*n].key = next;
 		if (!bpf_map_lookup_elem(m->buckets, &next, &v[*n].val))
@@ -154,16 +148,9 @@ static int walk_map(int fd, size_t row_size, size_t key_off, size_t key_size, si
 	for (;;) {
 		char *row;
 
-		if (*n == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			char *nv = realloc(v, ncap * row_size);
-
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = ncap;
+		if (array_grow(&v, &cap, *n + 1, row_size, 256)) {
+			free(v);
+			return -ENOMEM;
 		}
 		row = v + *n * row_size;
 		memset(row, 0, row_size);
