@@ -11,12 +11,37 @@
  * "code"}}, and 429 and 503 a Retry-After in whole seconds computed from the
  * bucket that refused, and retry-after-ms, the same in milliseconds. Each
  * carries an x-request-id: the client's, if it sent a safe one, else ours.
+ *
+ * A response written here completes the request (client_request_done),
+ * which only posts the client's next step: the caller goes on safely after
+ * respond_error returns, and nothing is sent until the loop runs the post.
  */
 #include <stdio.h>
 #include <string.h>
 #include "l7.h"
 #include "http_status.h"
 #include "log.h"
+
+int l7_header_put(struct buf *b, const struct http_header *h)
+{
+	size_t n = h->name.n + h->value.n + 4;
+	int err = buf_reserve(b, n);
+	char *p;
+
+	if (err)
+		return err;
+	p = b->p + b->len;
+	memcpy(p, h->name.p, h->name.n);
+	p += h->name.n;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, h->value.p, h->value.n);
+	p += h->value.n;
+	*p++ = '\r';
+	*p = '\n';
+	b->len += n;
+	return 0;
+}
 
 /* The three headers of one limit ("requests" or "tokens"); none when the
  * limit is not set. */
