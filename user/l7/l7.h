@@ -319,7 +319,7 @@ void upstream_start(struct client *c);         /* send c's request to a backend 
 void upstream_event(struct loop_io *io, uint32_t events);
 void upstream_resume(struct upstream *u);      /* the client drained its buffer */
 void upstream_abort(struct upstream *u);       /* the client is gone */
-void upstream_close(struct upstream *u);       /* an idle or busy one, e.g. the pool at close */
+void upstream_close(struct upstream *u);       /* one without a client (pooled): closed, reaped */
 void upstream_reap(struct l7 *l);              /* frees the closed upstreams */
 void upstream_deadline(struct upstream *u, uint64_t when_ns);   /* 0: none */
 void upstream_inflate_end(struct upstream *u);  /* frees u->zin */

@@ -13,8 +13,9 @@
  * carries an x-request-id: the client's, if it sent a safe one, else ours.
  *
  * A response written here completes the request (client_request_done),
- * which only posts the client's next step: the caller goes on safely after
- * respond_error returns, and nothing is sent until the loop runs the post.
+ * which only posts the client's next step (flush, next request, close): the
+ * caller may go on using c after respond_error returns (closed at most, on
+ * no memory; freed only by the loop's reap).
  */
 #include <stdio.h>
 #include <string.h>
