@@ -302,7 +302,9 @@ void client_deadline(struct client *c, uint64_t when_ns);
 
 /* admit.c */
 void admit_request(struct client *c);          /* a complete request */
-void admit_dispatch_queue(struct l7 *l);       /* a slot freed: start waiters */
+/* Starts the waiters that can go. Called from l->dispatch (posted by
+ * admit_release) or a timer, never from inside a request's end. */
+void admit_dispatch_queue(struct l7 *l);
 void admit_expire(struct l7 *l);               /* queue timeouts */
 void admit_release(struct client *c);          /* the request is over: limits */
 void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fallback_out);
