@@ -311,7 +311,9 @@ void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fa
 const char *tier_name(const struct l7 *l, unsigned int tier);
 
 /* respond.c */
-/* Completes the request: see client_request_done. */
+/* Completes the request (client_request_done), which only posts the
+ * client's next step: the caller may go on using c after it returns (closed
+ * at most, on no memory; freed only by the loop's reap). */
 void respond_error(struct client *c, int status, const char *type, const char *code,
 		   const char *message, uint64_t retry_ns);
 int respond_ratelimit_headers(struct client *c, struct buf *out);

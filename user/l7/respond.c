@@ -11,11 +11,6 @@
  * "code"}}, and 429 and 503 a Retry-After in whole seconds computed from the
  * bucket that refused, and retry-after-ms, the same in milliseconds. Each
  * carries an x-request-id: the client's, if it sent a safe one, else ours.
- *
- * A response written here completes the request (client_request_done),
- * which only posts the client's next step (flush, next request, close): the
- * caller may go on using c after respond_error returns (closed at most, on
- * no memory; freed only by the loop's reap).
  */
 #include <stdio.h>
 #include <string.h>
