@@ -5,8 +5,8 @@
  * accept, reload on SIGHUP, drain on SIGINT/SIGTERM, the tick, run and
  * close.
  *
- * The two pieces of work the proxy posts to the loop are kept here, one
- * each in struct l7, so that re-posting is idempotent:
+ * struct l7's two posts are run from here (each client has its own,
+ * c->process, in client.c); one struct each, so re-posting is idempotent:
  *   l->reap      frees the closed clients and upstreams (client_reap,
  *                upstream_reap: each file frees its own) once the handler
  *                that closed them has returned, then checks a drain;
