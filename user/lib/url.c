@@ -109,8 +109,8 @@ static int parse_authority(const char *s, const char *a, size_t n, int numeric,
 				    u->host);
 		u->kind = URL_HOST_IPV4;
 	} else if (numeric) {
-		return errf(e, -EINVAL, "backend '%s': '%s' is not an address (a name needs a "
-			    "URL: http://%s%s)", s, u->host, u->host, colon ? colon : "");
+		return errf(e, -EINVAL, "backend '%s': '%.64s' is not an address (a name needs a "
+			    "URL: http://%.64s%.8s)", s, u->host, u->host, colon ? colon : "");
 	} else {
 		const char *why;
 
@@ -120,7 +120,7 @@ static int parse_authority(const char *s, const char *a, size_t n, int numeric,
 			u->host[i] = (char)tolower((unsigned char)u->host[i]);
 		why = name_problem(u->host);
 		if (why)
-			return errf(e, -EINVAL, "backend '%s': host name '%s' %s", s, u->host, why);
+			return errf(e, -EINVAL, "backend '%s': the host name %s", s, why);
 	}
 	if (colon)
 		return parse_port(s, colon + 1, (size_t)(a + n - colon - 1), &u->port, e);
@@ -130,28 +130,32 @@ static int parse_authority(const char *s, const char *a, size_t n, int numeric,
 	return 0;
 }
 
-int url_parse(const char *s, struct backend_url *u, struct errbuf *e)
+int url_parse(const char *in, struct backend_url *u, struct errbuf *e)
 {
-	const char *sep = strstr(s, "://"), *a, *end;
+	const char *sep = strstr(in, "://"), *a, *end;
+	char s[84];  /* the input as messages show it: a long one cut, so the reason fits */
 
+	snprintf(s, sizeof(s), "%s", in);
+	if (strlen(in) >= sizeof(s))
+		strcpy(s + sizeof(s) - 4, "...");
 	memset(u, 0, sizeof(*u));
 	if (!sep)
-		return parse_authority(s, s, strlen(s), 1, u, e);
-	if ((size_t)(sep - s) == 5 && !strncasecmp(s, "https", 5)) {
+		return parse_authority(s, in, strlen(in), 1, u, e);
+	if ((size_t)(sep - in) == 5 && !strncasecmp(in, "https", 5)) {
 		u->tls = 1;
 		u->port = 443;
-	} else if ((size_t)(sep - s) == 4 && !strncasecmp(s, "http", 4)) {
+	} else if ((size_t)(sep - in) == 4 && !strncasecmp(in, "http", 4)) {
 		u->port = 80;
 	} else {
 		return errf(e, -EINVAL, "backend '%s': unknown scheme '%.*s' (use http:// or "
-			    "https://)", s, (int)(sep - s), s);
+			    "https://)", s, (int)(sep - in) > 16 ? 16 : (int)(sep - in), in);
 	}
 	a = sep + 3;
 	end = a + strcspn(a, "/?#");
 	if (*end == '?' || *end == '#')
 		return errf(e, -EINVAL, "backend '%s': a query or fragment is not supported", s);
 	if (*end == '/' && end[1])
-		return errf(e, -EINVAL, "backend '%s': a path ('%s') is not supported: the "
+		return errf(e, -EINVAL, "backend '%s': a path ('%.40s') is not supported: the "
 			    "client's path is sent to the backend as it is", s, end);
 	return parse_authority(s, a, (size_t)(end - a), 0, u, e);
 }
