@@ -265,7 +265,8 @@ int tls_server_ctx_new(const char *cert_file, const char *key_file, struct tls_c
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx->ssl_ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		snprintf(what, sizeof(what), "TLS key %s (a PEM private key)", key_file);
+		snprintf(what, sizeof(what), "TLS key %s: not a PEM private key, or not the key "
+			 "of %s", key_file, cert_file);
 		err = ctx_errf(e, -EINVAL, what);
 		goto fail;
 	}
