@@ -40,6 +40,7 @@ struct tls_conn {
 	SSL *ssl;
 	int done;           /* the handshake completed */
 	int fatal;          /* SSL_ERROR_SSL / SYSCALL seen: no close_notify then */
+	int shut;           /* close_notify sent (or tried) */
 	char host[TLS_HOST_LEN];
 	char alpn[32];      /* the protocol agreed, "" if none */
 	char err[TLS_ERR_LEN];
@@ -473,16 +474,25 @@ ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len)
 	return TLS_ERR;
 }
 
-void tls_close(struct tls_conn *c)
+void tls_shutdown(struct tls_conn *c)
 {
-	if (!c)
+	if (c->shut)
 		return;
+	c->shut = 1;
 	ERR_clear_error();
 	/* One SSL_shutdown: queues close_notify and writes it if the socket
 	 * takes it now. Never after a fatal error (OpenSSL forbids it), and
 	 * never waiting for the peer's. */
 	if (c->done && !c->fatal)
 		SSL_shutdown(c->ssl);
+	ERR_clear_error();
+}
+
+void tls_close(struct tls_conn *c)
+{
+	if (!c)
+		return;
+	tls_shutdown(c);
 	SSL_free(c->ssl);
 	ERR_clear_error();
 	free(c);

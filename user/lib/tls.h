@@ -17,7 +17,8 @@
  *       EPOLLIN / EPOLLOUT and call it again; TLS_ERR: tls_error(c) says why
  *       ("certificate verify failed: certificate has expired").
  *   tls_read / tls_write: bytes, or the same TLS_WANT_* / TLS_ERR.
- *   tls_close(c): a best-effort close_notify (never waits), then frees c.
+ *   tls_shutdown(c): a best-effort close_notify (never waits), if wanted early.
+ *   tls_close(c): the same close_notify if not sent yet, then frees c.
  *   close(fd): the caller's.
  *
  * Rules for the caller:
@@ -119,7 +120,12 @@ size_t tls_pending(const struct tls_conn *c);
 ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len);
 
 /* Sends close_notify if the socket takes it at once (never waits for the
- * peer's), frees c; the fd stays open. NULL is a no-op. */
+ * peer's): before shutdown(fd, SHUT_WR) in a lingering close. Once only;
+ * tls_close does it too if it was not done. */
+void tls_shutdown(struct tls_conn *c);
+
+/* Sends close_notify as tls_shutdown (unless done already, or the
+ * connection failed), frees c; the fd stays open. NULL is a no-op. */
 void tls_close(struct tls_conn *c);
 
 /* Why the last call failed: "certificate verify failed: hostname mismatch",
