@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <openssl/err.h>
 #include "harness.h"
+#include "loop.h"
 #include "tls.h"
 
 #define GREETING "hello from the test server\n"
@@ -94,6 +95,7 @@ struct srv {
 	unsigned int port;
 	struct tls_ctx *ctx;
 	pthread_t th;
+	size_t bulk;             /* bytes sent after the greeting */
 	int handshakes_ok, handshakes_failed;
 };
 
@@ -115,9 +117,18 @@ static void *srv_main(void *arg)
 		c = tls_conn_new(s->ctx, fd, NULL, &e);
 		if (c && tls_handshake(c) == TLS_OK) {
 			s->handshakes_ok++;
-			if (tls_write(c, GREETING, strlen(GREETING)) > 0)
-				while (tls_read(c, sink, sizeof(sink)) > 0)
-					; /* until the client closes */
+			ssize_t w = tls_write(c, GREETING, strlen(GREETING));
+
+			for (size_t sent = 0; w > 0 && sent < s->bulk; sent += (size_t)w) {
+				char chunk[16384];
+				size_t n = s->bulk - sent < sizeof(chunk) ? s->bulk - sent :
+					   sizeof(chunk);
+
+				memset(chunk, 'x', n);
+				w = tls_write(c, chunk, n);
+			}
+			while (w > 0 && tls_read(c, sink, sizeof(sink)) > 0)
+				; /* until the client closes */
 		} else {
 			s->handshakes_failed++;
 		}
@@ -132,8 +143,10 @@ static int srv_start(struct srv *s, const char *cert, int family)
 	struct sockaddr_storage ss = { .ss_family = (sa_family_t)family };
 	socklen_t sl = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	struct errbuf e = { "" };
+	size_t bulk = s->bulk; /* the caller's, set before the thread starts */
 
 	memset(s, 0, sizeof(*s));
+	s->bulk = bulk;
 	s->family = family;
 	if (tls_server_ctx_new(cert_path(cert, "pem"), cert_path(cert, "key"), &s->ctx, &e)) {
 		fprintf(stderr, "test_tls: server context: %s\n", e.msg);
@@ -276,7 +289,7 @@ TEST(tls_verified_name_and_addresses)
 	struct tls_ctx *ctx;
 	struct outcome o;
 	struct tls_stats st;
-	struct srv s, s6;
+	struct srv s = { 0 }, s6 = { 0 };
 
 	signal(SIGPIPE, SIG_IGN);
 	if (!CHECK(certs() != NULL, "tls_ca.sh made the certificates"))
@@ -335,7 +348,7 @@ TEST(tls_refused_with_the_reason)
 		struct tls_ctx *ctx = client_ctx(r->ca, 0);
 		struct tls_stats st;
 		struct outcome o;
-		struct srv s;
+		struct srv s = { 0 };
 
 		if (!CHECK(ctx != NULL, "client context"))
 			continue;
@@ -366,7 +379,7 @@ TEST(tls_insecure_connects_to_anything)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct tls_ctx *ctx = client_ctx(NULL, 1);
 		struct outcome o;
-		struct srv s;
+		struct srv s = { 0 };
 
 		if (!CHECK(ctx != NULL, "insecure client context"))
 			continue;
@@ -384,7 +397,7 @@ TEST(tls_session_resumed_on_the_next_connect)
 	struct tls_ctx *ctx, *other;
 	struct tls_stats st;
 	struct outcome o1, o2, o3, o4;
-	struct srv s;
+	struct srv s = { 0 };
 
 	signal(SIGPIPE, SIG_IGN);
 	if (!CHECK(certs() != NULL, "tls_ca.sh made the certificates"))
@@ -436,4 +449,117 @@ TEST(tls_context_errors)
 	CHECK(tls_server_ctx_new("/nonexistent.pem", cert_path("server", "key"), &ctx, &e) < 0 &&
 	      strstr(e.msg, "/nonexistent.pem"), "a missing certificate is named: '%s'", e.msg);
 	CHECK(ERR_peek_error() == 0, "OpenSSL's error queue left empty");
+}
+
+/* The way sluice-l7 will drive it: the event loop, edge-triggered, reads
+ * far smaller than a TLS record. Each event reads until TLS_WANT_READ;
+ * stopping earlier would strand decrypted bytes inside OpenSSL
+ * (tls_pending), which no further epoll event would announce. */
+struct loop_client {
+	struct loop *l;
+	struct loop_io io;
+	struct tls_conn *c;
+	int done_hs, failed, eof, max_pending_seen;
+	size_t got, want, events;
+	char err[TLS_ERR_LEN];
+};
+
+static void loop_client_cb(struct loop_io *io, uint32_t ev)
+{
+	struct loop_client *lc = container_of(io, struct loop_client, io);
+	char buf[1000];
+	ssize_t rc;
+
+	(void)ev;
+	lc->events++;
+	if (!lc->done_hs) {
+		rc = tls_handshake(lc->c);
+		if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+			loop_io_mod(lc->l, io, EPOLLET | (rc == TLS_WANT_READ ? EPOLLIN : EPOLLOUT));
+			return;
+		}
+		if (rc != TLS_OK) {
+			snprintf(lc->err, sizeof(lc->err), "%s", tls_error(lc->c));
+			lc->failed = 1;
+			loop_stop(lc->l);
+			return;
+		}
+		lc->done_hs = 1;
+		loop_io_mod(lc->l, io, EPOLLET | EPOLLIN);
+	}
+	for (;;) {
+		rc = tls_read(lc->c, buf, sizeof(buf));
+		if (rc > 0) {
+			lc->got += (size_t)rc;
+			if ((int)tls_pending(lc->c) > lc->max_pending_seen)
+				lc->max_pending_seen = (int)tls_pending(lc->c);
+			continue;
+		}
+		if (rc == TLS_WANT_READ)
+			break;
+		if (rc == TLS_WANT_WRITE) {
+			loop_io_mod(lc->l, io, EPOLLET | EPOLLIN | EPOLLOUT);
+			break;
+		}
+		if (rc == 0)
+			lc->eof = 1;
+		else {
+			snprintf(lc->err, sizeof(lc->err), "%s", tls_error(lc->c));
+			lc->failed = 1;
+		}
+		loop_stop(lc->l);
+		return;
+	}
+	if (lc->got >= lc->want)
+		loop_stop(lc->l);
+}
+
+TEST(tls_on_the_loop_edge_triggered)
+{
+	struct loop_client lc = { 0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct tls_ctx *ctx;
+	struct errbuf e = { "" };
+	uint64_t end;
+	struct srv s = { 0 };
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!CHECK(certs() != NULL, "tls_ca.sh made the certificates"))
+		return;
+	s.bulk = 1 << 20;
+	if (!CHECK(srv_start(&s, "server", AF_INET) == 0, "server"))
+		return;
+	ctx = client_ctx("ca", 0);
+	if (!CHECK(ctx != NULL && loop_new(&lc.l) == 0, "client context and loop"))
+		goto out;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)s.port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (!CHECK(fd >= 0 && (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+			       errno == EINPROGRESS), "connect: %s", strerror(errno)))
+		goto out_loop;
+	lc.c = tls_conn_new(ctx, fd, "localhost", &e);
+	lc.want = strlen(GREETING) + s.bulk;
+	if (!CHECK(lc.c != NULL, "tls_conn_new: %s", e.msg))
+		goto out_fd;
+	/* writable once connected: the first handshake step runs from the loop */
+	CHECK(loop_io_add(lc.l, &lc.io, fd, EPOLLOUT | EPOLLET, loop_client_cb) == 0, "add");
+	end = loop_clock() + 10000000000ULL;
+	while (!loop_stopped(lc.l) && loop_clock() < end)
+		loop_run_once(lc.l, 100);
+	CHECK(!lc.failed, "no failure: %s", lc.err);
+	CHECK(lc.got == lc.want, "every byte through 1000-byte reads: %zu of %zu", lc.got,
+	      lc.want);
+	CHECK(lc.max_pending_seen > 0, "OpenSSL did hold decrypted bytes (tls_pending %d)",
+	      lc.max_pending_seen);
+	loop_io_del(lc.l, &lc.io);
+	tls_close(lc.c);
+out_fd:
+	close(fd);
+out_loop:
+	loop_free(lc.l);
+out:
+	srv_stop(&s);
+	tls_ctx_free(ctx);
 }
