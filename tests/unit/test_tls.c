@@ -369,13 +369,45 @@ TEST(tls_refused_with_the_reason)
 	}
 }
 
+/* Makes an insecure context with stderr captured: the warning it logs. */
+static void insecure_warning(char *out, size_t len)
+{
+	char path[] = "/tmp/sluice-tls-log.XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	struct tls_ctx *ctx;
+	ssize_t n = 0;
+
+	out[0] = 0;
+	if (fd < 0 || saved < 0)
+		return;
+	fflush(stderr);
+	dup2(fd, 2);
+	log_init("unit-tests", LOG_WARN);
+	ctx = client_ctx(NULL, 1);
+	log_init("unit-tests", LOG_ERR);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	if (lseek(fd, 0, SEEK_SET) == 0)
+		n = read(fd, out, len - 1);
+	out[n > 0 ? n : 0] = 0;
+	close(fd);
+	unlink(path);
+	tls_ctx_free(ctx);
+}
+
 TEST(tls_insecure_connects_to_anything)
 {
 	static const char *const bad[] = { "wrong", "expired", "untrusted" };
+	char warning[1024];
 
 	signal(SIGPIPE, SIG_IGN);
 	if (!CHECK(certs() != NULL, "tls_ca.sh made the certificates"))
 		return;
+	insecure_warning(warning, sizeof(warning));
+	CHECK(strstr(warning, "https://localhost:test") &&
+	      strstr(warning, "verification is OFF"),
+	      "the opt-out warns, naming the backend: '%s'", warning);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct tls_ctx *ctx = client_ctx(NULL, 1);
 		struct outcome o;
