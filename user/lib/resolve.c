@@ -139,7 +139,8 @@ static void lookup(struct resolve_req *q)
 		else
 			((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)q->port);
 		for (i = 0; i < q->n && !dup; i++)
-			dup = q->lens[i] == ai->ai_addrlen && !memcmp(&q->addrs[i], ss, ai->ai_addrlen);
+			dup = q->lens[i] == ai->ai_addrlen &&
+			      !memcmp(&q->addrs[i], ss, ai->ai_addrlen);
 		if (dup)
 			continue;
 		q->lens[q->n++] = ai->ai_addrlen;

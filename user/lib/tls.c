@@ -214,7 +214,8 @@ int tls_client_ctx_new(const struct tls_client_opts *o, struct tls_ctx **out, st
 		SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_NONE, NULL);
 		pr_warn("backend %s: TLS verification is OFF (tls-verify off): its certificate and "
 			"name are not checked, so anyone on the path can read and change this "
-			"traffic, API keys included; use tls-ca FILE for a private CA instead", name);
+			"traffic, API keys included; use tls-ca FILE for a private CA instead",
+			name);
 		*out = ctx;
 		return 0;
 	}
@@ -365,7 +366,8 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd, const char *host, str
 			}
 		}
 	}
-	if (ctx->sess && !strcmp(ctx->sess_host, c->host) && SSL_set_session(c->ssl, ctx->sess) != 1)
+	if (ctx->sess && !strcmp(ctx->sess_host, c->host) &&
+	    SSL_set_session(c->ssl, ctx->sess) != 1)
 		ERR_clear_error(); /* no resumption then: a full handshake */
 	return c;
 fail:

@@ -82,7 +82,8 @@ static int parse_authority(const char *s, const char *a, size_t n, int numeric,
 		hl = (size_t)(end - h);
 		colon = end + 1 < a + n ? end + 1 : NULL;
 		if (colon && *colon != ':')
-			return errf(e, -EINVAL, "backend '%s': unexpected '%c' after ']'", s, *colon);
+			return errf(e, -EINVAL, "backend '%s': unexpected '%c' after ']'", s,
+				    *colon);
 		u->kind = URL_HOST_IPV6;
 	} else {
 		colon = memchr(a, ':', n);
