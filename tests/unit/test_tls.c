@@ -96,6 +96,8 @@ struct srv {
 	struct tls_ctx *ctx;
 	pthread_t th;
 	size_t bulk;             /* bytes sent after the greeting */
+	char sni[8][64];         /* what each connection sent as SNI */
+	int n_sni;
 	int handshakes_ok, handshakes_failed;
 };
 
@@ -116,6 +118,8 @@ static void *srv_main(void *arg)
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		c = tls_conn_new(s->ctx, fd, NULL, &e);
 		if (c && tls_handshake(c) == TLS_OK) {
+			if (s->n_sni < 8)
+				snprintf(s->sni[s->n_sni++], sizeof(s->sni[0]), "%s", tls_sni(c));
 			s->handshakes_ok++;
 			ssize_t w = tls_write(c, GREETING, strlen(GREETING));
 
@@ -317,6 +321,8 @@ TEST(tls_verified_name_and_addresses)
 	}
 	srv_stop(&s);
 	CHECK(s.handshakes_ok >= 3, "the server completed %d handshakes", s.handshakes_ok);
+	CHECK(!strcmp(s.sni[0], "localhost") && !strcmp(s.sni[1], "LOCALHOST") && !s.sni[2][0],
+	      "SNI for names, none for 127.0.0.1: '%s' '%s' '%s'", s.sni[0], s.sni[1], s.sni[2]);
 	tls_ctx_free(ctx);
 }
 

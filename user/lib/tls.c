@@ -514,3 +514,10 @@ const char *tls_alpn(const struct tls_conn *c)
 {
 	return c->alpn;
 }
+
+const char *tls_sni(const struct tls_conn *c)
+{
+	const char *n = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+
+	return n ? n : "";
+}

@@ -134,5 +134,7 @@ const char *tls_error(const struct tls_conn *c);
 /* Whether the handshake resumed a session; the ALPN protocol agreed ("" if none). */
 int tls_resumed(const struct tls_conn *c);
 const char *tls_alpn(const struct tls_conn *c);
+/* Server side: the name the client sent as SNI ("" if none: an IP literal). */
+const char *tls_sni(const struct tls_conn *c);
 
 #endif
