@@ -22,6 +22,12 @@
  *   close(fd): the caller's.
  *
  * Rules for the caller:
+ * - One client context per backend: its session cache keeps one session,
+ *   offered only to connections for the host it was made with.
+ * - The handshake may start while connect(2) is still in progress (it then
+ *   asks to write); a connect that fails shows as the handshake's error
+ *   ("TLS handshake: Connection refused"). Finish tls_handshake before
+ *   tls_read/tls_write.
  * - A read can want to write and a write can want to read (a key update, a
  *   session ticket): wait for what the call returned, not for what you
  *   were doing. TLS_WANT_READ from tls_write means "call tls_write again
