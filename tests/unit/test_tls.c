@@ -601,3 +601,46 @@ out:
 	srv_stop(&s);
 	tls_ctx_free(ctx);
 }
+
+/* A connect that fails shows as the handshake's error, as tls.h says. */
+TEST(tls_handshake_over_a_refused_connect)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	struct tls_ctx *ctx;
+	struct tls_conn *c;
+	struct errbuf e = { "" };
+	ssize_t rc;
+	int fd, tmp;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!CHECK(certs() != NULL, "tls_ca.sh made the certificates"))
+		return;
+	/* a loopback port that nobody listens on: bound, then closed */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	tmp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!CHECK(tmp >= 0 && !bind(tmp, (struct sockaddr *)&sa, sizeof(sa)) &&
+		   !getsockname(tmp, (struct sockaddr *)&sa, &sl), "a free port"))
+		return;
+	close(tmp);
+	ctx = client_ctx("ca", 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (!CHECK(ctx && fd >= 0, "context and socket"))
+		goto out;
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && (errno == EINPROGRESS ||
+	      errno == ECONNREFUSED), "connect: %s", strerror(errno));
+	c = tls_conn_new(ctx, fd, "localhost", &e);
+	if (CHECK(c != NULL, "tls_conn_new: %s", e.msg)) {
+		while ((rc = tls_handshake(c)) == TLS_WANT_READ || rc == TLS_WANT_WRITE)
+			if (wait_for(fd, rc))
+				break;
+		CHECK(rc == TLS_ERR && strstr(tls_error(c), "Connection refused"),
+		      "TLS_ERR with the reason: %zd '%s'", rc, tls_error(c));
+		CHECK(ERR_peek_error() == 0, "OpenSSL's error queue left empty");
+		tls_close(c);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	tls_ctx_free(ctx);
+}
