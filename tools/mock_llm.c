@@ -247,7 +247,8 @@ static struct loop_io listen_io;
 static struct tls_ctx *tls_server;  /* --tls-cert: every connection speaks TLS */
 
 /* recv/send over TLS when it is on: -1 with errno EAGAIN when TLS waits
- * for the socket (c->tls_want says which way), EPROTO when it failed. */
+ * for the socket, EPROTO when it failed. c->tls_want keeps what a read
+ * waits for to write, or a write to read: set_events adds it. */
 static ssize_t conn_recv(struct conn *c, void *p, size_t n)
 {
 	ssize_t rc;
@@ -255,7 +256,8 @@ static ssize_t conn_recv(struct conn *c, void *p, size_t n)
 	if (!c->tls)
 		return recv(c->io.fd, p, n, 0);
 	rc = tls_read(c->tls, p, n);
-	c->tls_want = rc == TLS_WANT_READ ? EPOLLIN : rc == TLS_WANT_WRITE ? EPOLLOUT : 0;
+	/* Only the crossed direction: waiting to read is set_events' own. */
+	c->tls_want = rc == TLS_WANT_WRITE ? EPOLLOUT : 0;
 	if (rc >= 0)
 		return rc;
 	errno = rc == TLS_ERR ? EPROTO : EAGAIN;
@@ -271,7 +273,7 @@ static ssize_t conn_send(struct conn *c, const void *p, size_t n)
 	if (!c->tls)
 		return send(c->io.fd, p, n, MSG_NOSIGNAL);
 	rc = tls_write(c->tls, p, n);
-	c->tls_want = rc == TLS_WANT_READ ? EPOLLIN : rc == TLS_WANT_WRITE ? EPOLLOUT : 0;
+	c->tls_want = rc == TLS_WANT_READ ? EPOLLIN : 0;
 	if (rc >= 0)
 		return rc;
 	errno = rc == TLS_ERR ? EPROTO : EAGAIN;
