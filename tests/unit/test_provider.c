@@ -6,6 +6,7 @@
  * stale reports, and the earliest of two backends. Expected numbers are
  * computed here from the headers, not read back from the module.
  */
+#include <stdio.h>
 #include <string.h>
 #include "harness.h"
 #include "provider.h"
@@ -549,4 +550,182 @@ TEST(prov_two_backends)
 	CHECK_EQ(b.st.held_back, 0, "not on b");
 	at = provider_earliest(ps, 0, 5 * SEC, 10, &which);
 	CHECK(at == UINT64_MAX && which == -1, "no backends");
+}
+
+/* --- against a simulated provider ------------------------------------------------
+ * The acceptance test of issue 12 in miniature, on the test clock: a
+ * provider that enforces rpm and tpm as token buckets (as mock-llm's
+ * --limit-* does) and reports them in its headers, 200 ms per answer and an
+ * immediate 429 when over; clients offering three times what it allows;
+ * every request waits until provider_can_send says yes. The provider's 429s
+ * must stay near zero while its limit is used to within 5%. */
+
+struct sim_provider {
+	double level[PROV_KINDS], limit[PROV_KINDS], per_ns[PROV_KINDS];
+	uint64_t at;
+};
+
+struct sim_flight {
+	uint64_t at;                       /* the response arrives */
+	struct provider_ticket t;
+	struct provider_resp r;
+	int used;
+};
+
+static void sim_refill(struct sim_provider *sp, uint64_t now)
+{
+	for (int k = 0; k < PROV_KINDS; k++) {
+		sp->level[k] += sp->per_ns[k] * (double)(now - sp->at);
+		if (sp->level[k] > sp->limit[k])
+			sp->level[k] = sp->limit[k];
+	}
+	sp->at = now;
+}
+
+/* mock-llm's reset format, from ns rounded up to a millisecond. */
+static void sim_duration(char *out, size_t n, double ns)
+{
+	unsigned long long ms = (unsigned long long)(ns / 1e6) + 1;
+
+	if (ms < 1000)
+		snprintf(out, n, "%llums", ms);
+	else if (ms < 60000)
+		snprintf(out, n, "%llu.%03llus", ms / 1000, ms % 1000);
+	else
+		snprintf(out, n, "%llum%llu.%03llus", ms / 60000, ms / 1000 % 60, ms % 1000);
+}
+
+/* The provider takes the request at now: a 200 or a 429, with headers. */
+static void sim_answer(struct sim_provider *sp, uint64_t now, uint64_t cost,
+		       struct provider_resp *r)
+{
+	static const char *const names[PROV_KINDS][3] = {
+		{ "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+		  "x-ratelimit-reset-requests" },
+		{ "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
+		  "x-ratelimit-reset-tokens" },
+	};
+	double need[PROV_KINDS] = { 1, (double)cost }, wait = 0;
+	char v[64];
+
+	sim_refill(sp, now);
+	if (need[1] > sp->limit[1])
+		need[1] = sp->limit[1];
+	for (int k = 0; k < PROV_KINDS; k++)
+		if (sp->level[k] < need[k] && (need[k] - sp->level[k]) / sp->per_ns[k] > wait)
+			wait = (need[k] - sp->level[k]) / sp->per_ns[k];
+	provider_resp_init(r, wait > 0 ? 429 : 200);
+	if (wait <= 0) {
+		sp->level[0] -= 1;
+		sp->level[1] -= (double)cost;
+	} else {
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)(wait / 1e6) + 1);
+		hdr(r, "retry-after-ms", v);
+	}
+	for (int k = 0; k < PROV_KINDS; k++) {
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)sp->limit[k]);
+		hdr(r, names[k][0], v);
+		snprintf(v, sizeof(v), "%llu",
+			 (unsigned long long)(sp->level[k] > 0 ? sp->level[k] : 0));
+		hdr(r, names[k][1], v);
+		sim_duration(v, sizeof(v), (sp->limit[k] - sp->level[k]) / sp->per_ns[k]);
+		hdr(r, names[k][2], v);
+	}
+}
+
+/* Runs span_ns of load over nb backends (each request to the first one
+ * ready) with one provider bucket behind them; returns the requests and
+ * tokens served, the 429s, and the requests sent. (More than one backend on
+ * one account is not asserted: each sees the others' spending only in its
+ * reports, and uncoordinated senders at the full rate meet 429s.) */
+static void sim_run(unsigned int nb, uint64_t rpm, uint64_t tpm, uint64_t span_ns,
+		    uint64_t *served_r, uint64_t *served_t, uint64_t *n429, uint64_t *sent)
+{
+	static struct sim_flight fl[4096];
+	struct sim_provider sp = {
+		.level = { (double)rpm, (double)tpm }, .limit = { (double)rpm, (double)tpm },
+		.per_ns = { (double)rpm / 60e9, (double)tpm / 60e9 },
+	};
+	static struct provider p[4];
+	static unsigned int fl_b[4096];
+	struct provider *ps[4] = { &p[0], &p[1], &p[2], &p[3] };
+	uint64_t queue = 0, next_cost = 0, seed = 12345;
+
+	for (unsigned int b = 0; b < 4; b++)
+		provider_init(&p[b]);
+	memset(fl, 0, sizeof(fl));
+	*served_r = *served_t = *n429 = *sent = 0;
+	for (uint64_t now = 0; now < span_ns; now += MS) {
+		/* Offered: three times the request limit, arriving evenly. */
+		if ((now / MS) % (60000 / (3 * rpm)) == 0)
+			queue++;
+		for (size_t i = 0; i < NELEM(fl); i++) {
+			if (!fl[i].used || fl[i].at > now)
+				continue;
+			provider_done(&p[fl_b[i]], now, &fl[i].t, &fl[i].r);
+			fl[i].used = 0;
+		}
+		while (queue) {
+			size_t i;
+			int b;
+
+			if (!next_cost) {  /* 50..249 tokens, a fixed sequence */
+				seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+				next_cost = 50 + (seed >> 33) % 200;
+			}
+			/* The backend ready first (the first of those ready now). */
+			if (provider_earliest(ps, nb, now, next_cost, &b) > now)
+				break;
+			for (i = 0; i < NELEM(fl) && fl[i].used; i++)
+				;
+			if (i == NELEM(fl))
+				break;
+			provider_sent(&p[b], now, next_cost, &fl[i].t);
+			fl_b[i] = (unsigned int)b;
+			(*sent)++;
+			/* It reaches the provider 2 ms later; the answer is back
+			 * 200 ms after sending, a 429 at once. */
+			sim_answer(&sp, now + 2 * MS, next_cost, &fl[i].r);
+			fl[i].at = now + (fl[i].r.status == 429 ? 4 * MS : 200 * MS);
+			fl[i].used = 1;
+			if (fl[i].r.status == 429) {
+				(*n429)++;
+			} else {
+				(*served_r)++;
+				*served_t += next_cost;
+				queue--;
+				next_cost = 0;
+			}
+		}
+	}
+}
+
+TEST(prov_sim_requests_bind)
+{
+	uint64_t r, t, n429, sent, max_r;
+
+	/* 600 rpm binds (tokens: 150 a request on average, 90000/min room for 600) */
+	sim_run(1, 600, 1000000, 120 * SEC, &r, &t, &n429, &sent);
+	max_r = 600 + 600 * 120 / 60;
+	CHECK(r <= max_r, "served %llu past the provider's %llu", (unsigned long long)r,
+	      (unsigned long long)max_r);
+	CHECK(r * 100 >= max_r * 95, "served %llu of %llu: under 95%%", (unsigned long long)r,
+	      (unsigned long long)max_r);
+	CHECK(n429 * 100 <= sent, "429s %llu of %llu sent: over 1%%", (unsigned long long)n429,
+	      (unsigned long long)sent);
+}
+
+TEST(prov_sim_tokens_bind)
+{
+	uint64_t r, t, n429, sent, max_t;
+
+	/* 60000 tpm binds: about 400 requests a minute of 150 tokens */
+	sim_run(1, 6000, 60000, 120 * SEC, &r, &t, &n429, &sent);
+	max_t = 60000 + 60000 * 120 / 60;
+	CHECK(t <= max_t + 250, "served %llu tokens past the provider's %llu",
+	      (unsigned long long)t, (unsigned long long)max_t);
+	CHECK(t * 100 >= max_t * 95, "served %llu of %llu tokens: under 95%%",
+	      (unsigned long long)t, (unsigned long long)max_t);
+	CHECK(n429 * 100 <= sent, "429s %llu of %llu sent: over 1%%", (unsigned long long)n429,
+	      (unsigned long long)sent);
 }

@@ -28,7 +28,15 @@
  *   backend ever can): respond_error(c, 429, "requests" or "tokens",
  *   "rate_limit_exceeded", "The backend's rate limit ...", earliest - now), so
  *   Retry-After and retry-after-ms are the provider's own wait.
- * - l7_metrics.c, per backend: st.* counters, provider_remaining() gauges.
+ * - l7_metrics.c, per backend (label backend="ADDR"): counters
+ *   sluice_l7_backend_429_total (st.seen_429), _cooldowns_total,
+ *   _held_back_total; gauges sluice_l7_backend_remaining{kind=requests|tokens}
+ *   (provider_remaining(), -1 unknown) and _cooldown_seconds
+ *   (provider_cooldown_left()).
+ * Known gap: backends that are keys of one provider account each see the
+ * others' spending only through their reports; they stay under the account's
+ * limit but meet 429s (the cooldowns then pace them). Per-account grouping
+ * is left for later.
  */
 #ifndef SLUICE_L7_PROVIDER_H
 #define SLUICE_L7_PROVIDER_H
