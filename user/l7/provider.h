@@ -8,6 +8,9 @@
  * HTTP-date Retry-After), no I/O, so the tests drive it (test_provider.c).
  *
  * Integration (phase 2; these files are not touched by phase 1):
+ * - l7.h: struct backend gets `struct provider prov` (provider_init in
+ *   backends_init, kept across a reload), struct upstream
+ *   `struct provider_ticket prov_ticket`.
  * - upstream.c, when a request is handed to a backend connection
  *   (upstream_start, after backend_pick): provider_sent(&be->prov, now,
  *   c->est.input + c->est.output, &u->prov_ticket).
@@ -15,7 +18,10 @@
  *   provider_resp_parse(&r, &u->resp, time(NULL)); ev = provider_done(&be->prov,
  *   now, &u->prov_ticket, &r); log "backend X: 429, cooling down N ms" when
  *   ev & PROVIDER_EV_COOLDOWN. up_fail() with no head: provider_done(.., NULL)
- *   (the ticket must always be closed, or inflight stays counted).
+ *   (the ticket must always be closed, or inflight stays counted). A 429
+ *   (or 503 + Retry-After) is not relayed while the client has nothing of
+ *   the response: the provider did no work, so the request goes back to
+ *   backend_pick/the queue, as a stale pooled connection is retried today.
  * - backend.c backend_pick(l, est_tokens, &retry_ns): skip a backend whose
  *   provider_can_send() says no (count it once per request with
  *   provider_held()), as it skips one that is down; -1 with retry_ns = the
