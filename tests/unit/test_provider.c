@@ -729,3 +729,52 @@ TEST(prov_sim_tokens_bind)
 	CHECK(n429 * 100 <= sent, "429s %llu of %llu sent: over 1%%", (unsigned long long)n429,
 	      (unsigned long long)sent);
 }
+
+/* Random bytes, and random mixes of the characters the formats use, into
+ * every parser: no crash (the sanitizer build watches), and whatever is
+ * accepted is within the bounds. */
+TEST(prov_garbage_never_crashes)
+{
+	static const char alphabet[] = "0123456789.hmsunµ ,:-+eGMTSunNov";
+	uint64_t seed = 99, v;
+	unsigned int accepted = 0;
+	char s[40];
+
+	for (int i = 0; i < 20000; i++) {
+		size_t n;
+		struct provider_resp r;
+		struct provider p;
+		struct provider_ticket t;
+
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		n = (seed >> 40) % sizeof(s);
+		for (size_t j = 0; j < n; j++) {
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			s[j] = i & 1 ? (char)(seed >> 56)
+				     : alphabet[(seed >> 33) % (sizeof(alphabet) - 1)];
+		}
+		if (!provider_parse_duration(s, n, &v)) {
+			accepted++;
+			CHECK(v <= PROVIDER_WAIT_MAX_NS, "'%.*s': %llu", (int)n, s,
+			      (unsigned long long)v);
+		}
+		if (!provider_parse_retry_after(s, n, WALL, &v))
+			CHECK(v <= PROVIDER_WAIT_MAX_NS, "'%.*s': %llu", (int)n, s,
+			      (unsigned long long)v);
+		if (!provider_parse_count(s, n, &v))
+			CHECK(v <= PROVIDER_COUNT_MAX, "'%.*s': %llu", (int)n, s,
+			      (unsigned long long)v);
+		/* Through a whole response: never a cap of nothing for ever. */
+		provider_init(&p);
+		provider_sent(&p, 0, 10, &t);
+		provider_resp_init(&r, i % 3 ? 200 : 429);
+		provider_resp_header(&r, "x-ratelimit-limit-requests", 26, s, n, WALL);
+		provider_resp_header(&r, "x-ratelimit-remaining-requests", 30, s, n, WALL);
+		provider_resp_header(&r, "x-ratelimit-reset-requests", 26, s, n, WALL);
+		provider_resp_header(&r, "retry-after", 11, s, n, WALL);
+		provider_done(&p, 0, &t, &r);
+		CHECK(provider_ready_at(&p, 0, 10) <= PROVIDER_WAIT_MAX_NS + 1,
+		      "'%.*s' holds the backend for ever", (int)n, s);
+	}
+	CHECK(accepted > 100, "the mixes hit the good forms too: %u", accepted);
+}
