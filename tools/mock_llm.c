@@ -217,6 +217,7 @@ struct llm {
 	__u64 id, prompt, completion, sent, t0_ns;
 	long long created, close_after;
 	char *model;
+	char *rl;               /* x-ratelimit-* lines of --limit-*, or NULL */
 };
 
 struct conn {
@@ -299,6 +300,8 @@ static void llm_end(struct conn *c)
 	c->llm_active = 0;
 	free(c->llm.model);
 	c->llm.model = NULL;
+	free(c->llm.rl);
+	c->llm.rl = NULL;
 	in_flight_add(-1);
 }
 
@@ -371,6 +374,8 @@ static void resp_head(struct conn *c, int status, const char *ctype, long long c
 		buf_str(o, "Connection: keep-alive\r\n");
 	if (extra)
 		buf_str(o, extra);
+	if (c->llm_active && c->llm.rl)
+		buf_str(o, c->llm.rl);
 	buf_str(o, "\r\n");
 	if (!c->keep_alive)
 		c->close_after_flush = 1;
@@ -790,6 +795,202 @@ static int status_ok(long long s)
 	return s >= 200 && s <= 599 && s != 204 && s != 205 && s != 304;
 }
 
+/* --- provider limits (--limit-rpm, --limit-tpm) ------------------------------
+ * The mock as a provider that enforces its own limits, as OpenAI does: a
+ * token bucket per kind holding at most the limit, refilled continuously at
+ * the limit per minute, shared by the workers (its own mapping, under the
+ * stats lock). A request costs one request and prompt + completion tokens,
+ * charged when it is admitted; one that does not fit is answered 429 at
+ * once with retry-after, retry-after-ms and OpenAI's error body. Every LLM
+ * answer carries x-ratelimit-limit/remaining/reset-requests/-tokens. */
+
+#define PL_PERIOD_NS (60ULL * 1000000000ULL)
+#define PL_LIMIT_MAX 1000000000ULL
+
+struct plimit {
+	double level[2];        /* [0] requests, [1] tokens */
+	__u64 at_ns;
+	__u64 limited, served_requests, served_tokens;
+};
+
+static __u64 pl_limit[2];       /* --limit-rpm, --limit-tpm; 0: none */
+static struct plimit *PL;
+
+static int plimit_on(void)
+{
+	return pl_limit[0] || pl_limit[1];
+}
+
+static int plimit_init(void)
+{
+	if (!plimit_on())
+		return 0;
+	PL = mmap(NULL, sizeof(*PL), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (PL == MAP_FAILED) {
+		PL = NULL;
+		pr_err("mmap the provider limits: %s", strerror(errno));
+		return -1;
+	}
+	PL->level[0] = (double)pl_limit[0];
+	PL->level[1] = (double)pl_limit[1];
+	PL->at_ns = loop_clock();
+	return 0;
+}
+
+/* Caller holds the lock. */
+static void plimit_refill(__u64 now)
+{
+	if (now <= PL->at_ns)
+		return;
+	for (int k = 0; k < 2; k++) {
+		PL->level[k] += (double)pl_limit[k] * (double)(now - PL->at_ns) / (double)PL_PERIOD_NS;
+		if (PL->level[k] > (double)pl_limit[k])
+			PL->level[k] = (double)pl_limit[k];
+	}
+	PL->at_ns = now;
+}
+
+/* ns until the bucket of kind k holds need (0: it does). */
+static __u64 plimit_wait(int k, double need)
+{
+	if (!pl_limit[k] || PL->level[k] >= need)
+		return 0;
+	return (__u64)((need - PL->level[k]) * (double)PL_PERIOD_NS / (double)pl_limit[k]) + 1;
+}
+
+/* OpenAI's reset format: "20ms" under a second, else "1m30.5s"-like. */
+static void plimit_duration(struct buf *b, __u64 ns)
+{
+	__u64 ms = (ns + 999999) / 1000000, s = ms / 1000, frac = ms % 1000;
+
+	if (ms < 1000) {
+		buf_printf(b, "%llums", (unsigned long long)ms);
+		return;
+	}
+	if (s >= 3600)
+		buf_printf(b, "%lluh", (unsigned long long)(s / 3600));
+	if (s >= 60)
+		buf_printf(b, "%llum", (unsigned long long)(s / 60 % 60));
+	buf_printf(b, "%llu", (unsigned long long)(s % 60));
+	if (frac) {
+		char f[8];
+		int n = snprintf(f, sizeof(f), ".%03llu", (unsigned long long)frac);
+
+		while (n > 1 && f[n - 1] == '0')
+			f[--n] = 0;
+		buf_str(b, f);
+	}
+	buf_str(b, "s");
+}
+
+/* The x-ratelimit-* headers of the bucket now. Caller holds the lock. */
+static void plimit_headers(struct buf *b)
+{
+	static const char *const kind[2] = { "requests", "tokens" };
+
+	for (int k = 0; k < 2; k++) {
+		double lv = PL->level[k];
+
+		if (!pl_limit[k])
+			continue;
+		buf_printf(b, "x-ratelimit-limit-%s: %llu\r\nx-ratelimit-remaining-%s: %llu\r\n"
+			   "x-ratelimit-reset-%s: ", kind[k], (unsigned long long)pl_limit[k],
+			   kind[k], (unsigned long long)(lv > 0 ? lv : 0), kind[k]);
+		plimit_duration(b, plimit_wait(k, (double)pl_limit[k]));
+		buf_str(b, "\r\n");
+	}
+}
+
+/* Admits l's request (charging it, and keeping the headers for its answer
+ * in l->rl) or answers 429. Returns 0 when admitted, -1 when refused. */
+static int plimit_admit(struct conn *c, struct llm *l)
+{
+	struct buf *b = &scratch;
+	double tokens = (double)(l->prompt + l->completion), need;
+	__u64 wait_r, wait_t, wait, ms;
+	char msg[256];
+
+	if (!PL)
+		return 0;
+	need = tokens < (double)pl_limit[1] ? tokens : (double)pl_limit[1];
+	stats_lock();
+	plimit_refill(loop_clock());
+	wait_r = plimit_wait(0, 1);
+	wait_t = plimit_wait(1, need);
+	if (!wait_r && !wait_t) {
+		if (pl_limit[0])
+			PL->level[0] -= 1;
+		if (pl_limit[1])
+			PL->level[1] -= tokens;
+		PL->served_requests++;
+		PL->served_tokens += l->prompt + l->completion;
+		b->off = b->len = 0;
+		plimit_headers(b);
+		stats_unlock();
+		free(l->rl);
+		l->rl = b->err ? NULL : strndup(b->p, b->len);
+		b->err = 0;
+		return 0;
+	}
+	PL->limited++;
+	S->by_status[429]++;
+	wait = wait_r > wait_t ? wait_r : wait_t;
+	ms = (wait + 999999) / 1000000;
+	if (wait_r >= wait_t)
+		snprintf(msg, sizeof(msg), "Rate limit reached for requests per min (RPM): "
+			 "Limit %llu, Requested 1. Please try again in %llums.",
+			 (unsigned long long)pl_limit[0], (unsigned long long)ms);
+	else
+		snprintf(msg, sizeof(msg), "Rate limit reached for tokens per min (TPM): "
+			 "Limit %llu, Requested %llu. Please try again in %llums.",
+			 (unsigned long long)pl_limit[1], (unsigned long long)tokens,
+			 (unsigned long long)ms);
+	b->off = b->len = 0;
+	plimit_headers(b);
+	stats_unlock();
+	buf_printf(b, "retry-after: %llu\r\nretry-after-ms: %llu\r\n",
+		   (unsigned long long)((ms + 999) / 1000), (unsigned long long)ms);
+	if (b->err) {
+		b->err = 0;
+		conn_kill(c);
+		return -1;
+	}
+	{
+		char *head = strndup(b->p, b->len);
+		struct buf body = { .max = 4096 };
+
+		buf_str(&body, "{\"error\":{\"message\":");
+		json_str(&body, msg, strlen(msg), 0);
+		buf_printf(&body, ",\"type\":\"%s\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}\n",
+			   wait_r >= wait_t ? "requests" : "tokens");
+		if (!head || body.err)
+			conn_kill(c);
+		else
+			send_body(c, 429, "application/json", body.p, body.len, head);
+		free(head);
+		buf_free(&body);
+	}
+	pr_info("%s: 429 %s", c->peer, msg);
+	return -1;
+}
+
+static void plimit_stats(struct buf *b)
+{
+	if (!PL)
+		return;
+	buf_printf(b, ",\"limit\":{\"rpm\":%llu,\"tpm\":%llu,\"limited\":%llu,"
+		   "\"served_requests\":%llu,\"served_tokens\":%llu}",
+		   (unsigned long long)pl_limit[0], (unsigned long long)pl_limit[1],
+		   (unsigned long long)PL->limited, (unsigned long long)PL->served_requests,
+		   (unsigned long long)PL->served_tokens);
+}
+
+static void plimit_reset(void)
+{
+	if (PL)
+		PL->limited = PL->served_requests = PL->served_tokens = 0;
+}
+
 static void llm_start(struct conn *c);
 static void stream_step(struct conn *c);
 
@@ -931,6 +1132,11 @@ static void handle_llm(struct conn *c, const struct req *r, int chat)
 	else
 		l->status = 200;
 	stats_unlock();
+	if (l->status == 200 && plimit_admit(c, l)) {
+		llm_end(c);
+		json_decref(root);
+		return;
+	}
 	pr_info("%s: %.*s %.*s key=%.*s -> %d prompt=%llu completion=%llu%s latency=%lldms",
 		c->peer, (int)r->mlen, r->method, (int)r->plen, r->path,
 		r->key ? (int)r->key_len : 1, r->key ? r->key : "-", l->status,
@@ -1184,8 +1390,10 @@ static void send_stats(struct conn *c)
 			   (unsigned long long)S->by_status[s]);
 		first = 0;
 	}
+	buf_str(b, "}");
+	plimit_stats(b);
 	stats_unlock();
-	buf_str(b, "}}\n");
+	buf_str(b, "}\n");
 	if (b->err) {
 		b->err = 0;
 		conn_kill(c);
@@ -1204,6 +1412,7 @@ static void reset_stats(void)
 	memset(S->by_status, 0, sizeof(S->by_status));
 	memset(S->keys, 0, sizeof(S->keys));
 	S->nkeys = 0;
+	plimit_reset();
 	stats_unlock();
 }
 
@@ -1689,6 +1898,11 @@ static void usage(FILE *f)
 "  --workers N              processes sharing the port with SO_REUSEPORT (1)\n"
 "  --tls-cert FILE          serve HTTPS with this PEM certificate chain\n"
 "  --tls-key FILE           and this PEM private key (both, or neither)\n"
+"  --limit-rpm N            enforce N requests a minute, as a provider does:\n"
+"                           429 with retry-after when over (none)\n"
+"  --limit-tpm N            enforce N tokens (prompt + completion) a minute\n"
+"                           (none); with either, every LLM answer carries\n"
+"                           x-ratelimit-limit/remaining/reset-requests/-tokens\n"
 "  -v, --verbose            log every LLM request on stderr\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -1700,6 +1914,7 @@ static void usage(FILE *f)
 "  POST /v1/chat/completions, POST /v1/completions   the LLM answers\n"
 "  GET /stats          {\"requests\",\"by_key\",\"prompt_tokens\",\n"
 "                      \"completion_tokens\",\"in_flight\",\"max_in_flight\",...}\n"
+"                      and with --limit-*: \"limit\":{\"limited\",\"served_requests\",...}\n"
 "  POST /stats/reset   zero the counters\n"
 "  GET /health, / and /bench...   200 \"ok\"\n"
 "\n"
@@ -1921,7 +2136,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_LISTEN = 256, OPT_LATENCY, OPT_TOKEN, OPT_COMPLETION, OPT_ERROR_RATE,
 	       OPT_SEED, OPT_STATUS, OPT_CLOSE_MID, OPT_MAX_CONNS, OPT_WORKERS, OPT_TLS_CERT,
-	       OPT_TLS_KEY };
+	       OPT_TLS_KEY, OPT_LIMIT_RPM, OPT_LIMIT_TPM };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "latency-ms", required_argument, NULL, OPT_LATENCY },
@@ -1935,6 +2150,8 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "limit-rpm", required_argument, NULL, OPT_LIMIT_RPM },
+		{ "limit-tpm", required_argument, NULL, OPT_LIMIT_TPM },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -1995,6 +2212,12 @@ int main(int argc, char **argv)
 		case OPT_TLS_KEY:
 			O.tls_key = optarg;
 			break;
+		case OPT_LIMIT_RPM:
+			err = parse_u64(optarg, 1, PL_LIMIT_MAX, 0, "--limit-rpm", &pl_limit[0], &e);
+			break;
+		case OPT_LIMIT_TPM:
+			err = parse_u64(optarg, 1, PL_LIMIT_MAX, 0, "--limit-tpm", &pl_limit[1], &e);
+			break;
 		case 'v':
 			O.verbose = 1;
 			break;
@@ -2047,6 +2270,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	S->rng = O.seed;
+	if (plimit_init())
+		return 1;
 
 	/* Signals arrive through a signalfd (workers) or sigwaitinfo (the
 	 * parent); block them before any worker exists. */

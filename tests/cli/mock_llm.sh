@@ -645,6 +645,96 @@ def c_many_requests(port, n):
     check(s["requests"] == int(n) and s["by_key"] == {"w": int(n)}, f"stats across workers: {s}")
 
 
+DUR_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3}
+
+
+def duration(v):
+    """OpenAI's reset format ("20ms", "1m30.5s") in seconds; fails on anything else."""
+    import re
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", v)
+    check(parts and "".join(n + u for n, u in parts) == v, f"not a duration: {v!r}")
+    return sum(float(n) * DUR_UNITS[u] for n, u in parts)
+
+
+def limit_headers(r, kinds):
+    for k in kinds:
+        for h in ("limit", "remaining", "reset"):
+            check(f"x-ratelimit-{h}-{k}" in r.headers, f"no x-ratelimit-{h}-{k}: {r.headers}")
+    return {k: (int(r.headers[f"x-ratelimit-limit-{k}"]),
+                int(r.headers[f"x-ratelimit-remaining-{k}"]),
+                duration(r.headers[f"x-ratelimit-reset-{k}"])) for k in kinds}
+
+
+def c_no_limit_headers(port):
+    r = chat(port, {"max_tokens": 1})
+    check(r.status == 200, f"status {r.status}")
+    check(not any(h.startswith("x-ratelimit-") for h in r.headers), f"headers {r.headers}")
+    check("limit" not in stats(port), "stats has 'limit' without --limit-*")
+
+
+def c_limit_rpm(port):
+    """--limit-rpm 5: five pass with remaining 4..0, the sixth is OpenAI's 429."""
+    reset(port)
+    for i in range(5):
+        r = chat(port, {"max_tokens": 1})
+        check(r.status == 200, f"request {i}: {r.status} {r.body[:200]!r}")
+        v = limit_headers(r, ["requests"])["requests"]
+        check(v[0] == 5 and v[1] == 4 - i, f"request {i}: limit, remaining {v[:2]}")
+        # 12 s refill one request: the reset is the time to full
+        check(abs(v[2] - 12 * (i + 1)) < 1.5, f"request {i}: reset {v[2]}")
+    check(not any("tokens" in h for h in r.headers if h.startswith("x-ratelimit")),
+          f"token headers without --limit-tpm: {r.headers}")
+    for stream in (False, True):
+        r = chat(port, {"max_tokens": 1, "stream": stream})
+        expect_error(r, 429, "requests")
+        check(r.json()["error"]["code"] == "rate_limit_exceeded", f"code: {r.body!r}")
+        ms = int(r.headers["retry-after-ms"])
+        check(11000 <= ms <= 12000, f"retry-after-ms {ms}, want about 12000")
+        check(int(r.headers["retry-after"]) == (ms + 999) // 1000,
+              f"retry-after {r.headers['retry-after']} vs ms {ms}")
+        v = limit_headers(r, ["requests"])["requests"]
+        check(v[1] == 0, f"remaining on the 429: {v}")
+    s = stats(port)
+    check(s["limit"] == {"rpm": 5, "tpm": 0, "limited": 2, "served_requests": 5,
+                         "served_tokens": s["limit"]["served_tokens"]}, f"limit stats {s}")
+    check(s["requests"] == 7 and s["by_status"] == {"200": 5, "429": 2}, f"stats {s}")
+    reset(port)
+    s = stats(port)
+    check(s["limit"]["limited"] == 0 and s["limit"]["served_requests"] == 0, f"reset: {s}")
+
+
+def c_limit_tpm(port):
+    """--limit-tpm 6000 (100 a second): a request costs prompt + completion."""
+    big = [("x-mock-prompt-tokens", "5990")]
+    r = chat(port, {"max_tokens": 10}, big)
+    check(r.status == 200, f"6000 tokens of a full bucket: {r.status} {r.body[:200]!r}")
+    v = limit_headers(r, ["tokens"])["tokens"]
+    check(v[0] == 6000 and v[1] <= 10, f"after 6000: {v}")
+    check(59 <= v[2] <= 60.5, f"reset after spending all: {v[2]}")
+    t0 = time.monotonic()
+    r = chat(port, {"max_tokens": 10}, [("x-mock-prompt-tokens", "90")])
+    expect_error(r, 429, "tokens")
+    ms = int(r.headers["retry-after-ms"])
+    check(800 <= ms <= 1000, f"100 tokens at 100/s: retry-after-ms {ms}")
+    check(r.headers["retry-after"] == "1", f"retry-after {r.headers['retry-after']}")
+    time.sleep(max(0, ms / 1000 + 0.05 - (time.monotonic() - t0)))
+    r = chat(port, {"max_tokens": 10}, [("x-mock-prompt-tokens", "90")])
+    check(r.status == 200, f"after retry-after-ms: {r.status} {r.body[:200]!r}")
+    # Over 2 s at most 200 more tokens (+ what refilled meanwhile) go through.
+    t0, ok, n429 = time.monotonic(), 0, 0
+    while time.monotonic() - t0 < 2:
+        r = chat(port, {"max_tokens": 10}, [("x-mock-prompt-tokens", "10")])
+        if r.status == 200:
+            ok += 1
+        else:
+            n429 += 1
+            time.sleep(0.005)
+    check(8 <= ok <= 12, f"20-token requests over 2 s at 100 tokens/s: {ok} passed, {n429} refused")
+    s = stats(port)["limit"]
+    check(s["served_tokens"] == 6000 + 100 + 20 * ok, f"served tokens {s}")
+    check(s["limited"] == n429 + 1, f"limited {s}")
+
+
 if __name__ == "__main__":
     try:
         globals()["c_" + sys.argv[1]](*sys.argv[2:])
@@ -663,7 +753,7 @@ t_expect "exit status" "$?" -eq 0
 t_check "Usage on stdout" grep -q '^Usage: mock-llm' "$W/out"
 t_check "nothing on stderr" [ ! -s "$W/err" ]
 for o in --listen --latency-ms --token-ms --completion-tokens --error-rate --seed --status \
-	--close-mid-stream --max-conns --workers --verbose x-mock-latency-ms \
+	--close-mid-stream --max-conns --workers --limit-rpm --limit-tpm --verbose x-mock-latency-ms \
 	x-mock-completion-tokens x-mock-prompt-tokens x-mock-status x-mock-close-mid-stream; do
 	t_check "--help mentions $o" grep -q -- "$o" "$W/out"
 done
@@ -694,6 +784,9 @@ bad_opt "--status" --status 204
 bad_opt "--close-mid-stream" --close-mid-stream x
 bad_opt "--max-conns" --max-conns 0
 bad_opt "--workers" --workers 0
+bad_opt "--limit-rpm" --limit-rpm 0
+bad_opt "--limit-tpm" --limit-tpm lots
+bad_opt "--limit-tpm" --limit-tpm 1000000001
 bad_opt "--listen" --listen 9000
 bad_opt "--listen" --listen 127.0.0.1:70000
 bad_opt "--listen" --listen nowhere:80
@@ -730,6 +823,9 @@ py stats "$P"
 t_end
 t_begin "/stats in_flight and max_in_flight follow requests waiting on latency"
 py in_flight "$P"
+t_end
+t_begin "without --limit-*: no x-ratelimit headers, no limit in /stats"
+py no_limit_headers "$P"
 t_end
 t_begin "x-mock-status answers with that status and an OpenAI error"
 py status_header "$P"
@@ -799,6 +895,16 @@ t_end
 t_begin "--close-mid-stream 2 cuts every stream after 2 tokens"
 t_check "mock started" start_mock cut --close-mid-stream 2
 py close_mid "${PORT[cut]}" 2 no
+t_end
+
+t_begin "--limit-rpm: x-ratelimit-*-requests on every answer, then 429 with retry-after"
+t_check "mock started" start_mock lrpm --limit-rpm 5
+py limit_rpm "${PORT[lrpm]}"
+t_end
+
+t_begin "--limit-tpm: prompt + completion tokens, refilled continuously, /stats limit"
+t_check "mock started" start_mock ltpm --limit-tpm 6000
+py limit_tpm "${PORT[ltpm]}"
 t_end
 
 t_begin "--max-conns 2: a third client waits until one leaves"
