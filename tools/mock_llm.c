@@ -35,6 +35,7 @@
 #include "log.h"
 #include "loop.h"
 #include "parse.h"
+#include "version.h"
 
 #define PROG "mock-llm"
 #define HEAD_MAX (16 * 1024)           /* request line + headers */
@@ -1603,6 +1604,7 @@ static void usage(FILE *f)
 "  --workers N              processes sharing the port with SO_REUSEPORT (1)\n"
 "  -v, --verbose            log every LLM request on stderr\n"
 "  -h, --help               show this help\n"
+"  --version                print the version and exit\n"
 "\n"
 "Per-request headers override the options: x-mock-latency-ms,\n"
 "x-mock-completion-tokens (ignores max_tokens), x-mock-prompt-tokens,\n"
@@ -1854,6 +1856,9 @@ int main(int argc, char **argv)
 	pid_t *pids = NULL;
 	__u64 v = 0;
 	sigset_t mask;
+
+	if (version_flag("mock-llm", argc, argv))
+		return 0;
 
 	log_init(PROG, LOG_WARN);
 	if (parse_listen("127.0.0.1:9000", &e))
