@@ -4,7 +4,8 @@
 set -eu
 pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev make gcc
       iproute2 nftables netsniff-ng jq python3 libclang-rt-14-dev gnuplot-nox prometheus
-      libjansson-dev wrk nginx-light curl redis-server libhiredis-dev libssl-dev iptables"
+      libjansson-dev wrk nginx-light curl redis-server libhiredis-dev libssl-dev iptables
+      mandoc man-db bash-completion debhelper lintian fakeroot"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
