@@ -255,7 +255,8 @@ uninstall:  ## remove what `make install` put in DESTDIR/PREFIX, except the file
 
 # The package is built from a copy of the tracked files (uncommitted edits
 # included) in $(DEB_DIR), where the .deb and the build's files land: the
-# tree itself is not touched.
+# tree itself is not touched. The copy's build is debian/rules' own: none of
+# this make's variables (BUILD=...) leak into it.
 deb:  ## build the Debian package (dpkg-buildpackage -us -uc -b) into $(BUILD)/deb/
 	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
 	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
@@ -265,7 +266,8 @@ deb:  ## build the Debian package (dpkg-buildpackage -us -uc -b) into $(BUILD)/d
 	else \
 		tar -cf - --exclude='./build' --exclude='./build-*' . | tar -xf - -C $(DEB_DIR)/src; \
 	fi
-	$(Q)cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	$(Q)cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u VERSION \
+		dpkg-buildpackage -us -uc -b
 	$(Q)ls -1 $(DEB_DIR)/*.deb
 
 # --- running ---------------------------------------------------------------
