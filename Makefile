@@ -257,7 +257,7 @@ uninstall:  ## remove what `make install` put in DESTDIR/PREFIX, except the file
 # included) in $(DEB_DIR), where the .deb and the build's files land: the
 # tree itself is not touched. The copy's build is debian/rules' own: none of
 # this make's variables (BUILD=...) leak into it.
-deb:  ## build the Debian package (dpkg-buildpackage -us -uc -b) into $(BUILD)/deb/
+deb:  ## build the Debian package (dpkg-buildpackage -us -uc -b) into build/deb/ (BUILD/deb/)
 	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
 	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
 		git ls-files -z --cached --others --exclude-standard | \
