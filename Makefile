@@ -179,10 +179,13 @@ $(BUILD):
 # --- version, install, package ---------------------------------------------
 # One version string for every binary, compiled into user/lib/version.o only:
 # `git describe` in a git tree, else the VERSION file, else debian/changelog.
-VERSION    ?= $(or $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+# `make VERSION=...` overrides it; a VERSION in the environment does not.
+ifneq ($(origin VERSION),command line)
+VERSION    := $(or $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
 		git describe --always --dirty 2>/dev/null), \
 	      $(shell cat VERSION 2>/dev/null), \
 	      $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null), unknown)
+endif
 VERSION_STAMP := $(BUILD)/version.txt
 # Rewritten only when the version changes, so version.o rebuilds only then.
 $(shell mkdir -p $(BUILD) && { printf '%s\n' '$(VERSION)' | cmp -s - $(VERSION_STAMP) || \
