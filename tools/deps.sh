@@ -4,9 +4,10 @@
 set -eu
 pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev make gcc
       iproute2 nftables netsniff-ng jq python3 libclang-rt-14-dev gnuplot-nox prometheus
-      libjansson-dev wrk nginx-light curl redis-server libhiredis-dev libssl-dev iptables
-      mandoc man-db bash-completion debhelper lintian fakeroot"
+      libjansson-dev wrk nginx-light curl redis-server libhiredis-dev libssl-dev iptables"
 missing=""
+# make deb, the man pages' lint, the completion and package tests
+pkgs="$pkgs mandoc man-db bash-completion debhelper lintian fakeroot"
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
