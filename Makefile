@@ -30,7 +30,7 @@ CFLAGS     ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	       -Iinclude -Iuser/lib -Iuser/l7 -I$(BUILD) -MMD -MP
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDLIBS     := -lbpf -lelf -lz -lmnl -ljansson -lhiredis -lcrypto
+LDLIBS     := -lbpf -lelf -lz -lmnl -ljansson -lhiredis -lssl -lcrypto
 
 BPF_PROGS  := sluice_xdp sluice_tc floor sluice_l7 bench_live
 BPF_OBJS   := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)

@@ -54,10 +54,8 @@ enum sluice_proto {
 	SLUICE_PROTO_CLASSES = 4,
 };
 
-/* Global counters, indexed by this enum (per-CPU array). The first five are
- * the drop reasons that metrics name; "malformed" packets are passed to the
- * kernel, not dropped, but are counted with them because they are what an
- * operator looks for next to drops. */
+/* Global counters, indexed by this enum (per-CPU array). Which of them count
+ * dropped packets is SLUICE_DROP_REASONS below, not their order. */
 enum sluice_counter {
 	SLUICE_CNT_DROP_DENY = 0,   /* on the static deny list */
 	SLUICE_CNT_DROP_BAN,        /* on the deny list through a timed ban */
@@ -85,6 +83,21 @@ enum sluice_counter {
 	SLUICE_CNT_SIGNALS_FULL,    /* ports not measured: the signals table is full */
 	SLUICE_CNT_MAX,
 };
+
+/* The drop reasons: each counter of a dropped packet, its name (the CLI's
+ * drops, the JSON keys, the metrics' reason label) and what it means. The one
+ * list the CLI (cmd_stats.c), the metrics (metrics.c) and docs/metrics.md
+ * follow; tests/cli/happy.sh checks the docs against it. A malformed packet
+ * is not here: it is passed to the kernel, not dropped. */
+#define SLUICE_DROP_REASONS(X)                                                        \
+	X(SLUICE_CNT_DROP_DENY, "deny", "on the static deny list")                    \
+	X(SLUICE_CNT_DROP_BAN, "ban", "on the deny list through a timed ban")          \
+	X(SLUICE_CNT_DROP_RATE, "rate", "over a packets-per-second limit")            \
+	X(SLUICE_CNT_DROP_BYTES, "bytes", "over a bits-per-second limit")             \
+	X(SLUICE_CNT_DROP_CONN_RATE, "conn_rate", "a SYN over a conn-rate limit")    \
+	X(SLUICE_CNT_DROP_CONNS, "conns", "a SYN over a concurrent-connections limit") \
+	X(SLUICE_CNT_DROP_FLOW_FULL, "flow_full",                                     \
+	  "a SYN refused: the flow table was full under flows-full closed")
 
 /* Key of the allow, deny and rule-source LPM tries. data[0] is the classifier
  * generation (0 in allow/deny), data[1] the family; the address follows, IPv4

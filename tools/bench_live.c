@@ -55,6 +55,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "policy.h"
+#include "util.h"
 #include "sluice.h"
 
 #define DEFAULT_ROUNDS 5
@@ -382,14 +383,6 @@ static long long case_drops(const struct live *l, int c)
 	return 0;
 }
 
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
-
 /* Sends n frames through the pair; *wall gets the test run's wall time. */
 static int flood(struct live *l, __u64 n, __u64 *wall)
 {
@@ -403,9 +396,9 @@ static int flood(struct live *l, __u64 n, __u64 *wall)
 
 	if ((err = ns_go(l->ns.tx)))
 		return err;
-	t0 = now_ns();
+	t0 = monotonic_ns();
 	err = bpf_prog_test_run_opts(bpf_program__fd(l->gen->progs.bench_gen), &o);
-	*wall = now_ns() - t0;
+	*wall = monotonic_ns() - t0;
 	if (err)
 		err = -errno;
 	ns_go(l->ns.home);

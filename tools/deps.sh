@@ -4,7 +4,8 @@
 set -eu
 pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev make gcc
       iproute2 nftables netsniff-ng jq python3 libclang-rt-14-dev gnuplot-nox prometheus
-      libjansson-dev wrk nginx-light curl redis-server libhiredis-dev libssl-dev iptables"
+      libjansson-dev wrk nginx-light curl redis-server libhiredis-dev libssl-dev openssl
+      ca-certificates iptables"
 missing=""
 # make deb, the man pages' lint, the completion and package tests
 pkgs="$pkgs mandoc man-db bash-completion debhelper lintian fakeroot"

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "loop.h"
 #include "parse.h"
+#include "tls.h"
 #include "version.h"
 
 #define PROG "mock-llm"
@@ -63,6 +64,7 @@ struct opts {
 	int status;             /* 0: answer normally */
 	long long close_mid;    /* -1: never */
 	int verbose;
+	const char *tls_cert, *tls_key;   /* --tls-cert/--tls-key: serve HTTPS */
 };
 
 static struct opts O = {
@@ -229,6 +231,10 @@ struct conn {
 	int llm_active;
 	char peer[64];
 	struct conn *prev, *next;
+	/* --tls-cert: the TLS session over io.fd (NULL: plain HTTP) */
+	struct tls_conn *tls;
+	int tls_handshaking;
+	__u32 tls_want;         /* EPOLLIN/EPOLLOUT a TLS call waits for, 0: none */
 };
 
 static struct loop *L;
@@ -239,6 +245,43 @@ static __u64 nconns;
 static int accepting = 1;
 static struct buf scratch = { .max = OUT_MAX };
 static struct loop_io listen_io;
+static struct tls_ctx *tls_server;  /* --tls-cert: every connection speaks TLS */
+
+/* recv/send over TLS when it is on: -1 with errno EAGAIN when TLS waits
+ * for the socket, EPROTO when it failed. c->tls_want keeps what a read
+ * waits for to write, or a write to read: set_events adds it. */
+static ssize_t conn_recv(struct conn *c, void *p, size_t n)
+{
+	ssize_t rc;
+
+	if (!c->tls)
+		return recv(c->io.fd, p, n, 0);
+	rc = tls_read(c->tls, p, n);
+	/* Only the crossed direction: waiting to read is set_events' own. */
+	c->tls_want = rc == TLS_WANT_WRITE ? EPOLLOUT : 0;
+	if (rc >= 0)
+		return rc;
+	errno = rc == TLS_ERR ? EPROTO : EAGAIN;
+	if (rc == TLS_ERR)
+		pr_info("%s: %s", c->peer, tls_error(c->tls));
+	return -1;
+}
+
+static ssize_t conn_send(struct conn *c, const void *p, size_t n)
+{
+	ssize_t rc;
+
+	if (!c->tls)
+		return send(c->io.fd, p, n, MSG_NOSIGNAL);
+	rc = tls_write(c->tls, p, n);
+	c->tls_want = rc == TLS_WANT_READ ? EPOLLIN : 0;
+	if (rc >= 0)
+		return rc;
+	errno = rc == TLS_ERR ? EPROTO : EAGAIN;
+	if (rc == TLS_ERR)
+		pr_info("%s: %s", c->peer, tls_error(c->tls));
+	return -1;
+}
 
 static void timer_cancel(struct conn *c)
 {
@@ -268,6 +311,8 @@ static void conn_kill(struct conn *c)
 	timer_cancel(c);
 	llm_end(c);
 	loop_io_del(L, &c->io);
+	tls_close(c->tls);
+	c->tls = NULL;
 	if (close(c->io.fd))
 		pr_warn("close connection from %s: %s", c->peer, strerror(errno));
 	c->io.fd = -1;
@@ -289,12 +334,16 @@ static void set_events(struct conn *c)
 
 	if (c->dead)
 		return;
-	if (c->state == C_DRAINING ||
+	if (c->tls_handshaking)
+		want = c->tls_want;
+	else if (c->state == C_DRAINING ||
 	    (c->state == C_READING && !c->peer_eof && !c->close_after_flush &&
 	     buf_used(&c->out) < OUT_HIGH))
 		want |= EPOLLIN;
-	if (buf_used(&c->out))
+	if (buf_used(&c->out) && !c->tls_handshaking)
 		want |= EPOLLOUT;
+	if (c->tls && c->state != C_DRAINING)
+		want |= c->tls_want; /* a TLS read that waits to write, or a write to read */
 	if (loop_io_mod(L, &c->io, want)) {
 		pr_err("epoll_ctl modify connection from %s: %s", c->peer, strerror(errno));
 		conn_kill(c);
@@ -1257,7 +1306,7 @@ static void conn_flush(struct conn *c)
 		return;
 	}
 	while (buf_used(o)) {
-		ssize_t n = send(c->io.fd, o->p + o->off, buf_used(o), MSG_NOSIGNAL);
+		ssize_t n = conn_send(c, o->p + o->off, buf_used(o));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1281,6 +1330,8 @@ static void conn_flush(struct conn *c)
 		/* Lingering close: shut our side, read until the client's FIN
 		 * so that unread input does not turn our close into a RST that
 		 * destroys the answer. */
+		if (c->tls)
+			tls_shutdown(c->tls);
 		if (shutdown(c->io.fd, SHUT_WR) && errno != ENOTCONN)
 			pr_info("%s: shutdown: %s", c->peer, strerror(errno));
 		c->state = C_DRAINING;
@@ -1296,6 +1347,8 @@ static void buf_shrink(struct buf *b, size_t keep)
 	if (!buf_used(b) && b->cap > keep)
 		buf_free(b);
 }
+
+static void conn_read(struct conn *c);
 
 /* After any progress: send, and resume what waited for the client to read
  * (a stream, or requests already buffered behind a long answer) for as
@@ -1320,6 +1373,11 @@ static void conn_settle(struct conn *c)
 
 			process_input(c);
 			progress = !c->dead && buf_used(&c->in) != before;
+		} else if (c->tls && c->state == C_READING && tls_pending(c->tls) &&
+			   !c->close_after_flush && !c->peer_eof && buf_used(&c->out) < OUT_HIGH) {
+			/* Bytes OpenSSL decrypted and holds: epoll cannot see them. */
+			conn_read(c);
+			progress = !c->dead;
 		}
 	}
 	conn_flush(c); /* e.g. a 100 Continue */
@@ -1359,7 +1417,7 @@ static void conn_read(struct conn *c)
 			return;
 		}
 	}
-	n = recv(c->io.fd, in->p + in->len, in->cap - in->len, 0);
+	n = conn_recv(c, in->p + in->len, in->cap - in->len);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -1458,6 +1516,18 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		c->in.max = IN_MAX;
 		c->out.max = OUT_MAX;
 		peer_name(&ss, c->peer, sizeof(c->peer));
+		if (tls_server) {
+			struct errbuf e;
+
+			c->tls = tls_conn_new(tls_server, fd, NULL, &e);
+			if (!c->tls) {
+				pr_warn("%s: %s: closing it", c->peer, e.msg);
+				close(fd);
+				free(c);
+				return;
+			}
+			c->tls_handshaking = 1;
+		}
 		if (loop_io_add(L, &c->io, fd, EPOLLIN, on_conn)) {
 			pr_warn("epoll_ctl add connection from %s: %s", c->peer, strerror(errno));
 			close(fd);
@@ -1504,7 +1574,23 @@ static void on_conn(struct loop_io *io, uint32_t events)
 		conn_kill(c);
 		return;
 	}
-	if (events & EPOLLIN)
+	if (c->tls_handshaking) {
+		int rc = tls_handshake(c->tls);
+
+		if (rc == TLS_ERR) {
+			pr_info("%s: %s", c->peer, tls_error(c->tls));
+			conn_kill(c);
+			return;
+		}
+		c->tls_want = rc == TLS_WANT_READ ? EPOLLIN : rc == TLS_WANT_WRITE ? EPOLLOUT : 0;
+		if (rc != TLS_OK) {
+			set_events(c);
+			return;
+		}
+		c->tls_handshaking = 0;
+		events |= EPOLLIN; /* the request may have come with the handshake's end */
+	}
+	if (events & EPOLLIN || (c->tls && c->tls_want == EPOLLOUT && events & EPOLLOUT))
 		conn_read(c);
 	if (!c->dead)
 		conn_settle(c);
@@ -1602,6 +1688,8 @@ static void usage(FILE *f)
 "  --max-conns N            connections per worker; more wait in the listen\n"
 "                           backlog (4096)\n"
 "  --workers N              processes sharing the port with SO_REUSEPORT (1)\n"
+"  --tls-cert FILE          serve HTTPS with this PEM certificate chain\n"
+"  --tls-key FILE           and this PEM private key (both, or neither)\n"
 "  -v, --verbose            log every LLM request on stderr\n"
 "  -h, --help               show this help\n"
 "  --version                print the version and exit\n"
@@ -1834,7 +1922,8 @@ static int supervise(pid_t *pids, __u64 n)
 int main(int argc, char **argv)
 {
 	enum { OPT_LISTEN = 256, OPT_LATENCY, OPT_TOKEN, OPT_COMPLETION, OPT_ERROR_RATE,
-	       OPT_SEED, OPT_STATUS, OPT_CLOSE_MID, OPT_MAX_CONNS, OPT_WORKERS };
+	       OPT_SEED, OPT_STATUS, OPT_CLOSE_MID, OPT_MAX_CONNS, OPT_WORKERS, OPT_TLS_CERT,
+	       OPT_TLS_KEY };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "latency-ms", required_argument, NULL, OPT_LATENCY },
@@ -1846,6 +1935,8 @@ int main(int argc, char **argv)
 		{ "close-mid-stream", required_argument, NULL, OPT_CLOSE_MID },
 		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 		{ "workers", required_argument, NULL, OPT_WORKERS },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -1903,6 +1994,12 @@ int main(int argc, char **argv)
 		case OPT_WORKERS:
 			err = parse_u64(optarg, 1, 256, 0, "--workers", &O.workers, &e);
 			break;
+		case OPT_TLS_CERT:
+			O.tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			O.tls_key = optarg;
+			break;
 		case 'v':
 			O.verbose = 1;
 			break;
@@ -1933,6 +2030,21 @@ int main(int argc, char **argv)
 		pr_warn("listening on a non-loopback address: anyone who can reach it can use it");
 	if (check_nofile())
 		return 1;
+	if (!O.tls_cert != !O.tls_key) {
+		pr_err("--tls-cert and --tls-key go together (see --help)");
+		return 2;
+	}
+	if (O.tls_cert) {
+		/* OpenSSL writes with write(2): a peer gone must not kill us. */
+		if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+			pr_err("ignore SIGPIPE: %s", strerror(errno));
+			return 1;
+		}
+		if (tls_server_ctx_new(O.tls_cert, O.tls_key, &tls_server, &e)) {
+			pr_err("%s", e.msg);
+			return 1;
+		}
+	}
 
 	S = mmap(NULL, sizeof(*S), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (S == MAP_FAILED) {
@@ -1968,7 +2080,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	fprintf(stderr, PROG ": listening on %s\n", name);
+	fprintf(stderr, PROG ": listening on %s%s\n", name, tls_server ? " (TLS)" : "");
 
 	if (O.workers == 1) {
 		rc = worker_run(fds[0]);
@@ -2011,5 +2123,6 @@ out:
 	free(fds);
 	free(pids);
 	munmap(S, sizeof(*S));
+	tls_ctx_free(tls_server);
 	return rc;
 }

@@ -162,8 +162,14 @@ J=$OUT
 t_expect "exit status ($ERR)" "$RC" -eq 0
 t_check "valid JSON: $J" json_ok "$J"
 t_check "drops has every reason as a number" jq_is "$J" \
-	'.drops | (keys | sort) == (["ban", "bytes", "conn_rate", "conns", "deny", "flow_full", "malformed", "rate"]) and
+	'.drops | (keys | sort) == (["ban", "bytes", "conn_rate", "conns", "deny", "flow_full", "rate"]) and
 	all(.[]; type == "number")'
+t_check "malformed is counted beside drops, not among them" jq_is "$J" '.malformed | type == "number"'
+# One list of drop reasons (SLUICE_DROP_REASONS): the docs name each one.
+for reason in $(jq -r '.drops | keys[]' <<<"$J"); do
+	t_check "docs/metrics.md names drop reason $reason" \
+		grep -qE '^\| `sluice_drops_total` .*`'"$reason"'`' "$here/../../docs/metrics.md"
+done
 t_check "rules[] lists the 5 rules by id" \
 	[ "$(jq -r '.rules | map(.id) | join(" ")' <<<"$J")" = "${ids[*]}" ]
 t_check "every rule has id, name and its counters as numbers" jq_is "$J" 'all(.rules[];

@@ -11,21 +11,15 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
-trap net_cleanup EXIT
 
 A4=198.18.0.2 B4=198.18.0.3 C4=198.18.0.4 X4=198.18.1.2
 A6=2001:db8::2 X6=2001:db8:0:1::2
 CFG=$E2E_TMP/tg.cfg
 M="proto tcp dport $SP"
 
-setup_ok=1
-t_begin "e2e topology and attach (XDP and TC egress)"
-t_check "build the namespaces and veth" net_setup || setup_ok=0
-t_check "attach sluice in native mode" net_attach || setup_ok=0
-t_check "TC egress program on the backend veth" \
-	sh -c "tc -n '$NS_B' filter show dev '$DEV_B' egress | grep -q sluice_tc"
-t_end
-[ "$setup_ok" = 1 ] || exit 1
+net_begin "e2e topology and attach (XDP and TC egress)" \
+	"TC egress program on the backend veth" \
+	"tc -n '$NS_B' filter show dev '$DEV_B' egress | grep -q sluice_tc"
 
 t_begin "conns 3 per source: exactly 3 each (v4 and v6), a closed or reset one frees its slot"
 t_check "fresh policy, server, client" tcp_case_start "$SP"

@@ -10,19 +10,13 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
-trap net_cleanup EXIT
 
 M="proto udp dport $PORT"
 # Each sender: 4000 frames/s for 5 s; together 8x the 1000 pps limit.
 PPS=4000 COUNT=20000 SECS=8
 
-setup_ok=1
-t_begin "e2e topology and attach"
-t_check "build the namespaces and veth" net_setup || setup_ok=0
-t_check "attach sluice in native mode" net_attach || setup_ok=0
-t_check "two CPUs to spread over" [ "$(nproc)" -ge 2 ]
-t_end
-[ "$setup_ok" = 1 ] || exit 1
+net_begin "e2e topology and attach" \
+	"two CPUs to spread over" '[ "$(nproc)" -ge 2 ]'
 
 # The rules' passed packets per CPU, summed over the rule slots: "CPU0 CPU1".
 rule_passed_per_cpu() {

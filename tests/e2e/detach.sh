@@ -10,18 +10,12 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
-trap net_cleanup EXIT
 
 A4=198.18.0.2 C4=198.18.0.4 A6=2001:db8::2 C6=2001:db8::4
 CFG=$E2E_TMP/tg.cfg
 M="proto udp dport $PORT"
 
-setup_ok=1
-t_begin "e2e topology and attach"
-t_check "build the namespaces and veth" net_setup || setup_ok=0
-t_check "attach sluice in native mode" net_attach || setup_ok=0
-t_end
-[ "$setup_ok" = 1 ] || exit 1
+net_begin "e2e topology and attach"
 
 # ~2 s, ~1500 frames/s from each of 4 sources: A4 and A6 are 7x over the
 # rule's 200 pps, C4 and C6 are denied.

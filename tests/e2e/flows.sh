@@ -8,18 +8,12 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
-trap net_cleanup EXIT
 
 A4=198.18.0.2 B4=198.18.0.3 A6=2001:db8::2
 CFG=$E2E_TMP/tg.cfg
 M="proto tcp dport $SP"
 
-setup_ok=1
-t_begin "e2e topology and attach (XDP and TC egress)"
-t_check "build the namespaces and veth" net_setup || setup_ok=0
-t_check "attach sluice in native mode" net_attach || setup_ok=0
-t_end
-[ "$setup_ok" = 1 ] || exit 1
+net_begin "e2e topology and attach (XDP and TC egress)"
 
 # Thousands of short connections from three sources, each third ended a
 # different way: an HTTP request and FINs both ways; a RST from the client

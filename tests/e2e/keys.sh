@@ -10,7 +10,6 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
-trap net_cleanup EXIT
 
 A4=198.18.0.2 B4=198.18.0.3 X4=198.18.1.2
 A6=2001:db8::2 B6=2001:db8::3 X6=2001:db8:0:1::2
@@ -23,12 +22,7 @@ M="proto udp dport $PORT"
 # saturates its bucket over the run, as rate * span + burst assumes.
 NUM=30000 GAP=100
 
-setup_ok=1
-t_begin "e2e topology and attach"
-t_check "build the namespaces and veth" net_setup || setup_ok=0
-t_check "attach sluice in native mode" net_attach || setup_ok=0
-t_end
-[ "$setup_ok" = 1 ] || exit 1
+net_begin "e2e topology and attach"
 
 sum() { local s=0 a; for a; do s=$((s + a)); done; echo "$s"; }
 

@@ -9,19 +9,13 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
-trap net_cleanup EXIT
 
 A4=198.18.0.2 B4=198.18.0.3 C4=198.18.0.4 X4=198.18.1.2
 A6=2001:db8::2 B6=2001:db8::3 C6=2001:db8::4 X6=2001:db8:0:1::2
 CFG=$E2E_TMP/tg.cfg
 M="proto udp dport $PORT"
 
-setup_ok=1
-t_begin "e2e topology and attach"
-t_check "build the namespaces and veth" net_setup || setup_ok=0
-t_check "attach sluice in native mode" net_attach || setup_ok=0
-t_end
-[ "$setup_ok" = 1 ] || exit 1
+net_begin "e2e topology and attach"
 
 now() { date +%s.%N; }
 # elapsed T0: seconds since T0, as a float.

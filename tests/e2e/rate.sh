@@ -9,7 +9,6 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
-trap net_cleanup EXIT
 
 A4=198.18.0.2 B4=198.18.0.3 C4=198.18.0.4 D4=198.18.0.5 X4=198.18.1.2
 A6=2001:db8::2 B6=2001:db8::3 C6=2001:db8::4 X6=2001:db8:0:1::2
@@ -17,14 +16,9 @@ CFG=$E2E_TMP/tg.cfg
 # Rules match only the test flows, never the namespaces' own chatter.
 M="proto udp dport $PORT"
 
-setup_ok=1
-t_begin "e2e topology and attach"
-t_check "build the namespaces and veth" net_setup || setup_ok=0
-t_check "attach sluice in native mode" net_attach || setup_ok=0
-t_check "the backend veth runs sluice in native (driver) mode" \
-	sh -c "ip -n '$NS_B' -d link show dev '$DEV_B' | grep -q 'prog/xdp .*name sluice_xdp'"
-t_end
-[ "$setup_ok" = 1 ] || exit 1
+net_begin "e2e topology and attach" \
+	"the backend veth runs sluice in native (driver) mode" \
+	"ip -n '$NS_B' -d link show dev '$DEV_B' | grep -q 'prog/xdp .*name sluice_xdp'"
 
 # per_source_case NAME OVER UNDER SRC: under a rule for source prefix SRC,
 # OVER sends ~6x a 1000 pps per-source limit, UNDER ~2/3 of it, 9:1 round

@@ -11,22 +11,16 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
-trap net_cleanup EXIT
 
 A4=198.18.0.2 B4=198.18.0.3 A6=2001:db8::2
 SLOW=8081 E503=8082 RST=8083 E404=8084 E302=8085 CLOSED=8090
 
-setup_ok=1
-t_begin "e2e topology, attach (XDP and TC egress), server and client"
-t_check "build the namespaces and veth" net_setup || setup_ok=0
-t_check "attach sluice in native mode" net_attach || setup_ok=0
-t_check "TC egress program on the backend veth" \
-	sh -c "tc -n '$NS_B' filter show dev '$DEV_B' egress | grep -q sluice_tc"
-t_check "start the server" srv_start "$SLOW,delay=50" "$E503,status=503" "$RST,rst" \
-	"$E404,status=404" "$E302,status=302" || setup_ok=0
-t_check "start the client" cl_start || setup_ok=0
-t_end
-[ "$setup_ok" = 1 ] || exit 1
+net_begin "e2e topology, attach (XDP and TC egress), server and client" \
+	"TC egress program on the backend veth" \
+	"tc -n '$NS_B' filter show dev '$DEV_B' egress | grep -q sluice_tc" \
+	"start the server" \
+	'srv_start "$SLOW,delay=50" "$E503,status=503" "$RST,rst" "$E404,status=404" "$E302,status=302"' \
+	"start the client" cl_start
 
 port_stat() { srv_get ".ports[\"$1\"].$2"; }
 # sig PORT FILTER, with the port's name for messages

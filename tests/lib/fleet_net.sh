@@ -7,12 +7,16 @@
 # instance gwI) attached in native mode to its end; what it admits to UDP
 # $PORT is counted by an nft counter on its ingress hook (after XDP).
 #
-#   fleet_setup            namespaces, veths, addresses, counters, trafgen configs
+#   fleet_setup            namespaces, veths, addresses, counters
 #   fleet_cleanup          floods, daemons, Redis, namespaces, pins (for the trap)
 #   d_start I [RULES...]   sluiced on gateway I with the store and the RULES
-#                          lines (default: the global rule api, pps $G burst $B);
-#                          waits (bounded) until its store is up
-#   flood I PPS SECS       trafgen on link I at about PPS, for at most SECS
+#                          lines (default: the global rule api, pps $G burst $B;
+#                          a comment line for none); waits (bounded) until its
+#                          store is up
+#   flood I PPS SECS [SRC] trafgen on link I at about PPS, for at most SECS,
+#                          from SRC (default 198.18.I.1); replaces the flood
+#                          on link I from the same SRC
+#   stop_flood I [SRC]
 #   stop_floods
 #   admitted I             packets gateway I let through XDP so far
 #   sl_g I ARGS...         sluice against gateway I's pins, in its namespace
@@ -27,8 +31,10 @@ declare -A D_PID TG_PID MAC
 
 fleet_cleanup() {
 	local i
+	for i in "${TG_PID[@]}"; do
+		[ -n "$i" ] && kill "$i" 2>/dev/null
+	done
 	for i in $GWS; do
-		[ -n "${TG_PID[$i]:-}" ] && kill "${TG_PID[$i]}" 2>/dev/null
 		[ -n "${D_PID[$i]:-}" ] && kill -KILL "${D_PID[$i]}" 2>/dev/null
 	done
 	redis_stop >/dev/null 2>&1 # before the wait: it is a child too
@@ -68,10 +74,6 @@ fleet_setup() {
 			}
 		}
 		EOF
-		{
-			echo "{ eth(da=${MAC[$i]}), ipv4(sa=198.18.$i.1, da=198.18.$i.254, ttl=64),"
-			echo "  udp(sp=40000, dp=$PORT), fill(0x41, 22) }"
-		} >"$FLEET_TMP/tg$i.cfg"
 	done
 }
 
@@ -112,18 +114,32 @@ d_start() {
 }
 
 flood() {
-	local i=$1 pps=$2 secs=$3
-	[ -n "${TG_PID[$i]:-}" ] && kill "${TG_PID[$i]}" 2>/dev/null && wait "${TG_PID[$i]}" 2>/dev/null
-	ip netns exec "$NS_S" timeout "$secs" trafgen --dev "${T_PREFIX}s$i" --conf "$FLEET_TMP/tg$i.cfg" \
+	local i=$1 pps=$2 secs=$3 src=${4:-198.18.$1.1} cfg
+	cfg=$FLEET_TMP/tg$i-$src.cfg
+	stop_flood "$i" "$src"
+	{
+		echo "{ eth(da=${MAC[$i]}), ipv4(sa=$src, da=198.18.$i.254, ttl=64),"
+		echo "  udp(sp=40000, dp=$PORT), fill(0x41, 22) }"
+	} >"$cfg"
+	ip netns exec "$NS_S" timeout "$secs" trafgen --dev "${T_PREFIX}s$i" --conf "$cfg" \
 		-t "$((1000000 / pps))us" -P 1 -C >/dev/null 2>&1 &
-	TG_PID[$i]=$!
+	TG_PID[$i-$src]=$!
+}
+
+stop_flood() {
+	local k=$1-${2:-198.18.$1.1}
+	[ -n "${TG_PID[$k]:-}" ] || return 0
+	kill "${TG_PID[$k]}" 2>/dev/null
+	wait "${TG_PID[$k]}" 2>/dev/null
+	TG_PID[$k]=""
 }
 
 stop_floods() {
-	local i
-	for i in $GWS; do
-		[ -n "${TG_PID[$i]:-}" ] && kill "${TG_PID[$i]}" 2>/dev/null
-		wait "${TG_PID[$i]}" 2>/dev/null
-		TG_PID[$i]=""
+	local k
+	for k in "${!TG_PID[@]}"; do
+		[ -n "${TG_PID[$k]}" ] || continue
+		kill "${TG_PID[$k]}" 2>/dev/null
+		wait "${TG_PID[$k]}" 2>/dev/null
+		TG_PID[$k]=""
 	done
 }

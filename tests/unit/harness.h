@@ -10,6 +10,7 @@
 #define SLUICE_TEST_HARNESS_H
 
 #include <stdio.h>
+#include "util.h"  /* NELEM, monotonic_ns */
 
 typedef void (*test_fn)(void);
 void harness_register(const char *name, test_fn fn);

@@ -17,7 +17,6 @@
 #include "parse.h"
 #include "rate.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static double absd(double x) { return x < 0 ? -x : x; }
 

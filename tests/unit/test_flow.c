@@ -14,7 +14,6 @@
 #include "harness.h"
 #include "stats.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MS 1000000ULL
 #define SEC 1000000000ULL
 

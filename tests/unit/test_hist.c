@@ -9,7 +9,6 @@
 #include "harness.h"
 #include "hist.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static void record(struct sluice_hist_data *h, __u64 us, __u64 times)
 {

@@ -14,7 +14,6 @@
 #include "harness.h"
 #include "stats.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define B(x) (1ULL << (x))
 #define LIMIT "pps 1 burst 1 key rule"
 

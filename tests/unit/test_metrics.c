@@ -27,7 +27,6 @@
 #include "loop.h"
 #include "metrics_http.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define US 1000ULL
 #define MS 1000000ULL
 #define SEC 1000000000ULL
@@ -522,10 +521,7 @@ struct resp {
 
 static __u64 mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
+	return monotonic_ns() / 1000000;
 }
 
 /* Sends req on fd and reads until the server closes, serving the endpoint

@@ -194,7 +194,6 @@ out:
 	fx_close(&f);
 }
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 TEST(parse_frames)
 {

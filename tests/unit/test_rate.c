@@ -13,7 +13,6 @@
 #include "fixture.h"
 #include "harness.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MS 1000000ULL
 #define SEC 1000000000ULL
 

@@ -26,7 +26,6 @@
 #include "redis_fixture.h"
 #include "scripts.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MS_NS 1000000ULL
 #define TIER "t1"
 #define FROZEN_MS 3600000ULL     /* a frozen bucket's time: an hour ahead */

@@ -16,7 +16,6 @@
 #include "policy.h"
 #include "stats.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define SEC 1000000000ULL
 
 /* With the test clock standing still, RULE_ONE admits one frame and drops

@@ -28,7 +28,8 @@ static const char stats_usage[] =
 "Drop reasons: deny and ban (the deny list), rate (pps), bytes (bps),\n"
 "conn_rate and conns (a SYN over a connection limit), flow_full (a SYN\n"
 "refused because the flow table was full under 'sluice set flows-full\n"
-"closed'). malformed packets are counted with them but passed.\n";
+"closed'). malformed counts frames that could not be parsed; they are\n"
+"passed to the kernel, not dropped.\n";
 
 static const char top_usage[] =
 "Usage: sluice top [--count N] [--once] [--json]\n"
@@ -38,12 +39,6 @@ static const char top_usage[] =
 "With --json and no --once, one JSON document per line per refresh.\n"
 "\n"
 "  --count N  rows to show (default 20)\n";
-
-static const int drop_reasons[] = {
-	SLUICE_CNT_DROP_DENY, SLUICE_CNT_DROP_BAN, SLUICE_CNT_DROP_RATE,
-	SLUICE_CNT_DROP_BYTES, SLUICE_CNT_MALFORMED, SLUICE_CNT_DROP_CONN_RATE,
-	SLUICE_CNT_DROP_CONNS, SLUICE_CNT_DROP_FLOW_FULL,
-};
 
 /* The flow table's counters: JSON key and counter. */
 static const struct {
@@ -59,7 +54,6 @@ static const struct {
 	{ "sweeps", SLUICE_CNT_SWEEPS },
 };
 #define N_FLOW_COUNTERS (sizeof(flow_counters) / sizeof(flow_counters[0]))
-#define N_REASONS (sizeof(drop_reasons) / sizeof(drop_reasons[0]))
 
 static int open_all(const char *what, struct sluice_maps *m, struct policy *p)
 {
@@ -113,9 +107,10 @@ int cmd_stats(int argc, char **argv)
 		json_u64(&j, "packets", cnt[SLUICE_CNT_PACKETS]);
 		json_u64(&j, "non_ip", cnt[SLUICE_CNT_NON_IP]);
 		json_u64(&j, "allowed", cnt[SLUICE_CNT_ALLOWED]);
+		json_u64(&j, "malformed", cnt[SLUICE_CNT_MALFORMED]);
 		json_obj_begin(&j, "drops");
-		for (i = 0; i < N_REASONS; i++)
-			json_u64(&j, stats_counter_names[drop_reasons[i]], cnt[drop_reasons[i]]);
+		for (i = 0; i < stats_n_drop_reasons; i++)
+			json_u64(&j, stats_drop_reasons[i].name, cnt[stats_drop_reasons[i].cnt]);
 		json_obj_end(&j);
 		json_obj_begin(&j, "state");
 		json_u64(&j, "size", loader_pinned_state_entries());
@@ -156,15 +151,16 @@ int cmd_stats(int argc, char **argv)
 		json_obj_end(&j);
 		json_end(&j);
 	} else {
-		printf("packets %llu  non-ip %llu  allowed %llu\n",
+		printf("packets %llu  non-ip %llu  allowed %llu  malformed %llu (passed)\n",
 		       (unsigned long long)cnt[SLUICE_CNT_PACKETS],
 		       (unsigned long long)cnt[SLUICE_CNT_NON_IP],
-		       (unsigned long long)cnt[SLUICE_CNT_ALLOWED]);
+		       (unsigned long long)cnt[SLUICE_CNT_ALLOWED],
+		       (unsigned long long)cnt[SLUICE_CNT_MALFORMED]);
 		printf("drops:");
-		for (i = 0; i < N_REASONS; i++)
-			printf(" %s %llu", stats_counter_names[drop_reasons[i]],
-			       (unsigned long long)cnt[drop_reasons[i]]);
-		printf("  (malformed packets are passed)\n");
+		for (i = 0; i < stats_n_drop_reasons; i++)
+			printf(" %s %llu", stats_drop_reasons[i].name,
+			       (unsigned long long)cnt[stats_drop_reasons[i].cnt]);
+		printf("\n");
 		printf("state: %zu of %u entries, %llu inserts, %llu throttled, %llu evictions, %llu bans\n",
 		       nrows, loader_pinned_state_entries(),
 		       (unsigned long long)cnt[SLUICE_CNT_STATE_INSERT],

@@ -475,5 +475,5 @@ void admit_release(struct client *c)
 	c->fleet_rated = c->fleet_slot_local = c->fview_ok = 0;
 	c->wait_reason = LIM_OK;
 	if (freed)
-		admit_dispatch_queue(l);
+		l7_dispatch_later(l);   /* posted: not on this client's stack */
 }

@@ -125,19 +125,7 @@ void backends_close(struct l7 *l)
 	for (unsigned int i = 0; i < l->n_backends; i++) {
 		struct backend *be = &l->backends[i];
 
-		while (be->idle) {
-			struct upstream *u = be->idle;
-
-			backend_idle_drop(l, u);
-			loop_io_del(l->loop, &u->io);
-			loop_timer_stop(l->loop, &u->timer);
-			close(u->io.fd);
-			buf_free(&u->req);
-			buf_free(&u->in);
-			buf_free(&u->capture);
-			sse_scan_free(&u->sse);
-			free(u);
-			l->n_upstreams--;
-		}
+		while (be->idle)
+			upstream_close(be->idle);   /* freed by upstream.c's reap */
 	}
 }

@@ -2,7 +2,10 @@
 /*
  * l7.h - sluice-l7's proxy: the structs its files share.
  *
- *   proxy.c     the event loop, client connections, reading requests
+ *   server.c    open, listen, accept, reload, drain, signals, the tick,
+ *               run and close; the loop glue and the posted work of struct l7
+ *   client.c    a client connection: read a head and body, flush, lingering
+ *               close, its timer, its teardown
  *   admit.c     who is calling, the token estimate, limits, the wait queue
  *   respond.c   sluice-l7's own responses (errors, 429s) and the
  *               x-ratelimit-* headers every response carries
@@ -17,6 +20,26 @@
  * A client connection carries one request at a time: pipelined requests
  * wait in its input buffer until the response before them is complete, so
  * responses go out in order.
+ *
+ * Who frees what. Each object has one owner, which alone frees it, and
+ * always from posted work (l->reap), so no caller up the stack is left
+ * holding freed memory:
+ *   client    client.c: client_accept makes it; client_close (anyone may
+ *             call it) takes it off the loop, cancels its post and marks it
+ *             dead; client_reap frees it.
+ *   upstream  upstream.c: made by upstream_start, closed only there
+ *             (upstream_abort when its client goes, upstream_close for the
+ *             pool), freed by upstream_reap. backend.c's pool only links
+ *             idle ones.
+ *
+ * Completions are posted, not called. A finished request
+ * (client_request_done, also from respond_error) posts c->process, and the
+ * client's next pipelined request is read from there; a freed slot
+ * (admit_release) posts l->dispatch, which starts the queue's waiters. So
+ * no client's processing runs inside another's call stack, or recursively
+ * inside its own. client_close cancels c->process; l7_close cancels both.
+ * Timeouts are a timer per client and per upstream; the tick only expires
+ * the wait queue, flushes the kernel's counters and ends a drain.
  */
 #ifndef SLUICE_L7_H
 #define SLUICE_L7_H
@@ -34,7 +57,7 @@
 #include "queue.h"
 #include "tokens.h"
 
-/* "Name: value\r\n" */
+/* "Name: value\r\n" (respond.c) */
 int l7_header_put(struct buf *b, const struct http_header *h);
 
 enum client_state {
@@ -69,7 +92,7 @@ struct upstream;
 struct client {
 	struct loop_io io;              /* io.fd is the socket */
 	struct l7 *l7;
-	struct client *prev, *next;     /* all clients, for timeouts */
+	struct client *prev, *next;     /* all clients: drain, fleet renewals */
 	uint8_t addr[16];               /* IPv4-mapped for IPv4 */
 	char addr_str[48];
 	int readable;                   /* an input edge not yet read to EAGAIN */
@@ -88,7 +111,8 @@ struct client {
 
 	/* The request being served. Its head is parsed in `in` and copied out
 	 * at once (fwd, key, method), so `in` can move on. */
-	int in_process;                 /* inside client_process: no recursion */
+	struct loop_post process;       /* the next request, after a completion */
+	int held_back;                  /* stopped by a full `out`: the flush that drains it posts */
 	unsigned int retried;           /* tries resent: no pooled connection after one */
 	struct buf fwd;               /* request line and headers for the backend */
 	char key[L7_KEY_LEN];           /* the API key, "" if none */
@@ -218,8 +242,9 @@ struct l7 {
 	struct loop *loop;
 	int lfd, sfd;
 	struct loop_io listen_io, signal_io;
-	struct loop_timer tick;                        /* every TICK_NS: timeouts, flush */
+	struct loop_timer tick;                        /* every TICK_NS: queue expiry, flush */
 	struct loop_post reap;                         /* frees the dead, checks a drain */
+	struct loop_post dispatch;                     /* a slot was freed: start waiters */
 	struct limiter *lim;
 	struct wait_queue wq;
 	struct backend backends[L7_MAX_BACKENDS];
@@ -249,33 +274,46 @@ struct l7 {
 	uint64_t req_id_next;                          /* ids made so far */
 };
 
-/* proxy.c */
+/* server.c */
 int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c);
 int l7_run(struct l7 *l);
 void l7_close(struct l7 *l);
 int l7_reload(struct l7 *l);
+/* Registers io once, edge-triggered, for input and output. */
+int l7_io_add(struct l7 *l, struct loop_io *io, int fd, void (*cb)(struct loop_io *, uint32_t));
+void l7_reap_later(struct l7 *l);              /* a client or upstream died */
+void l7_dispatch_later(struct l7 *l);          /* a slot was freed: admit_dispatch_queue, posted */
+
+/* client.c */
+/* A new connection (fd, non-blocking): 0, or a negative errno with fd closed. */
+int client_accept(struct l7 *l, int fd, const struct sockaddr_storage *ss);
 void client_flush(struct client *c);          /* write out what it can */
-void client_request_done(struct client *c);   /* response complete: next request */
-void client_close(struct client *c);
+/* The response is complete (written to c->out): limits released, and the
+ * next request posted, never run from here. */
+void client_request_done(struct client *c);
+void client_close(struct client *c);           /* freed later, by client_reap */
+void client_reap(struct l7 *l);                /* frees the closed clients */
 /* c->req_id: the client's x-request-id if it sent a safe one, else a new
  * unique one; kept for the rest of the request. */
 void client_request_id(struct client *c);
 /* Sets c's deadline (0: none) and arms its timer: at it, the timeout of the
  * state it is in then. */
 void client_deadline(struct client *c, uint64_t when_ns);
-/* Registers io once, edge-triggered, for input and output. */
-int l7_io_add(struct l7 *l, struct loop_io *io, int fd, void (*cb)(struct loop_io *, uint32_t));
-void l7_reap_later(struct l7 *l);              /* a client or upstream died */
 
 /* admit.c */
 void admit_request(struct client *c);          /* a complete request */
-void admit_dispatch_queue(struct l7 *l);       /* a slot freed: start waiters */
+/* Starts the waiters that can go. Called from l->dispatch (posted by
+ * admit_release) or a timer, never from inside a request's end. */
+void admit_dispatch_queue(struct l7 *l);
 void admit_expire(struct l7 *l);               /* queue timeouts */
 void admit_release(struct client *c);          /* the request is over: limits */
 void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fallback_out);
 const char *tier_name(const struct l7 *l, unsigned int tier);
 
 /* respond.c */
+/* Completes the request (client_request_done), which only posts the
+ * client's next step: the caller may go on using c after it returns (closed
+ * at most, on no memory; freed only by the loop's reap). */
 void respond_error(struct client *c, int status, const char *type, const char *code,
 		   const char *message, uint64_t retry_ns);
 int respond_ratelimit_headers(struct client *c, struct buf *out);
@@ -285,6 +323,8 @@ void upstream_start(struct client *c);         /* send c's request to a backend 
 void upstream_event(struct loop_io *io, uint32_t events);
 void upstream_resume(struct upstream *u);      /* the client drained its buffer */
 void upstream_abort(struct upstream *u);       /* the client is gone */
+void upstream_close(struct upstream *u);       /* one without a client (pooled): closed, reaped */
+void upstream_reap(struct l7 *l);              /* frees the closed upstreams */
 void upstream_deadline(struct upstream *u, uint64_t when_ns);   /* 0: none */
 void upstream_inflate_end(struct upstream *u);  /* frees u->zin */
 

@@ -18,6 +18,27 @@
 #include "http_status.h"
 #include "log.h"
 
+int l7_header_put(struct buf *b, const struct http_header *h)
+{
+	size_t n = h->name.n + h->value.n + 4;
+	int err = buf_reserve(b, n);
+	char *p;
+
+	if (err)
+		return err;
+	p = b->p + b->len;
+	memcpy(p, h->name.p, h->name.n);
+	p += h->name.n;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, h->value.p, h->value.n);
+	p += h->value.n;
+	*p++ = '\r';
+	*p = '\n';
+	b->len += n;
+	return 0;
+}
+
 /* The three headers of one limit ("requests" or "tokens"); none when the
  * limit is not set. */
 static int limit_headers(struct buf *out, const char *what, uint64_t limit, uint64_t remaining,

@@ -17,6 +17,13 @@
  * time) while nothing has been sent to the client, and close the client's
  * connection when part of the response has (so it sees a truncated body,
  * not a complete wrong one).
+ *
+ * This file owns an upstream's life: up_connect makes it, and only this
+ * file closes it (up_close, and upstream_close / upstream_abort for the
+ * pool and the client) and frees it (upstream_reap, from the loop's reap
+ * post). backend.c's pool only links idle ones. A finished or failed
+ * request is handed back with client_request_done or respond_error, which
+ * post the client's next step rather than run it here.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -51,6 +58,8 @@ static void up_unlink(struct upstream *u)
 	u->prev = u->next = NULL;
 }
 
+/* Off the loop and onto the dead list: freed by upstream_reap once the
+ * handler that closed it has returned. */
 static void up_close(struct upstream *u)
 {
 	struct l7 *l = u->l7;
@@ -67,6 +76,28 @@ static void up_close(struct upstream *u)
 	u->dead_next = l->dead_upstreams;
 	l->dead_upstreams = u;
 	l7_reap_later(l);
+}
+
+void upstream_close(struct upstream *u)
+{
+	if (u->state == UP_IDLE)
+		backend_idle_drop(u->l7, u);
+	up_close(u);
+}
+
+void upstream_reap(struct l7 *l)
+{
+	while (l->dead_upstreams) {
+		struct upstream *u = l->dead_upstreams;
+
+		l->dead_upstreams = u->dead_next;
+		buf_free(&u->req);
+		buf_free(&u->in);
+		buf_free(&u->capture);
+		sse_scan_free(&u->sse);
+		upstream_inflate_end(u);
+		free(u);
+	}
 }
 
 static void up_timer(struct loop_timer *t);
@@ -631,7 +662,7 @@ static void up_read(struct upstream *u)
 		}
 		n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
 		if (n > 0) {
-			/* As for clients (proxy.c): a short read emptied it. */
+			/* As for clients (client.c): a short read emptied it. */
 			if ((size_t)n < u->in.cap - u->in.len && !u->rdhup)
 				u->readable = 0;
 			u->in.len += (size_t)n;
@@ -671,10 +702,8 @@ void upstream_event(struct loop_io *io, uint32_t ev)
 	if (u->state == UP_IDLE) {
 		/* A pooled connection has nothing to say: input is a close or
 		 * junk. (Its EPOLLOUT edges are no news.) */
-		if (u->readable) {
-			backend_idle_drop(u->l7, u);
-			up_close(u);
-		}
+		if (u->readable)
+			upstream_close(u);
 		return;
 	}
 	if (u->state == UP_CONNECTING) {

@@ -16,6 +16,7 @@
 #include "prefix.h"
 #include "scripts.h"
 #include "store.h"
+#include "util.h"
 
 #define MS 1000000ULL
 /* A synced ban whose expiry is within this of an entry already here is
@@ -139,15 +140,8 @@ static void scan(struct bansync *b, uint64_t now)
 
 		if (!bpf_map_lookup_elem(b->m->deny, &next, &v) && v.kind == SLUICE_DENY_BAN &&
 		    v.rule_id != SLUICE_BAN_BY_FLEET && v.expires_ns > now + MS) {
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 64;
-				struct local_ban *nv = realloc(found, ncap * sizeof(*nv));
-
-				if (!nv)
-					break; /* the rest next period */
-				found = nv;
-				cap = ncap;
-			}
+			if (array_grow(&found, &cap, n + 1, sizeof(*found), 64))
+				break; /* the rest next period */
 			memset(&found[n], 0, sizeof(found[n]));
 			found[n].key = next;
 			found[n].created_ns = v.created_ns;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "command.h"
 #include "config.h"
+#include "directive.h"
 #include "parse.h"
 
 /* Longest line, as `sluice -f` takes. */
@@ -20,9 +21,10 @@ int config_iface_equal(const struct config_iface *a, const struct config_iface *
 	return !strcmp(a->name, b->name) && a->mode == b->mode && a->no_tc == b->no_tc;
 }
 
-static int parse_iface(struct config *c, int argc, char **argv, unsigned int line,
+static int parse_iface(void *ctx, int argc, char **argv, unsigned int line,
 		       struct errbuf *e)
 {
+	struct config *c = ctx;
 	struct config_iface *ifc;
 	int i;
 
@@ -67,8 +69,9 @@ static int parse_iface(struct config *c, int argc, char **argv, unsigned int lin
 }
 
 /* ADDR:PORT with ADDR an IPv4 address or a bracketed IPv6 one. */
-static int parse_metrics(struct config *c, int argc, char **argv, struct errbuf *e)
+static int parse_metrics(void *ctx, int argc, char **argv, unsigned int line, struct errbuf *e)
 {
+	struct config *c = ctx;
 	char host[64];
 	const char *colon, *addr = argc > 1 ? argv[1] : "";
 	struct in6_addr a6;
@@ -76,6 +79,8 @@ static int parse_metrics(struct config *c, int argc, char **argv, struct errbuf 
 	__u64 port;
 	int wildcard;
 	size_t hl;
+
+	(void)line;
 
 	if (argc == 2 && !strcmp(addr, "off")) {
 		c->metrics_on = 0;
@@ -116,9 +121,10 @@ static int parse_metrics(struct config *c, int argc, char **argv, struct errbuf 
 	return 0;
 }
 
-static int parse_adaptive(struct config *c, int argc, char **argv, unsigned int line,
+static int parse_adaptive(void *ctx, int argc, char **argv, unsigned int line,
 			  struct errbuf *e)
 {
+	struct config *c = ctx;
 	struct config_adaptive *a;
 	size_t len = 0;
 	char *p;
@@ -150,62 +156,52 @@ static int parse_adaptive(struct config *c, int argc, char **argv, unsigned int 
 	return 0;
 }
 
-static int parse_once(const char *word, __u64 *slot, const char *val, __u64 min, __u64 max,
-		      struct errbuf *e)
+/* A policy line (rule, allow, deny, set): applied to the wanted policy. */
+static int policy_line(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
-	if (*slot)
-		return errf(e, -EINVAL, "%s: given twice", word);
-	if (!val)
-		return errf(e, -EINVAL, "%s: missing N", word);
-	return parse_u64(val, min, max, 1, word, slot, e);
-}
-
-static int parse_line(struct config *c, int n, char **w, unsigned int line, struct errbuf *e)
-{
+	struct config *c = ctx;
 	struct command_result res;
-	const char *val = n > 1 ? w[1] : NULL;
-	__u64 top;
 
-	if (command_is_policy(n, w)) {
-		c->policy_lines++;
-		return command_apply(&c->want, n, w, &res, e);
-	}
-	if (!strcmp(w[0], "interface"))
-		return parse_iface(c, n, w, line, e);
-	if (!strcmp(w[0], "metrics"))
-		return parse_metrics(c, n, w, e);
-	if (!strcmp(w[0], "adaptive"))
-		return parse_adaptive(c, n, w, line, e);
-	if (!strcmp(w[0], "store")) {
-		if (c->store.on)
-			return errf(e, -EINVAL, "store: given twice (one store per gateway)");
-		if (store_config_parse(n, w, &c->store, e))
-			return -EINVAL;
-		c->store.line = line;
-		return 0;
-	}
-	if (n > 2 && (!strcmp(w[0], "state-size") || !strcmp(w[0], "flow-size") ||
-		      !strcmp(w[0], "insert-rate") || !strcmp(w[0], "top-talkers")))
-		return errf(e, -EINVAL, "%s: unexpected '%s'", w[0], w[2]);
-	if (!strcmp(w[0], "state-size"))
-		return parse_once(w[0], &c->state_size, val, 1024, 1U << 26, e);
-	if (!strcmp(w[0], "flow-size"))
-		return parse_once(w[0], &c->flow_size, val, 1024, 1U << 26, e);
-	if (!strcmp(w[0], "insert-rate"))
-		return parse_once(w[0], &c->insert_rate, val, 1, 1U << 30, e);
-	if (!strcmp(w[0], "top-talkers")) {
-		if (!val)
-			return errf(e, -EINVAL, "top-talkers: missing N");
-		if (parse_u64(val, 0, CONFIG_TOP_TALKERS_MAX, 0, "top-talkers", &top, e))
-			return -EINVAL;
-		c->top_talkers = (__u32)top;
-		return 0;
-	}
-	return errf(e, -EINVAL, "unknown statement '%s%s%s' (expected interface, metrics, "
-		    "state-size, flow-size, insert-rate, adaptive, top-talkers, store, or a policy "
-		    "line: rule add|del, allow add|del, deny add|del, set)",
-		    w[0], n > 1 ? " " : "", n > 1 ? w[1] : "");
+	(void)line;
+	c->policy_lines++;
+	return command_apply(&c->want, n, w, &res, e);
 }
+
+static int parse_store(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
+{
+	struct config *c = ctx;
+
+	if (store_config_parse(n, w, &c->store, e))
+		return -EINVAL;
+	c->store.line = line;
+	return 0;
+}
+
+/* sluiced.conf(5): docs/operations.md and man/sluiced.conf.5 describe them. */
+static const struct directive directives[] = {
+	{ "interface", DIR_FN, parse_iface, 0, 0, 0, 1 },
+	{ "metrics", DIR_FN, parse_metrics, 0, 0, 0, 1 },
+	{ "adaptive", DIR_FN, parse_adaptive, 0, 0, 0, 1 },
+	{ "store", DIR_FN, parse_store, 0, 0, 0, 0 },
+	{ "state-size", DIR_U64, NULL, offsetof(struct config, state_size), 1024, 1U << 26, 0 },
+	{ "flow-size", DIR_U64, NULL, offsetof(struct config, flow_size), 1024, 1U << 26, 0 },
+	{ "insert-rate", DIR_U64, NULL, offsetof(struct config, insert_rate), 1, 1U << 30, 0 },
+	{ "top-talkers", DIR_UINT, NULL, offsetof(struct config, top_talkers), 0,
+	  CONFIG_TOP_TALKERS_MAX, 0 },
+	{ "rule", DIR_FN, policy_line, 0, 0, 0, 1 },
+	{ "allow", DIR_FN, policy_line, 0, 0, 0, 1 },
+	{ "deny", DIR_FN, policy_line, 0, 0, 0, 1 },
+	{ "set", DIR_FN, policy_line, 0, 0, 0, 1 },
+};
+static const struct directive_table config_directives = {
+	directives, sizeof(directives) / sizeof(directives[0]), "sluiced.conf(5)"
+};
+
+/* The file being read. */
+struct reader {
+	struct config *c;
+	struct directive_seen seen;
+};
 
 static void want_init(struct policy *p)
 {
@@ -221,11 +217,14 @@ static void want_init(struct policy *p)
 /* parse_lines' callback. */
 static int config_line(int n, char **words, unsigned int lineno, void *arg, struct errbuf *e)
 {
-	return parse_line(arg, n, words, lineno, e);
+	struct reader *r = arg;
+
+	return directive_apply(&config_directives, &r->seen, r->c, r->c, n, words, lineno, e);
 }
 
 int config_load(struct config *c, const char *path, struct config_err *ce)
 {
+	struct reader r = { .c = c };
 	unsigned int lineno = 0;
 	struct errbuf e;
 	FILE *f;
@@ -244,7 +243,7 @@ int config_load(struct config *c, const char *path, struct config_err *ce)
 		snprintf(ce->msg, sizeof(ce->msg), "%s: %s", path, strerror(-err));
 		return err;
 	}
-	err = parse_lines(f, config_line, c, &lineno, &e);
+	err = parse_lines(f, config_line, &r, &lineno, &e);
 	fclose(f);
 	if (!err && !c->n_ifaces) {
 		lineno = 0;

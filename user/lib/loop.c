@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "loop.h"
+#include "util.h"
 
 #define LOOP_MAX_EVENTS 64
 #define HEAP_MIN 64
@@ -26,10 +27,7 @@ struct loop {
 
 uint64_t loop_clock(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return monotonic_ns();
 }
 
 int loop_new(struct loop **out)
@@ -198,15 +196,8 @@ int loop_timer_at(struct loop *l, struct loop_timer *t, uint64_t when_ns)
 		heap_down(l, t->heap_idx - 1);
 		return 0;
 	}
-	if (l->n_timers == l->cap_timers) {
-		size_t cap = l->cap_timers ? l->cap_timers * 2 : HEAP_MIN;
-		struct loop_timer **h = realloc(l->heap, cap * sizeof(*h));
-
-		if (!h)
-			return -ENOMEM;
-		l->heap = h;
-		l->cap_timers = cap;
-	}
+	if (array_grow(&l->heap, &l->cap_timers, l->n_timers + 1, sizeof(*l->heap), HEAP_MIN))
+		return -ENOMEM;
 	t->when_ns = when_ns;
 	heap_set(l, l->n_timers++, t);
 	heap_up(l, l->n_timers - 1);

@@ -20,8 +20,8 @@
 #include "metrics.h"
 #include "prefix.h"
 #include "stats.h"
+#include "util.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 int metrics_label_escape(struct buf *b, const char *s)
 {
@@ -294,11 +294,6 @@ static void render_rules(struct render *r, const struct snapshot *s)
 
 static void render_counters(struct render *r, const struct snapshot *s)
 {
-	static const int drops[] = {
-		SLUICE_CNT_DROP_DENY, SLUICE_CNT_DROP_BAN, SLUICE_CNT_DROP_RATE,
-		SLUICE_CNT_DROP_BYTES, SLUICE_CNT_DROP_CONN_RATE, SLUICE_CNT_DROP_CONNS,
-		SLUICE_CNT_DROP_FLOW_FULL,
-	};
 	static const struct {
 		const char *reason;
 		int cnt;
@@ -314,11 +309,14 @@ static void render_counters(struct render *r, const struct snapshot *s)
 
 	simple(r, "sluice_packets_total", "counter", "Packets the XDP program saw.",
 	       c[SLUICE_CNT_PACKETS]);
-	family(r, "sluice_drops_total", "counter",
-	       "Packets dropped, by reason: deny and ban (deny list), rate (pps), bytes (bps), conn_rate and conns (SYN over a connection limit), flow_full (SYN refused, flow table full and flows-full closed).");
-	for (i = 0; i < NELEM(drops); i++)
-		out(r, "sluice_drops_total{reason=\"%s\"} %llu\n", stats_counter_names[drops[i]],
-		    (unsigned long long)c[drops[i]]);
+	out(r, "# HELP sluice_drops_total Packets dropped, by reason:");
+	for (i = 0; i < stats_n_drop_reasons; i++)
+		out(r, "%s %s (%s)", i ? "," : "", stats_drop_reasons[i].name,
+		    stats_drop_reasons[i].meaning);
+	out(r, ".\n# TYPE sluice_drops_total counter\n");
+	for (i = 0; i < stats_n_drop_reasons; i++)
+		out(r, "sluice_drops_total{reason=\"%s\"} %llu\n", stats_drop_reasons[i].name,
+		    (unsigned long long)c[stats_drop_reasons[i].cnt]);
 	simple(r, "sluice_malformed_packets_total", "counter",
 	       "Packets that could not be parsed; passed to the kernel, not dropped.",
 	       c[SLUICE_CNT_MALFORMED]);
@@ -568,7 +566,6 @@ static void render_fleet(struct render *r, const struct sluice_maps *m,
 	struct sluice_rule rules[SLUICE_MAX_RULES];
 	int live[SLUICE_MAX_RULES] = { 0 }, any = 0;
 	__u64 now = 0;
-	struct timespec ts;
 	__u32 slot;
 	int k;
 
@@ -589,8 +586,7 @@ static void render_fleet(struct render *r, const struct sluice_maps *m,
 	}
 	if (!any)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+	now = monotonic_ns();
 	family(r, "sluice_global_limit", "gauge",
 	       "A global rule's limit for the whole fleet, by kind (pps, bps, conn_rate, conns).");
 	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)

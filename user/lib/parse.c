@@ -143,3 +143,40 @@ int parse_duration_ms(const char *s, uint64_t min_ms, uint64_t max_ms, const cha
 	return 0;
 }
 
+/* Byte sizes: k, m, g are 1000^n as everywhere in sluice's files; Ki, Mi,
+ * Gi are 1024^n for who wants powers of two (the defaults are 16Ki, 1Mi). */
+int parse_bytes(const char *s, uint64_t min, uint64_t max, const char *what,
+		uint64_t *out, struct errbuf *e)
+{
+	size_t n = strlen(s);
+	char num[24];
+	__u64 v;
+	uint64_t mult = 1;
+
+	if (n >= 3 && (s[n - 1] == 'i' || s[n - 1] == 'I')) {
+		switch (tolower((unsigned char)s[n - 2])) {
+		case 'k': mult = 1ULL << 10; break;
+		case 'm': mult = 1ULL << 20; break;
+		case 'g': mult = 1ULL << 30; break;
+		default:
+			return errf(e, -EINVAL, "bad %s '%s': expected a number with an optional "
+				    "k, m, g (1000^n) or Ki, Mi, Gi (1024^n)", what, s);
+		}
+		if (n - 2 >= sizeof(num))
+			return errf(e, -ERANGE, "bad %s '%s': too large (max %llu)", what, s,
+				    (unsigned long long)max);
+		memcpy(num, s, n - 2);
+		num[n - 2] = '\0';
+		if (parse_u64(num, 0, max / mult, 0, what, &v, e))
+			return errf(e, -ERANGE, "bad %s '%s': expected a number, at most %llu "
+				    "bytes", what, s, (unsigned long long)max);
+		v *= mult;
+	} else if (parse_u64(s, 0, max, 1, what, &v, e)) {
+		return -EINVAL;
+	}
+	if (v < min)
+		return errf(e, -ERANGE, "bad %s '%s': must be at least %llu bytes", what, s,
+			    (unsigned long long)min);
+	*out = v;
+	return 0;
+}

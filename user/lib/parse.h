@@ -30,6 +30,9 @@ int parse_lines(FILE *f, parse_line_fn fn, void *arg, unsigned int *lineno, stru
  * number is refused: is "30" seconds or milliseconds? The file should say. */
 int parse_duration_ms(const char *s, uint64_t min_ms, uint64_t max_ms, const char *what,
 		      uint64_t *out, struct errbuf *e);
+/* A byte size in [min, max]: k, m, g are 1000^n, Ki, Mi, Gi 1024^n. */
+int parse_bytes(const char *s, uint64_t min, uint64_t max, const char *what,
+		uint64_t *out, struct errbuf *e);
 /* "100ms", "5s", "2m", "1h": the largest unit that divides it. */
 const char *fmt_duration_ms(uint64_t ms, char *buf, size_t len);
 

@@ -7,26 +7,12 @@
 #include <bpf/bpf.h>
 #include "classifier.h"
 #include "policy.h"
-
-__u64 monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
+#include "util.h"
 
 static int list_push(struct entry_list *l, const struct list_entry *le)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct list_entry *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (array_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v), 64))
+		return -ENOMEM;
 	l->v[l->n++] = *le;
 	return 0;
 }
@@ -302,15 +288,8 @@ static __u64 delete_buckets(int fd, const __u32 *ids, unsigned int nids)
 		for (j = 0; j < nids; j++) {
 			if (next.rule_id != ids[j])
 				continue;
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 256;
-				struct sluice_bucket_key *v = realloc(doomed, ncap * sizeof(*v));
-
-				if (!v)
-					goto out;
-				doomed = v;
-				cap = ncap;
-			}
+			if (array_grow(&doomed, &cap, n + 1, sizeof(*doomed), 256))
+				goto out;
 			doomed[n++] = next;
 		}
 		k = next;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "maps.h"
 #include "prefix.h"
+#include "util.h"   /* monotonic_ns: the clock of the maps' timestamps */
 
 enum entry_state { ENTRY_LOADED = 0, ENTRY_ADDED, ENTRY_DELETED };
 
@@ -64,6 +65,5 @@ int policy_ban_add(struct policy *p, const struct prefix *pfx, __u64 timeout_s, 
 int policy_deny_del(struct policy *p, const struct prefix *pfx, struct errbuf *e);
 int policy_entry_live(const struct list_entry *le);
 
-__u64 monotonic_ns(void);
 
 #endif

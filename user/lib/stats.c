@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include "prefix.h"
 #include "stats.h"
+#include "util.h"
 
 /* Metric-friendly names; the first five are the "drops" object keys. */
 const char *const stats_counter_names[SLUICE_CNT_MAX] = {
-	[SLUICE_CNT_DROP_DENY] = "deny",
-	[SLUICE_CNT_DROP_BAN] = "ban",
-	[SLUICE_CNT_DROP_RATE] = "rate",
-	[SLUICE_CNT_DROP_BYTES] = "bytes",
+#define DROP_NAME(cnt, name, meaning) [cnt] = name,
+	SLUICE_DROP_REASONS(DROP_NAME)
+#undef DROP_NAME
 	[SLUICE_CNT_MALFORMED] = "malformed",
 	[SLUICE_CNT_PACKETS] = "packets",
 	[SLUICE_CNT_NON_IP] = "non_ip",
@@ -22,9 +22,6 @@ const char *const stats_counter_names[SLUICE_CNT_MAX] = {
 	[SLUICE_CNT_STATE_THROTTLED] = "state_insert_throttled",
 	[SLUICE_CNT_BANS] = "bans_issued",
 	[SLUICE_CNT_CAS_EXHAUSTED] = "bucket_contended",
-	[SLUICE_CNT_DROP_CONN_RATE] = "conn_rate",
-	[SLUICE_CNT_DROP_CONNS] = "conns",
-	[SLUICE_CNT_DROP_FLOW_FULL] = "flow_full",
 	[SLUICE_CNT_FLOW_INSERT] = "flows_opened",
 	[SLUICE_CNT_FLOW_FULL] = "flow_table_full",
 	[SLUICE_CNT_FLOW_CLOSED] = "flows_closed",
@@ -34,6 +31,13 @@ const char *const stats_counter_names[SLUICE_CNT_MAX] = {
 	[SLUICE_CNT_SWEEPS] = "sweeps",
 	[SLUICE_CNT_SIGNALS_FULL] = "signals_table_full",
 };
+
+const struct stats_drop_reason stats_drop_reasons[] = {
+#define DROP_ROW(cnt, name, meaning) { cnt, name, meaning },
+	SLUICE_DROP_REASONS(DROP_ROW)
+#undef DROP_ROW
+};
+const size_t stats_n_drop_reasons = sizeof(stats_drop_reasons) / sizeof(stats_drop_reasons[0]);
 
 const char *const stats_signal_names[SLUICE_SIG_MAX] = {
 	[SLUICE_SIG_CONNECTIONS] = "connections",
@@ -96,16 +100,9 @@ int stats_buckets(const struct sluice_maps *m, struct bucket_row **rows, size_t 
 
 	*n = 0;
 	while (!bpf_map_get_next_key(m->buckets, prev, &next)) {
-		if (*n == cap) {
-			size_t ncap = cap ? cap * 2 : 1024;
-			struct bucket_row *nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = ncap;
+		if (array_grow(&v, &cap, *n + 1, sizeof(*v), 1024)) {
+			free(v);
+			return -ENOMEM;
 		}
 		v[*n].key = next;
 		if (!bpf_map_lookup_elem(m->buckets, &next, &v[*n].val))
@@ -151,16 +148,9 @@ static int walk_map(int fd, size_t row_size, size_t key_off, size_t key_size, si
 	for (;;) {
 		char *row;
 
-		if (*n == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			char *nv = realloc(v, ncap * row_size);
-
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = ncap;
+		if (array_grow(&v, &cap, *n + 1, row_size, 256)) {
+			free(v);
+			return -ENOMEM;
 		}
 		row = v + *n * row_size;
 		memset(row, 0, row_size);

@@ -8,6 +8,15 @@
 #include "sluice.h"
 
 extern const char *const stats_counter_names[SLUICE_CNT_MAX];
+
+/* SLUICE_DROP_REASONS (sluice.h) as a table: counter, name, meaning. */
+struct stats_drop_reason {
+	enum sluice_counter cnt;
+	const char *name;
+	const char *meaning;
+};
+extern const struct stats_drop_reason stats_drop_reasons[];
+extern const size_t stats_n_drop_reasons;
 /* JSON keys of enum sluice_signal and enum sluice_hist. */
 extern const char *const stats_signal_names[SLUICE_SIG_MAX];
 extern const char *const stats_hist_names[SLUICE_HISTS];

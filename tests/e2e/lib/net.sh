@@ -10,6 +10,7 @@
 # sink (sink.py) records the kernel's receive time of each source's first and
 # last datagram, so rate tests take the span of arrivals at the receiver.
 #
+#   net_begin TITLE ...       build it all and attach, or end the suite
 #   net_setup                 build it all (call once, after the trap)
 #   net_attach                fresh pin root and sluice attached to $DEV_B
 #   net_reset                 zero the nft counters
@@ -56,6 +57,27 @@ net_cleanup() {
 	# Even a broken 'sluice unload' must not leave this suite's own pins.
 	case $SLUICE_PIN_ROOT in */sluice-test-"$T_PREFIX") rm -rf "$SLUICE_PIN_ROOT" ;; esac
 	rm -rf "$E2E_TMP"
+}
+
+# The start every single-gateway suite shares: the namespaces and the veth
+# pair, sluice attached in native mode, all removed when the suite exits.
+# More setup steps follow as pairs of NAME and COMMAND (run with eval, so a
+# shell function or a pipe will do). A failed step ends the suite: nothing
+# after it could mean anything.
+#   net_begin TITLE [NAME COMMAND]...
+net_begin() {
+	local title=$1 ok=1
+	shift
+	trap net_cleanup EXIT
+	t_begin "$title"
+	t_check "build the namespaces and veth" net_setup || ok=0
+	t_check "attach sluice in native mode" net_attach || ok=0
+	while [ $# -ge 2 ]; do
+		t_check "$1" eval "$2" || ok=0
+		shift 2
+	done
+	t_end
+	[ "$ok" = 1 ] || exit 1
 }
 
 # Every command is bounded in time: a wedged tool fails its case, not the run.

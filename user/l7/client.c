@@ -1,83 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * proxy.c - sluice-l7's event loop and client connections: accept, read a
- * request head and body within their limits and timeouts, hand the request
- * to admission, write responses back, and keep the connection for the next
- * request (keep-alive, pipelining in order).
+ * client.c - one client connection: read a request head and body within
+ * their limits and timeouts, hand the request to admission, write the
+ * responses back in order, keep the connection for the next request
+ * (keep-alive, pipelining), and close it, lingering when the client may
+ * still be sending.
  *
- * Objects are never freed while a caller up the stack may still hold a
- * pointer: closing marks them dead, takes them off the loop (no later event
- * of the turn reaches them) and posts l->reap, which frees them once the
- * handler that closed them has returned.
+ * This file owns a client's life: client_accept makes it, client_close
+ * (which anyone may call) takes it off the loop and marks it dead, and
+ * client_reap frees it from the loop's reap post, once no caller up the
+ * stack can still hold it.
+ *
+ * A finished request (client_request_done) does not call back into the
+ * client: it posts c->process, and the next pipelined request is read from
+ * that, after whoever finished the request (a backend's handler, a queue
+ * pass, an error path) has returned. So one client's processing never runs
+ * inside another's call stack, and never inside its own.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "l7.h"
 #include "log.h"
-#include "sockaddr.h"
 
 #define READ_CHUNK (64u << 10)
 #define OUT_HIGH (256u << 10)   /* stop producing for a client past this */
-#define FLUSH_NS 100000000ULL   /* signal batches go to the kernel this often */
-#define ACCEPT_BATCH 64
-
-/* --- buffers ----------------------------------------------------------------- */
-
-int l7_header_put(struct buf *b, const struct http_header *h)
-{
-	size_t n = h->name.n + h->value.n + 4;
-	int err = buf_reserve(b, n);
-	char *p;
-
-	if (err)
-		return err;
-	p = b->p + b->len;
-	memcpy(p, h->name.p, h->name.n);
-	p += h->name.n;
-	*p++ = ':';
-	*p++ = ' ';
-	memcpy(p, h->value.p, h->value.n);
-	p += h->value.n;
-	*p++ = '\r';
-	*p = '\n';
-	b->len += n;
-	return 0;
-}
-
-/* --- the loop's registrations -------------------------------------------------
- * Client and backend sockets are registered once, edge-triggered, for input
- * and output together, and never modified: no epoll_ctl per request. An edge
- * sets `readable`; reading goes on until EAGAIN clears it, or stops early
- * (a full buffer, a paused stream, a request already in progress) and
- * resumes from the flag when the obstacle goes. Output is written at once
- * and waits for the next EPOLLOUT edge only after EAGAIN.
- */
-#define EP_EDGE (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
-
-int l7_io_add(struct l7 *l, struct loop_io *io, int fd, void (*cb)(struct loop_io *, uint32_t))
-{
-	return loop_io_add(l->loop, io, fd, EP_EDGE, cb);
-}
-
-void l7_reap_later(struct l7 *l)
-{
-	loop_post(l->loop, &l->reap);
-}
-
-/* --- clients ----------------------------------------------------------------- */
 
 static void client_reset_request(struct client *c)
 {
@@ -105,6 +59,20 @@ static void client_free(struct client *c)
 	free(c);
 }
 
+/* The only place a client is freed: from the loop's reap post (server.c),
+ * or at the end of l7_close. */
+void client_reap(struct l7 *l)
+{
+	while (l->dead_clients) {
+		struct client *c = l->dead_clients;
+
+		l->dead_clients = c->dead_next;
+		client_free(c);
+	}
+}
+
+/* Takes c off the loop: no event, timer or posted work reaches it after
+ * this; its memory stays until client_reap. */
 void client_close(struct client *c)
 {
 	struct l7 *l = c->l7;
@@ -116,6 +84,7 @@ void client_close(struct client *c)
 	admit_release(c);
 	loop_io_del(l->loop, &c->io);
 	loop_timer_stop(l->loop, &c->timer);
+	loop_post_cancel(l->loop, &c->process);
 	if (close(c->io.fd))
 		pr_warn("close client %s: %s", c->addr_str, strerror(errno));
 	c->dead = 1;
@@ -132,6 +101,7 @@ void client_close(struct client *c)
 }
 
 static void client_process(struct client *c);
+static void client_process_later(struct client *c);
 
 /* Reads and discards what a lingering client still sends: closed at its
  * end, past L7_LINGER_BYTES, or on an error. */
@@ -211,10 +181,13 @@ void client_flush(struct client *c)
 		}
 		if (c->up && c->up->paused)
 			upstream_resume(c->up);
-		/* Pipelined requests held back by a full output buffer. */
-		if (!c->dead && !c->in_process && (c->state == CL_HEAD || c->state == CL_BODY) &&
-		    (buf_used(&c->in) || c->readable))
-			client_process(c);
+		/* Pipelined requests held back by a full output buffer go on
+		 * from the loop, not inside whoever flushed (a backend's
+		 * handler, or client_process itself). */
+		if (!c->dead && c->held_back) {
+			c->held_back = 0;
+			client_process_later(c);
+		}
 	}
 }
 
@@ -399,20 +372,21 @@ static int client_need_more(struct client *c)
 	return 0;
 }
 
-/* Parses `in` and reads the socket: heads, bodies, and then admission,
- * request after request while the connection is free (pipelining keeps
- * the order). */
+/* Parses `in` and reads the socket: a head, its body, and then admission.
+ * One request per call: its completion posts the next call (pipelining
+ * keeps the order). Not reentrant, and need not be: nothing it calls calls
+ * it back, since completions and flushes post c->process instead. */
 static void client_process(struct client *c)
 {
 	struct l7 *l = c->l7;
 	const struct l7_config *cfg = &l->cfg;
-	int full;
 
-	if (c->in_process)
-		return;
-	c->in_process = 1;
-again:
-	while (!c->dead && !c->closing && buf_used(&c->out) < OUT_HIGH) {
+	c->held_back = 0;
+	while (!c->dead && !c->closing) {
+		if (buf_used(&c->out) >= OUT_HIGH) {
+			c->held_back = 1;  /* client_flush posts us when it drains */
+			break;
+		}
 		if (c->state == CL_HEAD) {
 			long r;
 
@@ -460,7 +434,7 @@ again:
 				buf_printf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 			if (c->state == CL_HEAD) {
 				admit_request(c);
-				continue;
+				break;  /* done: client_request_done posts the next */
 			}
 		}
 		if (c->state == CL_BODY) {
@@ -497,20 +471,29 @@ again:
 			}
 			c->state = CL_HEAD;
 			admit_request(c);
-			continue;
+			break;  /* as above */
 		}
 		break; /* queued or at a backend: the next request waits */
 	}
-	/* Flush with in_process still set: client_flush's restart of a held
-	 * back client would otherwise call back here for a half-read head at
-	 * once, and again, until the stack overflows. Held back by a full
-	 * buffer that the flush emptied: go on here instead. */
-	full = !c->dead && !c->closing && buf_used(&c->out) >= OUT_HIGH;
 	if (!c->dead)
 		client_flush(c);
-	if (full && !c->dead && !c->closing && buf_used(&c->out) < OUT_HIGH)
-		goto again;
-	c->in_process = 0;
+}
+
+/* c->process: the next request, or the close that follows a response. */
+static void client_posted(struct loop_post *p)
+{
+	struct client *c = container_of(p, struct client, process);
+
+	if (c->dead)
+		return;   /* cannot be: client_close cancels the post */
+	if (c->state == CL_HEAD || c->state == CL_BODY)
+		client_process(c);
+}
+
+static void client_process_later(struct client *c)
+{
+	if (!c->dead)
+		loop_post(c->l7->loop, &c->process);
 }
 
 void client_request_id(struct client *c)
@@ -532,9 +515,11 @@ void client_request_done(struct client *c)
 	c->deadline_idle = 1;
 	if (!c->keep_alive)
 		c->closing = 1;
-	if (c->in_process)
-		return; /* client_process's loop goes on */
-	client_process(c);
+	/* Not client_process(c) here: the caller (a backend's handler, a
+	 * queue pass, an error path inside client_process) is still on the
+	 * stack. The response goes out and the next request is read from the
+	 * loop. */
+	client_process_later(c);
 }
 
 static void client_event(struct loop_io *io, uint32_t ev)
@@ -560,7 +545,10 @@ static void client_event(struct loop_io *io, uint32_t ev)
 	if (ev & (EPOLLRDHUP | EPOLLHUP))
 		c->rdhup = 1;
 	if (c->state == CL_HEAD || c->state == CL_BODY) {
-		client_process(c);
+		/* A request just completed (by the flush above) goes on from
+		 * its post, after the queue's waiters had the slot it freed. */
+		if (!c->process.posted)
+			client_process(c);
 		return;
 	}
 	if (ev & (EPOLLRDHUP | EPOLLHUP)) {
@@ -586,72 +574,51 @@ static void addr_from_sockaddr(const struct sockaddr_storage *ss, uint8_t addr[1
 
 static void client_timer(struct loop_timer *t);
 
-static void on_accept(struct loop_io *io, uint32_t events)
+int client_accept(struct l7 *l, int fd, const struct sockaddr_storage *ss)
 {
-	struct l7 *l = container_of(io, struct l7, listen_io);
+	struct client *c;
+	char host[INET6_ADDRSTRLEN];
+	int one = 1, err;
 
-	(void)events;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		struct client *c;
-		int one = 1, fd;
-		char host[INET6_ADDRSTRLEN];
-
-		fd = accept4(l->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-			    errno == ECONNABORTED)
-				return;
-			/* EMFILE and friends: the backlog keeps them until a
-			 * close frees a descriptor. */
-			pr_warn("accept on %s: %s (raise the fd limit or lower max-clients)",
-				l->cfg.listen, strerror(errno));
-			return;
-		}
-		if (l->n_clients >= l->cfg.max_clients) {
-			l->st.refused_conns++;
-			close(fd);
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
-			pr_dbg("TCP_NODELAY: %s", strerror(errno));
-		c->l7 = l;
-		loop_timer_init(&c->timer, client_timer);
-		addr_from_sockaddr(&ss, c->addr);
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
-				  sizeof(host));
-		else
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
-				  sizeof(host));
-		snprintf(c->addr_str, sizeof(c->addr_str), "%s", host);
-		c->in.max = l->cfg.max_header_bytes + READ_CHUNK;
-		c->out.max = 0;
-		c->body.max = l->cfg.max_body_bytes;
-		client_reset_request(c);
-		client_deadline(c, loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL);
-		c->deadline_idle = 1;
-		c->readable = 1;  /* a request may have come with the handshake */
-		if (l7_io_add(l, &c->io, fd, client_event)) {
-			pr_err("epoll: add client: %s", strerror(errno));
-			loop_timer_stop(l->loop, &c->timer);
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = l->clients;
-		if (l->clients)
-			l->clients->prev = c;
-		l->clients = c;
-		l->n_clients++;
-		l->st.accepted++;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
 	}
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		pr_dbg("TCP_NODELAY: %s", strerror(errno));
+	c->l7 = l;
+	loop_timer_init(&c->timer, client_timer);
+	loop_post_init(&c->process, client_posted);
+	addr_from_sockaddr(ss, c->addr);
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
+	else
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host,
+			  sizeof(host));
+	snprintf(c->addr_str, sizeof(c->addr_str), "%s", host);
+	c->in.max = l->cfg.max_header_bytes + READ_CHUNK;
+	c->out.max = 0;
+	c->body.max = l->cfg.max_body_bytes;
+	client_reset_request(c);
+	client_deadline(c, loop_now(l->loop) + l->cfg.idle_timeout_ms * 1000000ULL);
+	c->deadline_idle = 1;
+	c->readable = 1;  /* a request may have come with the handshake */
+	err = l7_io_add(l, &c->io, fd, client_event);
+	if (err) {
+		pr_err("epoll: add client: %s", strerror(-err));
+		loop_timer_stop(l->loop, &c->timer);
+		close(fd);
+		free(c);
+		return err;
+	}
+	c->next = l->clients;
+	if (l->clients)
+		l->clients->prev = c;
+	l->clients = c;
+	l->n_clients++;
+	l->st.accepted++;
+	return 0;
 }
 
 /* Timeouts: head and body (408), idle keep-alive (closed quietly), and a
@@ -690,279 +657,4 @@ void client_deadline(struct client *c, uint64_t when_ns)
 		loop_timer_at(c->l7->loop, &c->timer, when_ns);
 	else
 		loop_timer_stop(c->l7->loop, &c->timer);
-}
-
-static void drain_check(struct l7 *l);
-
-static void free_dead(struct l7 *l)
-{
-	while (l->dead_clients) {
-		struct client *c = l->dead_clients;
-
-		l->dead_clients = c->dead_next;
-		client_free(c);
-	}
-	while (l->dead_upstreams) {
-		struct upstream *u = l->dead_upstreams;
-
-		l->dead_upstreams = u->dead_next;
-		buf_free(&u->req);
-		buf_free(&u->in);
-		buf_free(&u->capture);
-		sse_scan_free(&u->sse);
-		upstream_inflate_end(u);
-		free(u);
-	}
-}
-
-/* --- the loop ---------------------------------------------------------------- */
-
-static int listen_open(struct l7 *l)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int any, one = 1, err;
-
-	if (sockaddr_parse(l->cfg.listen, 0, &ss, &len, &any)) {
-		pr_err("listen %s: not a numeric ADDR:PORT", l->cfg.listen);
-		return -EINVAL;
-	}
-	if (any && !l->cfg.listen_any) {
-		pr_err("listen %s: a wildcard address serves every interface; name one, or add "
-		       "`public` to the listen line", l->cfg.listen);
-		return -EPERM;
-	}
-	l->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->lfd < 0)
-		return -errno;
-	if (setsockopt(l->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(l->lfd, (struct sockaddr *)&ss, len) || listen(l->lfd, 1024)) {
-		err = -errno;
-		pr_err("listen %s: %s", l->cfg.listen, strerror(-err));
-		return err;
-	}
-	return loop_io_add(l->loop, &l->listen_io, l->lfd, EPOLLIN, on_accept);
-}
-
-static void on_signal(struct loop_io *io, uint32_t events);
-static void on_tick(struct loop_timer *t);
-static void on_reap(struct loop_post *p);
-
-int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
-{
-	sigset_t mask;
-	int err;
-
-	memset(l, 0, sizeof(*l));
-	l->cfg = *c;
-	l->config_path = config_path;
-	l->lfd = l->sfd = -1;
-	loop_timer_init(&l->tick, on_tick);
-	if (getrandom(&l->req_id_base, sizeof(l->req_id_base), GRND_NONBLOCK) !=
-	    (ssize_t)sizeof(l->req_id_base))
-		l->req_id_base = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
-	loop_post_init(&l->reap, on_reap);
-	err = loop_new(&l->loop);
-	if (err) {
-		pr_err("event loop: %s", strerror(-err));
-		return err;
-	}
-	wq_init(&l->wq, c->queue_size);
-	err = limiter_new(&l->cfg, c->max_clients * 4 + L7_MAX_KEYS, &l->lim);
-	if (err) {
-		pr_err("limiter: %s", strerror(-err));
-		return err;
-	}
-	err = fleet_open(l);
-	if (err)
-		return err;
-	err = backends_init(l);
-	if (err)
-		return err;
-	err = listen_open(l);
-	if (err)
-		return err;
-	if (l->cfg.metrics[0]) {
-		err = metrics_http_open(l->loop, l->cfg.metrics, l->cfg.metrics_any,
-					l7_metrics_render, l, &l->mh);
-		if (err)
-			return err;
-	}
-	if (l->cfg.kernel) {
-		err = l7_kernel_open(&l->kern);
-		if (err)
-			return err;
-	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL))
-		return -errno;
-	l->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (l->sfd < 0)
-		return -errno;
-	err = loop_io_add(l->loop, &l->signal_io, l->sfd, EPOLLIN, on_signal);
-	if (!err)
-		err = loop_timer_after(l->loop, &l->tick, L7_TICK_NS);
-	if (err)
-		return err;
-	pr_info("listening on %s, %u backend(s), %u tier(s), %u key(s)", l->cfg.listen,
-		l->n_backends, l->cfg.n_tiers, l->cfg.n_keys);
-	return 0;
-}
-
-int l7_reload(struct l7 *l)
-{
-	struct l7_config c;
-	struct errbuf e = { "" };
-	int err;
-
-	err = l7_config_load(l->config_path, &c, &e);
-	if (err) {
-		pr_err("reload: %s (the running configuration stays)", e.msg);
-		return err;
-	}
-	if (strcmp(c.listen, l->cfg.listen) || strcmp(c.metrics, l->cfg.metrics))
-		pr_warn("reload: listen and metrics addresses change only with a restart");
-	snprintf(c.listen, sizeof(c.listen), "%s", l->cfg.listen);
-	snprintf(c.metrics, sizeof(c.metrics), "%s", l->cfg.metrics);
-	/* Backends keep their slots (and pools) when the list is the same. */
-	if (c.n_backends != l->cfg.n_backends ||
-	    memcmp(c.backends, l->cfg.backends, sizeof(c.backends)))
-		pr_warn("reload: the backend list changes only with a restart");
-	memcpy(c.backends, l->cfg.backends, sizeof(c.backends));
-	if (!store_config_equal(&c.store, &l->cfg.store))
-		pr_warn("reload: the store line changes only with a restart");
-	c.store = l->cfg.store;
-	c.n_backends = l->cfg.n_backends;
-	l7_config_free(&l->cfg);
-	l->cfg = c;
-	limiter_reconfigure(l->lim, &l->cfg);
-	fleet_share_apply(l);
-	l->wq.max = c.queue_size;
-	pr_info("reloaded %s: %u tier(s), %u key(s)", l->config_path, c.n_tiers, c.n_keys);
-	return 0;
-}
-
-/* A stop lets the requests in progress finish: no new connections, idle
- * ones closed, and every response from now on ends its connection. The
- * loop ends when the last client is gone, after L7_DRAIN_MS at most, or on
- * a second signal. */
-static void drain_start(struct l7 *l, unsigned int signo)
-{
-	l->draining = 1;
-	l->drain_deadline_ns = loop_now(l->loop) + L7_DRAIN_MS * 1000000ULL;
-	if (l->lfd >= 0) {
-		loop_io_del(l->loop, &l->listen_io);
-		if (close(l->lfd))
-			pr_warn("close the listening socket: %s", strerror(errno));
-		l->lfd = -1;
-	}
-	for (struct client *c = l->clients, *next; c; c = next) {
-		next = c->next;
-		c->keep_alive = 0;
-		if (c->state == CL_HEAD && !buf_used(&c->in) && !buf_used(&c->out))
-			client_close(c);
-	}
-	pr_info("signal %u: stopping after the %u open connection(s) finish (at most %u s; "
-		"a second signal stops at once)", signo, l->n_clients, L7_DRAIN_MS / 1000);
-	l7_reap_later(l); /* no client left: stop at once */
-}
-
-/* Draining, and the last client gone or the time up: the loop ends. */
-static void drain_check(struct l7 *l)
-{
-	if (!l->draining || loop_stopped(l->loop))
-		return;
-	if (l->n_clients && loop_now(l->loop) < l->drain_deadline_ns)
-		return;
-	if (l->n_clients)
-		pr_warn("stopping with %u connection(s) still open after %u s", l->n_clients,
-			L7_DRAIN_MS / 1000);
-	loop_stop(l->loop);
-}
-
-static void on_signal(struct loop_io *io, uint32_t events)
-{
-	struct l7 *l = container_of(io, struct l7, signal_io);
-	struct signalfd_siginfo si;
-
-	(void)events;
-	while (read(l->sfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP) {
-			l7_reload(l);
-		} else if (!l->draining) {
-			drain_start(l, si.ssi_signo);
-		} else {
-			pr_info("signal %u again: stopping now, %u connection(s) cut", si.ssi_signo,
-				l->n_clients);
-			loop_stop(l->loop);
-		}
-	}
-}
-
-/* Every L7_TICK_NS, from the previous due time: the queue's expiry, the
- * kernel's signal batches every FLUSH_NS, and the end of a drain. (Clients
- * and upstreams have a timer each for their timeouts.) */
-static void on_tick(struct loop_timer *t)
-{
-	struct l7 *l = container_of(t, struct l7, tick);
-	uint64_t now = loop_now(l->loop), next = t->when_ns + L7_TICK_NS;
-
-	loop_timer_at(l->loop, t, next > now ? next : now + L7_TICK_NS);
-	admit_expire(l);
-	if (l->kern && now - l->last_flush >= FLUSH_NS) {
-		l7_kernel_flush(l->kern);
-		l->last_flush = now;
-	}
-	drain_check(l);
-}
-
-static void on_reap(struct loop_post *p)
-{
-	struct l7 *l = container_of(p, struct l7, reap);
-
-	free_dead(l);
-	drain_check(l);
-}
-
-int l7_run(struct l7 *l)
-{
-	int err = loop_run(l->loop);
-
-	if (err)
-		pr_err("event loop: %s", strerror(-err));
-	return err;
-}
-
-void l7_close(struct l7 *l)
-{
-	if (!l->loop) {
-		l7_config_free(&l->cfg);
-		return;
-	}
-	while (l->clients)
-		client_close(l->clients);
-	backends_close(l);
-	fleet_close(l);
-	free_dead(l);
-	loop_post_cancel(l->loop, &l->reap);
-	loop_timer_stop(l->loop, &l->tick);
-	if (l->kern)
-		l7_kernel_close(l->kern);
-	if (l->mh)
-		metrics_http_close(l->mh);
-	if (l->lim)
-		limiter_free(l->lim);
-	if (l->lfd >= 0) {
-		loop_io_del(l->loop, &l->listen_io);
-		close(l->lfd);
-	}
-	if (l->sfd >= 0) {
-		loop_io_del(l->loop, &l->signal_io);
-		close(l->sfd);
-	}
-	loop_free(l->loop);
-	l7_config_free(&l->cfg);
 }
