@@ -14,6 +14,10 @@ with, in whichever of the forms sluice's parsers use:
     laid out: a struct table's first string ({ "listen", D_FN, ... }) or
     every string of a string array ({ "port", "limit", ... }):
         strcmp(w[0], directives[i].name), strcmp(word, keywords[k])
+  - every table of the one directive reader's type, struct directive
+    (user/lib/directive.h: sluiced.conf and sluice-l7's file), whose names
+    directive.c compares through a pointer:
+        static const struct directive directives[] = { { "interface", ... } }
   - getopt_long's option table (as --NAME) and its short options (as -X).
 
 So an if-chain turned into a table (or a table into an if-chain) yields the
@@ -75,10 +79,19 @@ def call_args(src, open_paren):
     return args
 
 
-def tables(src):
-    """name -> the body of every array initialised with braces."""
+# Tables of these element types are keyword tables wherever they are: their
+# reader compares the names elsewhere, through a pointer.
+READER_TYPES = {'directive'}
+
+
+def tables(src, types=None):
+    """name -> the body of every array initialised with braces (and, in
+    types, name -> its element's struct tag, for struct arrays)."""
     found = {}
     for m in re.finditer(r'(\w+)\s*\[[^\]]*\]\s*=\s*\{', src):
+        decl = re.search(r'struct\s+(\w+)\s+(?:const\s+)?$', src[max(0, m.start() - 80):m.start()])
+        if types is not None and decl:
+            types[m.group(1)] = decl.group(1)
         i, depth = m.end() - 1, 0
         while i < len(src):
             if src[i] == '"':
@@ -105,8 +118,12 @@ def table_names(body):
 
 def names(src):
     src = strip_comments(src)
-    tabs = tables(src)
+    types = {}
+    tabs = tables(src, types)
     out = set()
+    for t, tag in types.items():
+        if tag in READER_TYPES:
+            out.update(table_names(tabs[t]))
     for m in re.finditer(r'\bstr(?:case)?cmp\s*\(', src):
         args = call_args(src, m.end() - 1)
         if len(args) != 2:
