@@ -176,6 +176,103 @@ $(BENCH_LIVE): $(call objs,$(BUILD),$(BENCH_LIVE_SRCS)) $(LIB_OBJS)
 $(BUILD):
 	$(Q)mkdir -p $@
 
+# --- version, install, package ---------------------------------------------
+# One version string for every binary, compiled into user/lib/version.o only:
+# `git describe` in a git tree, else the VERSION file, else debian/changelog.
+# `make VERSION=...` overrides it; a VERSION in the environment does not.
+ifneq ($(origin VERSION),command line)
+VERSION    := $(or $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+		git describe --always --dirty 2>/dev/null), \
+	      $(shell cat VERSION 2>/dev/null), \
+	      $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null), unknown)
+endif
+VERSION_STAMP := $(BUILD)/version.txt
+# Rewritten only when the version changes, so version.o rebuilds only then.
+$(shell mkdir -p $(BUILD) && { printf '%s\n' '$(VERSION)' | cmp -s - $(VERSION_STAMP) || \
+	printf '%s\n' '$(VERSION)' > $(VERSION_STAMP); })
+$(BUILD)/user/lib/version.o $(BUILD)/san/user/lib/version.o: $(VERSION_STAMP)
+$(BUILD)/user/lib/version.o $(BUILD)/san/user/lib/version.o: \
+	USER_CFLAGS += -DSLUICE_VERSION='"$(VERSION)"'
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/sluice
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+COMPLDIR   ?= $(PREFIX)/share/bash-completion/completions
+CONFDIR    ?= /etc/sluice
+DESTDIR    ?=
+INSTALL    ?= install
+MAN8       := man/sluice.8 man/sluiced.8 man/sluice-l7.8
+MAN5       := man/sluiced.conf.5 man/sluice-l7.conf.5
+UNITS      := dist/systemd/sluiced.service dist/systemd/sluice-l7.service
+DOCS       := README.md docs/operations.md docs/l7.md docs/l7-config.md docs/fleet.md \
+	      docs/metrics.md
+# dist/EXAMPLE -> $(CONFDIR)/NAME with MODE: 600 for sluice-l7's (it names API keys)
+CONFS      := sluiced.conf.example:sluiced.conf:0644 sluice-l7.conf.example:l7.conf:0600
+DEB_DIR    := $(BUILD)/deb
+
+.PHONY: programs install uninstall deb
+
+programs: $(SLUICE) $(SLUICED) $(SLUICE_L7)  ## build the three installed binaries only
+
+# The units name the binaries by path: rewritten for SBINDIR and DOCDIR.
+install: programs  ## install into DESTDIR/PREFIX (/usr/local); never overwrites a file in CONFDIR (/etc/sluice)
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(SBINDIR)
+	$(Q)$(INSTALL) -m 0755 $(SLUICE) $(SLUICED) $(SLUICE_L7) $(DESTDIR)$(SBINDIR)/
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	$(Q)$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	$(Q)$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	$(Q)$(INSTALL) -D -m 0644 dist/bash-completion/sluice $(DESTDIR)$(COMPLDIR)/sluice
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(DOCDIR)
+	$(Q)$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(UNITDIR)
+	$(Q)for u in $(UNITS); do \
+		sed -e 's|/usr/local/sbin|$(SBINDIR)|g' -e 's|/usr/local/share/doc/sluice|$(DOCDIR)|g' \
+		    -e 's|/etc/sluice|$(CONFDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/}.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}.tmp && \
+		mv $(DESTDIR)$(UNITDIR)/$${u##*/}.tmp $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(CONFDIR)
+	$(Q)for c in $(CONFS); do \
+		x=$${c%%:*}; f=$${c#*:}; f=$${f%%:*}; m=$${c##*:}; \
+		if [ -e $(DESTDIR)$(CONFDIR)/$$f ]; then \
+			echo "  KEEP     $(DESTDIR)$(CONFDIR)/$$f (exists; dist/$$x is the new example)"; \
+		else \
+			$(INSTALL) -m $$m dist/$$x $(DESTDIR)$(CONFDIR)/$$f || exit 1; \
+		fi; \
+	done
+
+# Leaves CONFDIR: the files there may hold the operator's edits (and API keys).
+uninstall:  ## remove what `make install` put in DESTDIR/PREFIX, except the files in CONFDIR
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,sluice sluiced sluice-l7) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
+		$(DESTDIR)$(COMPLDIR)/sluice \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS))) \
+		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
+	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	$(Q)echo "  KEEP     $(DESTDIR)$(CONFDIR) (remove it by hand if it is no longer wanted)"
+
+# The package is built from a copy of the tracked files (uncommitted edits
+# included) in $(DEB_DIR), where the .deb and the build's files land: the
+# tree itself is not touched. The copy's build is debian/rules' own: none of
+# this make's variables (BUILD=...) leak into it.
+deb:  ## build the Debian package (dpkg-buildpackage -us -uc -b) into build/deb/ (BUILD/deb/)
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | \
+			tar --null -T - --no-recursion --ignore-failed-read -cf - 2>/dev/null | \
+			tar -xf - -C $(DEB_DIR)/src; \
+	else \
+		tar -cf - --exclude='./build' --exclude='./build-*' . | tar -xf - -C $(DEB_DIR)/src; \
+	fi
+	$(Q)cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u VERSION \
+		dpkg-buildpackage -us -uc -b
+	$(Q)ls -1 $(DEB_DIR)/*.deb
+
 # --- running ---------------------------------------------------------------
 test: deps  ## run every test suite (needs root); ends with "N passed, N failed"
 	$(Q)$(MAKE) --no-print-directory all $(SLUICE_SAN) $(SLUICED_SAN) $(SLUICE_L7_SAN) $(UNIT_SAN) $(FUZZ_L7)

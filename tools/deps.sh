@@ -7,6 +7,8 @@ pkgs="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev make gcc
       libjansson-dev wrk nginx-light curl redis-server libhiredis-dev libssl-dev openssl
       ca-certificates iptables"
 missing=""
+# make deb, the man pages' lint, the completion and package tests
+pkgs="$pkgs mandoc man-db bash-completion debhelper lintian fakeroot"
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"

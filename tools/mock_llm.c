@@ -36,6 +36,7 @@
 #include "loop.h"
 #include "parse.h"
 #include "tls.h"
+#include "version.h"
 
 #define PROG "mock-llm"
 #define HEAD_MAX (16 * 1024)           /* request line + headers */
@@ -1905,6 +1906,7 @@ static void usage(FILE *f)
 "                           x-ratelimit-limit/remaining/reset-requests/-tokens\n"
 "  -v, --verbose            log every LLM request on stderr\n"
 "  -h, --help               show this help\n"
+"  --version                print the version and exit\n"
 "\n"
 "Per-request headers override the options: x-mock-latency-ms,\n"
 "x-mock-completion-tokens (ignores max_tokens), x-mock-prompt-tokens,\n"
@@ -2162,6 +2164,9 @@ int main(int argc, char **argv)
 	pid_t *pids = NULL;
 	__u64 v = 0;
 	sigset_t mask;
+
+	if (version_flag("mock-llm", argc, argv))
+		return 0;
 
 	log_init(PROG, LOG_WARN);
 	if (parse_listen("127.0.0.1:9000", &e))

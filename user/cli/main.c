@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "log.h"
+#include "version.h"
 
 struct cli cli;
 
@@ -48,6 +49,7 @@ static const char usage[] =
 "              named and nothing from the file is applied\n"
 "  -v          verbose: show libbpf's messages (-vv: and its debug output)\n"
 "  -h, --help  this text; 'sluice COMMAND --help' for a command\n"
+"  --version   print the version and exit\n"
 "\n"
 "Exit status: 0 on success, 1 when an operation failed, 2 on a usage error.\n";
 
@@ -112,6 +114,9 @@ int main(int argc, char **argv)
 	const char *file = NULL;
 	size_t i;
 	int a = 1;
+
+	if (version_flag("sluice", argc, argv))
+		return 0;
 
 	while (a < argc && argv[a][0] == '-') {
 		if (!strcmp(argv[a], "-v")) {

@@ -24,6 +24,7 @@
 #include "pin.h"
 #include "policy.h"
 #include "sluiced.h"
+#include "version.h"
 
 #define EXIT_USAGE 2
 
@@ -42,7 +43,8 @@ static const char usage[] =
 "  --detach-on-exit  detach from every interface on SIGTERM/SIGINT\n"
 "  --check           parse FILE, print OK or FILE:LINE: reason, and exit\n"
 "  -v                debug messages and libbpf's (-vv: libbpf's debug too)\n"
-"  -h, --help        this text\n";
+"  -h, --help        this text\n"
+"  --version         print the version and exit\n";
 
 static int need_root(void)
 {
@@ -288,6 +290,9 @@ int main(int argc, char **argv)
 	int foreground = 0, check = 0, verbose = 0, a, err;
 	struct config_err ce;
 	sigset_t mask;
+
+	if (version_flag("sluiced", argc, argv))
+		return 0;
 
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "-c") && a + 1 < argc)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "l7.h"
 #include "log.h"
+#include "version.h"
 
 static void usage(FILE *f)
 {
@@ -31,6 +32,7 @@ static void usage(FILE *f)
 		"      --check        read and validate FILE, print a summary, and exit\n"
 		"  -v, --verbose      debug messages (each connection's errors)\n"
 		"  -h, --help         this text\n"
+		"      --version      print the version and exit\n"
 		"\n"
 		"Signals: SIGHUP reloads FILE (tiers, keys, limits, timeouts; the listen,\n"
 		"metrics and backend addresses need a restart); SIGINT and SIGTERM stop\n"
@@ -55,6 +57,9 @@ int main(int argc, char **argv)
 	struct errbuf e = { "" };
 	static struct l7 l7;
 	int check = 0, verbose = 0, opt, err;
+
+	if (version_flag("sluice-l7", argc, argv))
+		return 0;
 
 	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (opt) {
