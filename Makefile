@@ -44,10 +44,14 @@ CLI_SRCS   := $(wildcard user/cli/*.c)
 DAEMON_SRCS := $(wildcard user/daemon/*.c)
 # sluice-l7: everything but main.c is also linked into the unit tests.
 L7_SRCS    := $(filter-out user/l7/main.c,$(wildcard user/l7/*.c))
-UNIT_SRCS  := $(wildcard tests/unit/*.c) $(L7_SRCS)
+# tests/lib: test frames (pkt.c) and the programs under test (fixture.c), for
+# the unit tests and sluice-bench. The unit tests are one binary in two
+# groups, pure and bpf, chosen per file (see tests/unit/harness.h).
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+UNIT_SRCS  := $(wildcard tests/unit/*.c) $(TESTLIB_SRCS) $(L7_SRCS)
 MOCK_SRCS  := tools/mock_llm.c
 FUZZ_SRCS  := tests/fuzz/fuzz_l7.c user/l7/http.c user/l7/tokens.c
-BENCH_SRCS := tools/bench.c
+BENCH_SRCS := tools/bench.c $(TESTLIB_SRCS)
 BENCH_LIVE_SRCS := tools/bench_live.c
 
 # $(call objs,DIR,SRCS)
@@ -111,6 +115,10 @@ $(BUILD)/lua/%.lua.h: user/lib/lua/%.lua
 $(BUILD)/user/lib/scripts.o $(BUILD)/san/user/lib/scripts.o: $(LUA_HDRS)
 
 # --- userspace -------------------------------------------------------------
+# The test library's headers, for the tests and sluice-bench only.
+$(BUILD)/tests/%.o $(BUILD)/san/tests/%.o: USER_CFLAGS += -Itests/lib
+$(BUILD)/tools/bench.o: USER_CFLAGS += -Itests/lib
+
 # Every user object may include a skeleton, so skeletons come first.
 $(BUILD)/%.o: %.c $(SKELS)
 	$(call msg,CC,$@)

@@ -37,27 +37,17 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/utsname.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
-#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
-#include <linux/tcp.h>
-#include <linux/udp.h>
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "floor.skel.h"
-#include "sluice_xdp.skel.h"
-#include "sluice_tc.skel.h"
-#include "command.h"
-#include "loader.h"
+#include "check.h"
+#include "fixture.h"
 #include "log.h"
-#include "maps.h"
 #include "parse.h"
-#include "policy.h"
+#include "pkt.h"
 #include "sluice.h"
 #include "stats.h"
+#include "util.h"
 
 #define DEFAULT_ROUNDS 7
 #define DEFAULT_REPEAT 2000000
@@ -65,18 +55,15 @@
 #define MAX_REPEAT 100000000
 
 /* The state table of the table-size cases: 2^21 slots, so 10^6 sources fit
- * without the LRU evicting any of them. */
+ * without the LRU evicting any of them. The sources are the fixture's
+ * numbered ones (fx_source): 198.18.0.0/15, then IPv6 /64s. */
 #define BIG_STATE_ENTRIES (1u << 21)
-#define FILL_BATCH 65536
-/* 198.18.0.0/15 holds 131070 usable host addresses; sources past them are
- * IPv6 /64s from 2001:db8::/32. Keys are the same size either way. */
-#define V4_SOURCES 131070u
 
 /* Random-source runs: packets per case per round, each run once. */
 #define COLD_PACKETS 2048
 
 #define BENCH_DPORT 5000
-#define BENCH_SRC4 "198.18.0.1"
+#define BENCH_SRC4 "198.18.0.1" /* fx_source(0) */
 #define BENCH_DST4 "198.19.0.1"
 #define BENCH_SRC6 "2001:db8::1"
 #define BENCH_DST6 "2001:db8:ffff::1"
@@ -99,18 +86,32 @@
  * them for the warm-up connection. */
 #define SYN_PORT_BASE 10001
 #define TCP_PAYLOAD_LEN 64
-/* Byte 13 of the TCP header, as bpf/parsing.h reads it. */
-#define TH_SYN 0x02
-#define TH_RST 0x04
-#define TH_PSH 0x08
-#define TH_ACK 0x10
 /* The start of what each side's payload carries; the TC program reads the
  * status class of the first response segment after a request. */
 #define REQUEST_TEXT "GET / HTTP/1.1\r\nHost: bench\r\n"
 #define RESPONSE_TEXT "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
 
+/* tests/lib reports a failed check here (check.h): printed, and counted for
+ * the few fx_* calls that return no error of their own. */
+static int checks_failed;
+
+int check_report(int cond, const char *file, int line, const char *expr, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (cond)
+		return 1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_err("%s:%d: %s (%s)", file, line, msg, expr);
+	checks_failed++;
+	return 0;
+}
+
 /* ------------------------------------------------------------------------ */
-/* Packets */
+/* Packets, built by tests/lib/pkt.c */
 
 struct packet {
 	unsigned char data[128];
@@ -119,322 +120,129 @@ struct packet {
 
 #define PAYLOAD_LEN 22 /* an IPv4 UDP frame of 64 bytes */
 
-static void packet_udp4(struct packet *p, __u32 saddr_be, __u16 dport)
+/* Every bench frame has the IPv4 header checksum 0, zero bytes of UDP
+ * payload, TCP sequence number 1 and TCP payload padded with 'x', as it
+ * always had: the programs check none of it. */
+static void packet_build(struct packet *p, const struct pkt_spec *s)
 {
-	struct ethhdr eth = { .h_dest = { 2, 0, 0, 0, 0, 2 }, .h_source = { 2, 0, 0, 0, 0, 1 } };
-	struct iphdr ip = {};
-	struct udphdr udp = {};
-	size_t off = 0;
-
 	memset(p, 0, sizeof(*p));
-	eth.h_proto = htons(ETH_P_IP);
-	ip.version = 4;
-	ip.ihl = 5;
-	ip.tot_len = htons(sizeof(ip) + sizeof(udp) + PAYLOAD_LEN);
-	ip.ttl = 64;
-	ip.protocol = IPPROTO_UDP;
-	ip.saddr = saddr_be;
-	inet_pton(AF_INET, BENCH_DST4, &ip.daddr);
-	udp.source = htons(40000);
-	udp.dest = htons(dport);
-	udp.len = htons(sizeof(udp) + PAYLOAD_LEN);
-
-	memcpy(p->data + off, &eth, sizeof(eth));
-	off += sizeof(eth);
-	memcpy(p->data + off, &ip, sizeof(ip));
-	off += sizeof(ip);
-	memcpy(p->data + off, &udp, sizeof(udp));
-	off += sizeof(udp);
-	p->len = (__u32)(off + PAYLOAD_LEN);
-}
-
-static void packet_udp6(struct packet *p, const struct in6_addr *saddr, __u16 dport)
-{
-	struct ethhdr eth = { .h_dest = { 2, 0, 0, 0, 0, 2 }, .h_source = { 2, 0, 0, 0, 0, 1 } };
-	struct ipv6hdr ip6 = {};
-	struct udphdr udp = {};
-	size_t off = 0;
-
-	memset(p, 0, sizeof(*p));
-	eth.h_proto = htons(ETH_P_IPV6);
-	ip6.version = 6;
-	ip6.payload_len = htons(sizeof(udp) + PAYLOAD_LEN);
-	ip6.nexthdr = IPPROTO_UDP;
-	ip6.hop_limit = 64;
-	memcpy(&ip6.saddr, saddr, sizeof(*saddr));
-	inet_pton(AF_INET6, BENCH_DST6, &ip6.daddr);
-	udp.source = htons(40000);
-	udp.dest = htons(dport);
-	udp.len = htons(sizeof(udp) + PAYLOAD_LEN);
-
-	memcpy(p->data + off, &eth, sizeof(eth));
-	off += sizeof(eth);
-	memcpy(p->data + off, &ip6, sizeof(ip6));
-	off += sizeof(ip6);
-	memcpy(p->data + off, &udp, sizeof(udp));
-	off += sizeof(udp);
-	p->len = (__u32)(off + PAYLOAD_LEN);
-}
-
-/* A TCP segment from src:sport to dst:dport with the TH_* flags and, if
- * text is not NULL, TCP_PAYLOAD_LEN bytes of payload that start with it. */
-static void packet_tcp4(struct packet *p, __u32 saddr_be, __u32 daddr_be, __u16 sport,
-			__u16 dport, __u8 flags, const char *text)
-{
-	struct ethhdr eth = { .h_dest = { 2, 0, 0, 0, 0, 2 }, .h_source = { 2, 0, 0, 0, 0, 1 } };
-	__u32 plen = text ? TCP_PAYLOAD_LEN : 0;
-	struct iphdr ip = {};
-	struct tcphdr th = {};
-	size_t off = 0;
-
-	_Static_assert(sizeof(eth) + sizeof(ip) + sizeof(th) + TCP_PAYLOAD_LEN <=
-		       sizeof(p->data), "TCP_PAYLOAD_LEN does not fit struct packet");
-	memset(p, 0, sizeof(*p));
-	eth.h_proto = htons(ETH_P_IP);
-	ip.version = 4;
-	ip.ihl = 5;
-	ip.tot_len = htons((__u16)(sizeof(ip) + sizeof(th) + plen));
-	ip.ttl = 64;
-	ip.protocol = IPPROTO_TCP;
-	ip.saddr = saddr_be;
-	ip.daddr = daddr_be;
-	th.source = htons(sport);
-	th.dest = htons(dport);
-	th.seq = htonl(1);
-	th.doff = sizeof(th) / 4;
-	th.window = htons(65535);
-	((unsigned char *)&th)[13] = flags;
-
-	memcpy(p->data + off, &eth, sizeof(eth));
-	off += sizeof(eth);
-	memcpy(p->data + off, &ip, sizeof(ip));
-	off += sizeof(ip);
-	memcpy(p->data + off, &th, sizeof(th));
-	off += sizeof(th);
-	if (text) {
-		memset(p->data + off, 'x', plen);
-		memcpy(p->data + off, text, strlen(text));
+	p->len = (__u32)pkt_build(s, p->data, sizeof(p->data));
+	if (!p->len) {
+		pr_err("a bench frame does not build (%s > %s)", pkt_src(s), pkt_dst(s));
+		abort();
 	}
-	p->len = (__u32)(off + plen);
 }
 
-static __u32 addr4(const char *s)
+static void packet_udp(struct packet *p, int family, const char *src)
 {
-	struct in_addr a;
+	struct pkt_spec s = {
+		.family = family, .src = src, .dst = family == 6 ? BENCH_DST6 : BENCH_DST4,
+		.proto = PKT_UDP, .sport = 40000, .dport = BENCH_DPORT, .payload = PAYLOAD_LEN,
+		.fill = PKT_FILL(0), .no_ip_csum = 1,
+	};
 
-	inet_pton(AF_INET, s, &a);
-	return a.s_addr;
+	packet_build(p, &s);
 }
 
-/* The client's packets (XDP sees them) and the server's (TC sees them). */
-static void packet_client(struct packet *p, __u16 cport, __u8 flags, const char *text)
+/* The connection of client port cport, as its client sends it. */
+static struct pkt_spec tcp_client(__u16 cport)
 {
-	packet_tcp4(p, addr4(BENCH_SRC4), addr4(BENCH_DST4), cport, BENCH_DPORT, flags, text);
+	struct pkt_spec s = {
+		.family = 4, .src = BENCH_SRC4, .dst = BENCH_DST4, .proto = PKT_TCP,
+		.sport = cport, .dport = BENCH_DPORT, .seq = 1, .fill = PKT_FILL('x'),
+		.no_ip_csum = 1,
+	};
+
+	return s;
 }
 
-static void packet_server(struct packet *p, __u16 cport, __u8 flags, const char *text)
+/* A segment with the PKT_* flags and, if text is not NULL, TCP_PAYLOAD_LEN
+ * bytes of payload that start with it: the client's (XDP sees them) or the
+ * server's (TC sees them). */
+static void packet_tcp(struct packet *p, int server, __u16 cport, __u16 flags, const char *text)
 {
-	packet_tcp4(p, addr4(BENCH_DST4), addr4(BENCH_SRC4), BENCH_DPORT, cport, flags, text);
+	struct pkt_spec c = tcp_client(cport), s = server ? pkt_reply(&c, flags) : c;
+
+	s.tcp_flags = flags;
+	s.data = text;
+	s.payload = text ? TCP_PAYLOAD_LEN : 0;
+	packet_build(p, &s);
 }
 
-/* The flow key sluice builds for client port cport (include/sluice.h). */
-static void flow_key_for(__u16 cport, struct sluice_flow_key *k)
+static void packet_client(struct packet *p, __u16 cport, __u16 flags, const char *text)
 {
-	__u32 c = addr4(BENCH_SRC4), s = addr4(BENCH_DST4);
-
-	memset(k, 0, sizeof(*k));
-	memcpy(k->client, &c, 4);
-	memcpy(k->server, &s, 4);
-	k->client_port = cport;
-	k->server_port = BENCH_DPORT;
-	k->family = SLUICE_AF_INET;
+	packet_tcp(p, 0, cport, flags, text);
 }
 
-/* Source number i of a filled state table (0 is BENCH_SRC4, the measured
- * one). The packet's address and its bucket key must agree. */
-static int source_is_v4(__u32 i)
+static void packet_server(struct packet *p, __u16 cport, __u16 flags, const char *text)
 {
-	return i < V4_SOURCES;
+	packet_tcp(p, 1, cport, flags, text);
 }
 
-static __u32 source_v4(__u32 i)
-{
-	struct in_addr a;
-
-	inet_pton(AF_INET, BENCH_SRC4, &a);
-	return htonl(ntohl(a.s_addr) + i);
-}
-
-static void source_v6(__u32 i, struct in6_addr *a)
-{
-	__u32 j = i - V4_SOURCES;
-
-	/* 2001:db8:HHHH:LLLL::1, one /64 each */
-	inet_pton(AF_INET6, "2001:db8::1", a);
-	a->s6_addr[4] = (unsigned char)(j >> 24);
-	a->s6_addr[5] = (unsigned char)(j >> 16);
-	a->s6_addr[6] = (unsigned char)(j >> 8);
-	a->s6_addr[7] = (unsigned char)j;
-}
-
+/* A UDP packet from source number i of a filled state table (0 is
+ * BENCH_SRC4, the measured one). */
 static void packet_for_source(struct packet *p, __u32 i)
 {
-	struct in6_addr a;
+	char src[64];
 
-	if (source_is_v4(i)) {
-		packet_udp4(p, source_v4(i), BENCH_DPORT);
-		return;
-	}
-	source_v6(i, &a);
-	packet_udp6(p, &a, BENCH_DPORT);
+	packet_udp(p, i < FX_V4_SOURCES ? 4 : 6, fx_source(i, src, sizeof(src)));
 }
 
 /* ------------------------------------------------------------------------ */
-/* Programs under test */
+/* Programs under test, opened by tests/lib/fixture.c */
 
 struct inst {
 	const char *what;         /* for error messages */
-	struct sluice_xdp *skel;  /* NULL for the floor */
-	struct floor *floor;
-	struct sluice_tc *tc;     /* the TC egress program on skel's maps, if loaded */
-	int prog_fd;              /* XDP: sluice_xdp or floor_drop */
-	int tc_prog_fd;           /* TC: sluice_tc_egress or floor_tc */
-	struct sluice_maps maps;
+	struct fx fx;             /* fx.skel NULL for the floor; fx.tc if loaded */
 	struct sluice_rule bench; /* the rule named "bench", if any */
 	int has_bench;
-	__u32 state_entries;
 };
 
 static int inst_open_floor(struct inst *in)
 {
+	struct fx_opts o = { .floor = 1 };
 	int err;
 
 	memset(in, 0, sizeof(*in));
 	in->what = "floor";
-	in->floor = floor__open_and_load();
-	if (!in->floor) {
-		err = -errno;
+	err = fx_open_opts(&in->fx, &o);
+	if (err)
 		pr_err("load build/floor.bpf.o: %s", strerror(-err));
-		return err;
-	}
-	in->prog_fd = bpf_program__fd(in->floor->progs.floor_drop);
-	in->tc_prog_fd = bpf_program__fd(in->floor->progs.floor_tc);
-	return 0;
+	return err;
 }
 
-static int inst_open(struct inst *in, const char *what, __u32 state_entries, int test_clock)
+/* As `sluice attach` loads it (the kernel's clock unless test_clock, the
+ * production flow table, the state-insert limiter's defaults), with the
+ * TC egress program on the same maps if tc. */
+static int inst_open(struct inst *in, const char *what, __u32 state_entries, int test_clock,
+		     int tc)
 {
-	struct load_opts lo = { .pin = 0, .state_entries = state_entries, .test_clock = test_clock };
+	struct fx_opts o = { .state_entries = state_entries,
+			     .flow_entries = SLUICE_DEFAULT_FLOW_ENTRIES, .tc = tc,
+			     .real_clock = !test_clock, .attach_config = 1 };
 	int err;
 
 	memset(in, 0, sizeof(*in));
 	in->what = what;
-	in->state_entries = state_entries ? state_entries : SLUICE_DEFAULT_STATE_ENTRIES;
-	err = loader_open(&in->skel, &lo);
-	if (err) {
-		pr_err("%s: load sluice: %s", what, strerror(-err));
-		return err;
-	}
-	maps_from_skel(&in->maps, in->skel);
-	in->prog_fd = bpf_program__fd(in->skel->progs.sluice_xdp);
-	/* As `sluice attach` does: the state-insert limiter's defaults. */
-	err = loader_init_config(in->maps.cfg, in->state_entries, 0);
+	err = fx_open_opts(&in->fx, &o);
 	if (err)
-		pr_err("%s: initialise config: %s", what, strerror(-err));
-	if (test_clock && in->skel->bss)
-		in->skel->bss->sluice_test_now = monotonic_ns();
+		pr_err("%s: load sluice: %s", what, strerror(-err));
 	return err;
-}
-
-/* The TC egress program on the instance's maps, as `sluice attach` loads it. */
-static int inst_open_tc(struct inst *in)
-{
-	struct load_opts lo = { .pin = 0 };
-	int err;
-
-	err = loader_open_tc(&in->tc, in->skel, &lo);
-	if (err) {
-		pr_err("%s: load the TC program: %s", in->what, strerror(-err));
-		return err;
-	}
-	in->tc_prog_fd = bpf_program__fd(in->tc->progs.sluice_tc_egress);
-	return 0;
 }
 
 static void inst_close(struct inst *in)
 {
-	if (in->tc)
-		sluice_tc__destroy(in->tc);
-	in->tc = NULL;
-	if (in->skel)
-		sluice_xdp__destroy(in->skel);
-	if (in->floor)
-		floor__destroy(in->floor);
-	in->skel = NULL;
-	in->floor = NULL;
+	fx_close(&in->fx);
 }
 
-/* A policy transaction on one instance, fed with the CLI's own grammar. */
-struct tx {
-	struct inst *in;
-	struct policy p;
-	int err;
-};
-
-static int tx_begin(struct tx *t, struct inst *in)
+/* Ends a policy transaction (fixture.h, fx_tx_*) on in, keeping the rule
+ * named "bench". */
+static int inst_commit(struct inst *in, struct fx_tx *t)
 {
-	t->in = in;
-	t->err = policy_load(&t->p, &in->maps);
-	if (t->err)
-		pr_err("%s: load policy: %s", in->what, strerror(-t->err));
-	return t->err;
-}
-
-/* Splits a printf-formatted command into words and applies it. The first
- * error sticks, so a setup can issue many commands and check once. */
-__attribute__((format(printf, 2, 3)))
-static void tx_cmd(struct tx *t, const char *fmt, ...)
-{
-	char line[256], *words[COMMAND_MAX_WORDS];
-	struct command_result res;
-	struct errbuf e = { "" };
-	va_list ap;
-	int n;
-
-	if (t->err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	n = split_words(line, words, COMMAND_MAX_WORDS);
-	if (n < 0) {
-		t->err = n;
-	} else {
-		t->err = command_apply(&t->p, n, words, &res, &e);
-	}
-	if (t->err) {
-		va_start(ap, fmt);
-		vsnprintf(line, sizeof(line), fmt, ap);
-		va_end(ap);
-		pr_err("%s: '%s': %s", t->in->what, line, e.msg[0] ? e.msg : strerror(-t->err));
-	}
-}
-
-static int tx_commit(struct tx *t)
-{
-	int slot;
-
-	if (!t->err) {
-		slot = policy_rule_find(&t->p, "bench");
-		if (slot >= 0) {
-			t->in->bench = t->p.rules[slot];
-			t->in->has_bench = 1;
-		}
-		t->err = policy_commit(&t->p, &t->in->maps);
-		if (t->err)
-			pr_err("%s: commit policy: %s", t->in->what, strerror(-t->err));
-	}
-	policy_free(&t->p);
+	if (!t->err && !fx_tx_rule(t, "bench", &in->bench))
+		in->has_bench = 1;
+	if (fx_tx_commit(t))
+		pr_err("%s: '%s': %s", in->what, t->line, t->msg);
 	return t->err;
 }
 
@@ -442,146 +250,54 @@ static int tx_commit(struct tx *t)
  * match, a third on other ports, a third on other source prefixes (IPv4 and
  * IPv6, so the rule-source trie is not empty) and a third on another
  * protocol: each leaves some classifier dimension matching. */
-static void tx_other_rules(struct tx *t, int n)
+static void tx_other_rules(struct fx_tx *t, int n)
 {
 	int i;
 
 	for (i = 0; i < n; i++) {
 		switch (i % 3) {
 		case 0:
-			tx_cmd(t, "rule add name o%d dport %d proto udp pps 1000", i, 6000 + i);
+			fx_tx_cmd(t, "rule add name o%d dport %d proto udp pps 1000", i, 6000 + i);
 			break;
 		case 1:
 			if (i % 2)
-				tx_cmd(t, "rule add name o%d src 198.19.%d.0/24 dport 5000 pps 1000",
-				       i, i);
+				fx_tx_cmd(t, "rule add name o%d src 198.19.%d.0/24 dport 5000 pps "
+					  "1000", i, i);
 			else
-				tx_cmd(t, "rule add name o%d src 2001:db8:%x::/48 dport 5000 pps 1000",
-				       i, i + 1);
+				fx_tx_cmd(t, "rule add name o%d src 2001:db8:%x::/48 dport 5000 pps "
+					  "1000", i, i + 1);
 			break;
 		default:
-			tx_cmd(t, "rule add name o%d dport 5000 proto tcp pps 1000", i);
+			fx_tx_cmd(t, "rule add name o%d dport 5000 proto tcp pps 1000", i);
 			break;
 		}
 	}
 }
 
 /* Four rules that all match the bench packet, each in its own way. */
-static void tx_matching_rules(struct tx *t, const char *limit)
+static void tx_matching_rules(struct fx_tx *t, const char *limit)
 {
-	tx_cmd(t, "rule add name bench dport 5000 proto udp %s", limit);
-	tx_cmd(t, "rule add name m1 src 198.18.0.0/15 %s", limit);
-	tx_cmd(t, "rule add name m2 proto udp %s", limit);
-	tx_cmd(t, "rule add name m3 dport 4000-6000 %s", limit);
+	fx_tx_cmd(t, "rule add name bench dport 5000 proto udp %s", limit);
+	fx_tx_cmd(t, "rule add name m1 src 198.18.0.0/15 %s", limit);
+	fx_tx_cmd(t, "rule add name m2 proto udp %s", limit);
+	fx_tx_cmd(t, "rule add name m3 dport 4000-6000 %s", limit);
 }
 
-/* The bucket key that sluice_xdp builds for source i under the bench rule. */
-static void bucket_key_for_source(const struct sluice_rule *r, __u32 i,
-				  struct sluice_bucket_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->rule_id = r->id;
-	if (source_is_v4(i)) {
-		__u32 a = source_v4(i) & r->key_mask4;
-
-		k->family = SLUICE_AF_INET;
-		k->prefix_len = r->mask4;
-		memcpy(k->addr, &a, 4);
-	} else {
-		struct in6_addr a6;
-		__u32 w[4];
-		int j;
-
-		source_v6(i, &a6);
-		memcpy(w, &a6, 16);
-		for (j = 0; j < 4; j++)
-			w[j] &= r->key_mask6[j];
-		k->family = SLUICE_AF_INET6;
-		k->prefix_len = r->mask6;
-		memcpy(k->addr, w, 16);
-	}
-}
-
-/* Entries in the state table, read in batches. */
-static long count_buckets(int fd)
-{
-	__u32 batch_count = 8192, in_batch = 0, out_batch = 0;
-	struct sluice_bucket_key *keys;
-	struct sluice_bucket *vals;
-	long total = 0;
-	int first = 1, err;
-
-	keys = calloc(batch_count, sizeof(*keys));
-	vals = calloc(batch_count, sizeof(*vals));
-	if (!keys || !vals) {
-		total = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		__u32 n = batch_count;
-
-		err = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, vals,
-					   &n, NULL);
-		if (err && errno != ENOENT) {
-			total = -errno;
-			goto out;
-		}
-		total += n;
-		if (err)
-			break; /* ENOENT: that was the last batch */
-		in_batch = out_batch;
-		first = 0;
-	}
-out:
-	free(keys);
-	free(vals);
-	return total;
-}
-
-/* Sources 0..n-1, all far over the bench rule's limit (their next packet
- * is due an hour from now), as a flood that has been going on would leave
- * them. */
+/* Sources 0..n-1 under the bench rule, all far over its limit (their next
+ * packet is due an hour from now), as a flood that has been going on would
+ * leave them. */
 static int fill_buckets(struct inst *in, __u32 n)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
-	struct sluice_bucket_key *keys;
-	struct sluice_bucket *vals;
 	__u64 now = monotonic_ns();
-	__u32 done = 0, i;
-	long have;
-	int err = 0;
+	struct sluice_bucket v = {
+		.pkt_tat = now + 3600ULL * 1000000000ULL,
+		.byte_tat = now + 3600ULL * 1000000000ULL,
+		.created_ns = now, .last_seen_ns = now, .strike_window_ns = now,
+	};
+	int err = fx_fill_buckets(&in->fx, &in->bench, n, &v);
 
-	keys = calloc(FILL_BATCH, sizeof(*keys));
-	vals = calloc(FILL_BATCH, sizeof(*vals));
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < FILL_BATCH; i++) {
-		vals[i].pkt_tat = vals[i].byte_tat = now + 3600ULL * 1000000000ULL;
-		vals[i].created_ns = vals[i].last_seen_ns = vals[i].strike_window_ns = now;
-	}
-	while (done < n) {
-		__u32 chunk = n - done < FILL_BATCH ? n - done : FILL_BATCH;
-
-		for (i = 0; i < chunk; i++)
-			bucket_key_for_source(&in->bench, done + i, &keys[i]);
-		if (bpf_map_update_batch(in->maps.buckets, keys, vals, &chunk, &bo)) {
-			err = -errno;
-			pr_err("%s: fill state table at %u: %s", in->what, done, strerror(-err));
-			goto out;
-		}
-		done += chunk;
-	}
-	have = count_buckets(in->maps.buckets);
-	if (have != (long)n) {
-		pr_err("%s: state table holds %ld entries after filling %u (evictions?)",
-		       in->what, have, n);
-		err = have < 0 ? (int)have : -EIO;
-	}
-out:
-	free(keys);
-	free(vals);
+	if (err)
+		pr_err("%s: fill the state table: %s", in->what, strerror(-err));
 	return err;
 }
 
@@ -591,14 +307,7 @@ out:
 static int test_run(int prog_fd, const struct packet *pkt, __u32 repeat, __u32 *retval,
 		    __u32 *duration)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt->data, .data_size_in = pkt->len,
-		    .repeat = repeat);
-
-	if (bpf_prog_test_run_opts(prog_fd, &o))
-		return -errno;
-	*retval = o.retval;
-	*duration = o.duration;
-	return 0;
+	return fx_test_run(prog_fd, pkt->data, pkt->len, repeat, retval, duration);
 }
 
 static const char *verdict_name(int tc, __u32 v)
@@ -627,16 +336,6 @@ static const int unchanged[] = {
 	SLUICE_CNT_MALFORMED, SLUICE_CNT_FLOW_INSERT, SLUICE_CNT_FLOW_FULL,
 	SLUICE_CNT_FLOW_CLOSED, SLUICE_CNT_FLOW_RESET,
 };
-static const int watched[] = {
-	SLUICE_CNT_PACKETS, SLUICE_CNT_DROP_DENY, SLUICE_CNT_DROP_BAN, SLUICE_CNT_DROP_RATE,
-	SLUICE_CNT_DROP_BYTES, SLUICE_CNT_DROP_CONN_RATE, SLUICE_CNT_DROP_CONNS,
-	SLUICE_CNT_DROP_FLOW_FULL, SLUICE_CNT_ALLOWED, SLUICE_CNT_STATE_INSERT,
-	SLUICE_CNT_STATE_THROTTLED, SLUICE_CNT_CAS_EXHAUSTED, SLUICE_CNT_MALFORMED,
-	SLUICE_CNT_FLOW_INSERT, SLUICE_CNT_FLOW_FULL, SLUICE_CNT_FLOW_CLOSED,
-	SLUICE_CNT_FLOW_RESET,
-};
-#define N_WATCHED (sizeof(watched) / sizeof(watched[0]))
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *counter_name(int c)
 {
@@ -644,29 +343,19 @@ static const char *counter_name(int c)
 								       : "?";
 }
 
-static int read_counters(const struct inst *in, __u64 *out)
+/* Every global counter, indexed by enum sluice_counter. */
+static int read_counters(struct inst *in, __u64 *out)
 {
-	size_t i;
-	int err;
+	int err = fx_counters(&in->fx, out);
 
-	for (i = 0; i < N_WATCHED; i++) {
-		err = maps_percpu_sum(in->maps.counters, (__u32)watched[i], &out[i], 1);
-		if (err) {
-			pr_err("%s: read counters: %s", in->what, strerror(-err));
-			return err;
-		}
-	}
-	return 0;
+	if (err)
+		pr_err("%s: read counters: %s", in->what, strerror(-err));
+	return err;
 }
 
 static __u64 delta_of(const __u64 *before, const __u64 *after, int counter)
 {
-	size_t i;
-
-	for (i = 0; i < N_WATCHED; i++)
-		if (watched[i] == counter)
-			return after[i] - before[i];
-	return 0;
+	return after[counter] - before[counter];
 }
 
 static __u64 drops_of(const __u64 *before, const __u64 *after)
@@ -674,7 +363,7 @@ static __u64 drops_of(const __u64 *before, const __u64 *after)
 	__u64 n = 0;
 	size_t i;
 
-	for (i = 0; i < ARRAY_LEN(drop_counters); i++)
+	for (i = 0; i < NELEM(drop_counters); i++)
 		n += delta_of(before, after, drop_counters[i]);
 	return n;
 }
@@ -695,7 +384,7 @@ struct bench_case {
 
 static int case_prog_fd(const struct bench_case *c)
 {
-	return c->tc ? c->in->tc_prog_fd : c->in->prog_fd;
+	return c->tc ? c->in->fx.tc_fd : c->in->fx.prog_fd;
 }
 
 /* Checks that a run of `repeat` packets did what the case claims: every
@@ -724,7 +413,7 @@ static int check_counters(const struct bench_case *c, const __u64 *before, const
 		return -EIO;
 	}
 	if (c->tc || c->verdict == XDP_PASS) {
-		for (i = 0; i < ARRAY_LEN(drop_counters); i++) {
+		for (i = 0; i < NELEM(drop_counters); i++) {
 			if (delta_of(before, after, drop_counters[i])) {
 				pr_err("%s: a passing case counted %llu %s", c->name,
 				       (unsigned long long)delta_of(before, after, drop_counters[i]),
@@ -733,7 +422,7 @@ static int check_counters(const struct bench_case *c, const __u64 *before, const
 			}
 		}
 	}
-	for (i = 0; i < ARRAY_LEN(unchanged); i++) {
+	for (i = 0; i < NELEM(unchanged); i++) {
 		if (delta_of(before, after, unchanged[i])) {
 			pr_err("%s: the timed run counted %llu %s (it must not)", c->name,
 			       (unsigned long long)delta_of(before, after, unchanged[i]),
@@ -751,24 +440,15 @@ static int check_counters(const struct bench_case *c, const __u64 *before, const
  * real handshake would: SYN at XDP, SYN-ACK at TC, ACK at XDP. */
 static int flow_establish(struct inst *in, __u16 cport)
 {
-	struct sluice_flow_key k;
+	struct pkt_spec c = tcp_client(cport);
 	struct sluice_flow f;
-	struct packet syn, synack, ack;
-	__u32 ret, dur;
-	int err;
 
-	packet_client(&syn, cport, TH_SYN, NULL);
-	packet_server(&synack, cport, TH_SYN | TH_ACK, NULL);
-	packet_client(&ack, cport, TH_ACK, NULL);
-	if ((err = test_run(in->prog_fd, &syn, 1, &ret, &dur)) || ret != XDP_PASS ||
-	    (err = test_run(in->tc_prog_fd, &synack, 1, &ret, &dur)) || ret != TC_ACT_OK ||
-	    (err = test_run(in->prog_fd, &ack, 1, &ret, &dur)) || ret != XDP_PASS) {
-		pr_err("%s: handshake of client port %u: %s", in->what, cport,
-		       err ? strerror(-err) : "a packet got the wrong verdict");
-		return err ? err : -EIO;
+	if (fx_handshake(&in->fx, &c)) {
+		pr_err("%s: handshake of client port %u: a packet got the wrong verdict", in->what,
+		       cport);
+		return -EIO;
 	}
-	flow_key_for(cport, &k);
-	if (bpf_map_lookup_elem(in->maps.flows, &k, &f) || f.state != SLUICE_FLOW_ESTABLISHED) {
+	if (fx_flow(&in->fx, &c, &f) || f.state != SLUICE_FLOW_ESTABLISHED) {
 		pr_err("%s: after the handshake of client port %u the connection is %s", in->what,
 		       cport, errno == ENOENT ? "not tracked" : "not established");
 		return -EIO;
@@ -777,15 +457,19 @@ static int flow_establish(struct inst *in, __u16 cport)
 }
 
 /* The bench service's signals (zero before the first handshake). */
-static int read_signals(const struct inst *in, struct sluice_signals *s)
+static int read_signals(struct inst *in, struct sluice_signals *s)
 {
-	__u32 port = BENCH_DPORT;
+	int failed = checks_failed;
+	struct sluice_signals *got = fx_signals(&in->fx, BENCH_DPORT);
 
-	memset(s, 0, sizeof(*s));
-	if (bpf_map_lookup_elem(in->maps.signals, &port, s) && errno != ENOENT) {
-		pr_err("%s: read signals: %s", in->what, strerror(errno));
-		return -errno;
+	if (checks_failed != failed) {
+		pr_err("%s: read signals", in->what);
+		return -EIO;
 	}
+	memset(s, 0, sizeof(*s));
+	if (got)
+		*s = *got;
+	free(got);
 	return 0;
 }
 
@@ -795,18 +479,19 @@ static int read_signals(const struct inst *in, struct sluice_signals *s)
  * request outstanding, which the round's first segment answers. */
 static int flow_prepare(const struct bench_case *c)
 {
-	struct sluice_flow_key k;
+	struct pkt_spec cs = tcp_client(c->cport);
+	struct sluice_flow_key k = fx_flow_key(&cs);
 	struct sluice_flow f;
+	int err = fx_flow(&c->in->fx, &cs, &f);
 
-	flow_key_for(c->cport, &k);
-	if (bpf_map_lookup_elem(c->in->maps.flows, &k, &f)) {
-		pr_err("%s: the connection is not tracked: %s", c->name, strerror(errno));
+	if (err) {
+		pr_err("%s: the connection is not tracked: %s", c->name, strerror(-err));
 		return -EIO;
 	}
 	f.client_seen_ns = 0;
 	f.server_seen_ns = 0;
 	f.request_ns = c->tc && c->payload ? monotonic_ns() : 0;
-	if (bpf_map_update_elem(c->in->maps.flows, &k, &f, BPF_EXIST)) {
+	if (bpf_map_update_elem(c->in->fx.m.flows, &k, &f, BPF_EXIST)) {
 		pr_err("%s: reset the connection: %s", c->name, strerror(errno));
 		return -EIO;
 	}
@@ -824,11 +509,10 @@ static int flow_check(const struct bench_case *c, const struct sluice_signals *b
 	__u64 resp = a[SLUICE_SIG_RESPONSES] - b[SLUICE_SIG_RESPONSES];
 	__u64 ok = a[SLUICE_SIG_HTTP_2XX] - b[SLUICE_SIG_HTTP_2XX];
 	__u64 want_req = !c->tc && c->payload, want_resp = c->tc && c->payload;
-	struct sluice_flow_key k;
+	struct pkt_spec cs = tcp_client(c->cport);
 	struct sluice_flow f;
 
-	flow_key_for(c->cport, &k);
-	if (bpf_map_lookup_elem(c->in->maps.flows, &k, &f)) {
+	if (fx_flow(&c->in->fx, &cs, &f)) {
 		pr_err("%s: the run ended the connection", c->name);
 		return -EIO;
 	}
@@ -877,14 +561,14 @@ static int case_verify(const struct bench_case *c)
 
 static int case_measure(struct bench_case *c, int round, __u32 repeat)
 {
-	__u64 before[N_WATCHED], after[N_WATCHED];
+	__u64 before[SLUICE_CNT_MAX], after[SLUICE_CNT_MAX];
 	struct sluice_signals sig_before, sig_after;
 	__u32 ret, dur;
 	int err;
 
 	if (c->cport && ((err = flow_prepare(c)) || (err = read_signals(c->in, &sig_before))))
 		return err;
-	if (c->in->skel && (err = read_counters(c->in, before)))
+	if (c->in->fx.skel && (err = read_counters(c->in, before)))
 		return err;
 	err = test_run(case_prog_fd(c), &c->pkt, repeat, &ret, &dur);
 	if (err) {
@@ -896,7 +580,7 @@ static int case_measure(struct bench_case *c, int round, __u32 repeat)
 		       verdict_name(c->tc, ret), verdict_name(c->tc, c->verdict));
 		return -EIO;
 	}
-	if (c->in->skel) {
+	if (c->in->fx.skel) {
 		err = read_counters(c->in, after);
 		if (!err)
 			err = check_counters(c, before, after, repeat, (__u64)dur * repeat);
@@ -985,12 +669,12 @@ static int cold_prepare(struct cold_case *c, int rounds)
 					  c->sources > 1 ? rng_below(c->sources) : 0);
 			break;
 		case COLD_SYN:
-			packet_client(&c->pkts[i], (__u16)(SYN_PORT_BASE + i), TH_SYN, NULL);
-			packet_client(&c->rsts[i], (__u16)(SYN_PORT_BASE + i), TH_RST | TH_ACK,
+			packet_client(&c->pkts[i], (__u16)(SYN_PORT_BASE + i), PKT_SYN, NULL);
+			packet_client(&c->rsts[i], (__u16)(SYN_PORT_BASE + i), PKT_RST | PKT_ACK,
 				      NULL);
 			break;
 		case COLD_ACK:
-			packet_client(&c->pkts[i], CPORT_ACK, TH_ACK, NULL);
+			packet_client(&c->pkts[i], CPORT_ACK, PKT_ACK, NULL);
 			break;
 		}
 	}
@@ -999,15 +683,15 @@ static int cold_prepare(struct cold_case *c, int rounds)
 
 /* The concurrent count that a `conns` bench rule keeps for the client, or -1
  * when the instance has no such rule. */
-static long long conns_count(const struct inst *in)
+static long long conns_count(struct inst *in)
 {
 	struct sluice_bucket_key k;
 	struct sluice_conn_count cc;
 
 	if (!in->has_bench || !(in->bench.flags & SLUICE_RULE_HAS_CONNS))
 		return -1;
-	bucket_key_for_source(&in->bench, 0, &k);
-	if (bpf_map_lookup_elem(in->maps.conns, &k, &cc))
+	k = fx_source_bkey(&in->bench, 0);
+	if (fx_conn_count(&in->fx, &k, &cc))
 		return 0;
 	return (long long)cc.count;
 }
@@ -1020,7 +704,7 @@ static int cold_run(const struct cold_case *c, const struct packet *pkts, __u32 
 	int err;
 
 	for (i = 0; i < n; i++) {
-		err = test_run(c->in->prog_fd, &pkts[i], 1, &ret, &dur);
+		err = test_run(c->in->fx.prog_fd, &pkts[i], 1, &ret, &dur);
 		if (err) {
 			pr_err("%s: BPF_PROG_TEST_RUN: %s", c->name, strerror(-err));
 			return err;
@@ -1062,7 +746,7 @@ static int cold_check(const struct cold_case *c, const __u64 *before, const __u6
 		       (unsigned long long)reset);
 		return -EIO;
 	}
-	for (i = 0; i < ARRAY_LEN(unchanged); i++) {
+	for (i = 0; i < NELEM(unchanged); i++) {
 		int k = unchanged[i];
 
 		if (k == SLUICE_CNT_FLOW_INSERT || k == SLUICE_CNT_FLOW_RESET ||
@@ -1084,8 +768,7 @@ static int cold_check(const struct cold_case *c, const __u64 *before, const __u6
 static int syn_round(const struct cold_case *c, const struct packet *syns,
 		     const struct packet *rsts, __u32 n, __u32 *ns, int warmup)
 {
-	__u64 before[N_WATCHED], after[N_WATCHED];
-	struct sluice_flow_key k;
+	__u64 before[SLUICE_CNT_MAX], after[SLUICE_CNT_MAX];
 	long long held;
 	int err;
 
@@ -1110,7 +793,7 @@ static int syn_round(const struct cold_case *c, const struct packet *syns,
 		       held);
 		return -EIO;
 	}
-	if (!bpf_map_get_next_key(c->in->maps.flows, NULL, &k)) {
+	if (fx_nflows(&c->in->fx)) {
 		pr_err("%s: connections left in the flow table after the RSTs", c->name);
 		return -EIO;
 	}
@@ -1125,19 +808,19 @@ static int cold_verify(const struct cold_case *c)
 
 	if (c->kind != COLD_SYN)
 		return 0;
-	packet_client(&syn, SYN_PORT_BASE - 1, TH_SYN, NULL);
-	packet_client(&rst, SYN_PORT_BASE - 1, TH_RST | TH_ACK, NULL);
+	packet_client(&syn, SYN_PORT_BASE - 1, PKT_SYN, NULL);
+	packet_client(&rst, SYN_PORT_BASE - 1, PKT_RST | PKT_ACK, NULL);
 	return syn_round(c, &syn, &rst, 1, NULL, 1);
 }
 
 static int cold_round(struct cold_case *c)
 {
-	__u64 before[N_WATCHED], after[N_WATCHED];
+	__u64 before[SLUICE_CNT_MAX], after[SLUICE_CNT_MAX];
 	int err;
 
 	if (c->kind == COLD_SYN) {
 		err = syn_round(c, c->pkts, c->rsts, COLD_PACKETS, &c->ns[c->n], 0);
-	} else if (!c->in->skel) {
+	} else if (!c->in->fx.skel) {
 		err = cold_run(c, c->pkts, COLD_PACKETS, c->verdict, &c->ns[c->n]);
 	} else {
 		if ((err = read_counters(c->in, before)) ||
@@ -1301,42 +984,45 @@ enum {
 
 static int setup_instances(struct inst *insts)
 {
-	struct tx t;
+	struct inst *in;
+	struct fx_tx t;
 	int err, i;
 
 	err = inst_open_floor(&insts[I_FLOOR]);
 	if (err)
 		return err;
 
-#define OPEN(idx, what, entries, clock)                                  \
+#define OPEN_TC(idx, what, entries, clock, tc)                           \
 	do {                                                             \
-		err = inst_open(&insts[idx], what, entries, clock);      \
+		err = inst_open(&insts[idx], what, entries, clock, tc);  \
 		if (err)                                                 \
 			return err;                                      \
-		if (tx_begin(&t, &insts[idx]))                           \
+		if (fx_tx_begin(&t, &insts[idx].fx))                     \
 			return t.err;                                    \
+		in = &insts[idx];                                        \
 	} while (0)
+#define OPEN(idx, what, entries, clock) OPEN_TC(idx, what, entries, clock, 0)
 #define COMMIT()                                                         \
 	do {                                                             \
-		if (tx_commit(&t))                                       \
+		if (inst_commit(in, &t))                                 \
 			return t.err;                                    \
 	} while (0)
 
 	OPEN(I_NORULES, "no rules", 0, 0);
 	COMMIT();
 	OPEN(I_PASS1, "1 rule pass", 0, 0);
-	tx_cmd(&t, PASS_RULE);
+	fx_tx_cmd(&t, PASS_RULE);
 	COMMIT();
 	OPEN(I_DROP1, "1 rule drop", 0, 0);
-	tx_cmd(&t, DROP_RULE);
+	fx_tx_cmd(&t, DROP_RULE);
 	COMMIT();
 	OPEN(I_PASS64, "64 rules pass", 0, 0);
 	tx_other_rules(&t, 63);
-	tx_cmd(&t, PASS_RULE);
+	fx_tx_cmd(&t, PASS_RULE);
 	COMMIT();
 	OPEN(I_DROP64, "64 rules drop", 0, 0);
 	tx_other_rules(&t, 63);
-	tx_cmd(&t, DROP_RULE);
+	fx_tx_cmd(&t, DROP_RULE);
 	COMMIT();
 	OPEN(I_PASS64X4, "64 rules, 4 match, pass", 0, 0);
 	tx_other_rules(&t, 60);
@@ -1348,13 +1034,13 @@ static int setup_instances(struct inst *insts)
 	COMMIT();
 
 	OPEN(I_TABLE1, "table 1", BIG_STATE_ENTRIES, 0);
-	tx_cmd(&t, DROP_RULE);
+	fx_tx_cmd(&t, DROP_RULE);
 	COMMIT();
 	OPEN(I_TABLE4, "table 1e4", BIG_STATE_ENTRIES, 0);
-	tx_cmd(&t, DROP_RULE);
+	fx_tx_cmd(&t, DROP_RULE);
 	COMMIT();
 	OPEN(I_TABLE6, "table 1e6", BIG_STATE_ENTRIES, 0);
-	tx_cmd(&t, DROP_RULE);
+	fx_tx_cmd(&t, DROP_RULE);
 	COMMIT();
 	fprintf(stderr, "sluice-bench: filling state tables (1, 10^4, 10^6 sources)\n");
 	if ((err = fill_buckets(&insts[I_TABLE1], 1)) ||
@@ -1365,34 +1051,33 @@ static int setup_instances(struct inst *insts)
 	/* 1000 entries on each list, none of which the packet hits: what the
 	 * two LPM lookups cost once the tries are not empty. */
 	OPEN(I_LISTS, "lists", 0, 0);
-	tx_cmd(&t, DROP_RULE);
+	fx_tx_cmd(&t, DROP_RULE);
 	for (i = 0; i < 1000; i++) {
-		tx_cmd(&t, "deny add 198.19.%d.%d/32", i / 125, (i % 125) * 2 + 1);
-		tx_cmd(&t, "allow add 198.19.%d.%d/32", 100 + i / 125, (i % 125) * 2 + 2);
+		fx_tx_cmd(&t, "deny add 198.19.%d.%d/32", i / 125, (i % 125) * 2 + 1);
+		fx_tx_cmd(&t, "allow add 198.19.%d.%d/32", 100 + i / 125, (i % 125) * 2 + 2);
 	}
 	COMMIT();
 	OPEN(I_DENY, "deny hit", 0, 0);
-	tx_cmd(&t, DROP_RULE);
-	tx_cmd(&t, "deny add " BENCH_SRC4 "/32");
+	fx_tx_cmd(&t, DROP_RULE);
+	fx_tx_cmd(&t, "deny add " BENCH_SRC4 "/32");
 	COMMIT();
 	OPEN(I_ALLOW, "allow hit", 0, 0);
-	tx_cmd(&t, DROP_RULE);
-	tx_cmd(&t, "allow add 198.18.0.0/15");
+	fx_tx_cmd(&t, DROP_RULE);
+	fx_tx_cmd(&t, "allow add 198.18.0.0/15");
 	COMMIT();
 	OPEN(I_TESTCLOCK, "test clock", 0, 1);
-	tx_cmd(&t, DROP_RULE);
+	fx_tx_cmd(&t, DROP_RULE);
 	COMMIT();
 
 	/* TCP: established connections with the TC program beside XDP, as
 	 * `sluice attach` loads them; SYN cases, whose RSTs keep the default
 	 * flow table (SLUICE_DEFAULT_FLOW_ENTRIES) far from full. */
-	OPEN(I_FLOWS, "tcp, no rules", 0, 0);
+	OPEN_TC(I_FLOWS, "tcp, no rules", 0, 0, 1);
 	COMMIT();
-	OPEN(I_FLOWRULE, "tcp, 1 rule", 0, 0);
-	tx_cmd(&t, TCP_RULE);
+	OPEN_TC(I_FLOWRULE, "tcp, 1 rule", 0, 0, 1);
+	fx_tx_cmd(&t, TCP_RULE);
 	COMMIT();
-	if ((err = inst_open_tc(&insts[I_FLOWS])) || (err = inst_open_tc(&insts[I_FLOWRULE])) ||
-	    (err = flow_establish(&insts[I_FLOWS], CPORT_ACK)) ||
+	if ((err = flow_establish(&insts[I_FLOWS], CPORT_ACK)) ||
 	    (err = flow_establish(&insts[I_FLOWS], CPORT_DATA)) ||
 	    (err = flow_establish(&insts[I_FLOWS], CPORT_TC_ACK)) ||
 	    (err = flow_establish(&insts[I_FLOWS], CPORT_TC_DATA)) ||
@@ -1403,11 +1088,12 @@ static int setup_instances(struct inst *insts)
 	OPEN(I_SYNCLOCK, "syn, test clock", 0, 1);
 	COMMIT();
 	OPEN(I_CONNS, "syn, conns", 0, 0);
-	tx_cmd(&t, CONNS_RULE);
+	fx_tx_cmd(&t, CONNS_RULE);
 	COMMIT();
 	OPEN(I_CONNRATE, "syn, conn-rate", 0, 0);
-	tx_cmd(&t, CONN_RATE_RULE);
+	fx_tx_cmd(&t, CONN_RATE_RULE);
 	COMMIT();
+#undef OPEN_TC
 #undef OPEN
 #undef COMMIT
 	return 0;
@@ -1432,8 +1118,6 @@ int main(int argc, char **argv)
 	struct bench_case cases[32];
 	struct cold_case cold[12];
 	struct machine mach;
-	struct in6_addr src6;
-	struct in_addr src4;
 	size_t ncases = 0, ncold = 0, i;
 	__u64 rounds = DEFAULT_ROUNDS, repeat = DEFAULT_REPEAT;
 	struct errbuf e = { "" };
@@ -1481,20 +1165,18 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 
-	inet_pton(AF_INET, BENCH_SRC4, &src4);
-	inet_pton(AF_INET6, BENCH_SRC6, &src6);
 #define CASE4(label, idx, v, cnt)                                                  \
 	do {                                                                       \
 		cases[ncases] = (struct bench_case){ .name = label, .in = &insts[idx], \
 						     .verdict = v, .counter = cnt };   \
-		packet_udp4(&cases[ncases].pkt, src4.s_addr, BENCH_DPORT);          \
+		packet_udp(&cases[ncases].pkt, 4, BENCH_SRC4);                      \
 		ncases++;                                                          \
 	} while (0)
 #define CASE6(label, idx, v, cnt)                                                  \
 	do {                                                                       \
 		cases[ncases] = (struct bench_case){ .name = label, .in = &insts[idx], \
 						     .verdict = v, .counter = cnt };   \
-		packet_udp6(&cases[ncases].pkt, &src6, BENCH_DPORT);                \
+		packet_udp(&cases[ncases].pkt, 6, BENCH_SRC6);                      \
 		ncases++;                                                          \
 	} while (0)
 	CASE4("floor: bare XDP_DROP", I_FLOOR, XDP_DROP, -1);
@@ -1523,10 +1205,10 @@ int main(int argc, char **argv)
 						     .payload = data, .verdict = v,    \
 						     .counter = -1 };                  \
 		if (is_tc)                                                         \
-			packet_server(&cases[ncases].pkt, port, TH_ACK | (data ? TH_PSH : 0), \
+			packet_server(&cases[ncases].pkt, port, PKT_ACK | (data ? PKT_PSH : 0), \
 				      data ? RESPONSE_TEXT : NULL);                \
 		else                                                               \
-			packet_client(&cases[ncases].pkt, port, TH_ACK | (data ? TH_PSH : 0), \
+			packet_client(&cases[ncases].pkt, port, PKT_ACK | (data ? PKT_PSH : 0), \
 				      data ? REQUEST_TEXT : NULL);                 \
 		ncases++;                                                          \
 	} while (0)
@@ -1539,11 +1221,11 @@ int main(int argc, char **argv)
 	cases[ncases] = (struct bench_case){ .name = "TCP ACK, untracked (flow lookup misses)",
 					     .in = &insts[I_FLOWS], .verdict = XDP_PASS,
 					     .counter = -1 };
-	packet_client(&cases[ncases++].pkt, CPORT_UNTRACKED, TH_ACK, NULL);
+	packet_client(&cases[ncases++].pkt, CPORT_UNTRACKED, PKT_ACK, NULL);
 	/* The TC table: its floor first. */
 	cases[ncases] = (struct bench_case){ .name = "floor: bare TC_ACT_OK", .in = &insts[I_FLOOR],
 					     .tc = 1, .verdict = TC_ACT_OK, .counter = -1 };
-	packet_server(&cases[ncases++].pkt, CPORT_TC_ACK, TH_ACK, NULL);
+	packet_server(&cases[ncases++].pkt, CPORT_TC_ACK, PKT_ACK, NULL);
 	CASE_TCP("server ACK, established connection", I_FLOWS, 1, CPORT_TC_ACK, 0, TC_ACT_OK);
 	CASE_TCP("server ACK + 64 B data, established connection", I_FLOWS, 1, CPORT_TC_DATA, 1,
 		 TC_ACT_OK);
@@ -1627,7 +1309,7 @@ int main(int argc, char **argv)
 
 	/* The 10^6 table must still hold every source: nothing was evicted. */
 	{
-		long have = count_buckets(insts[I_TABLE6].maps.buckets);
+		long have = fx_count_buckets(&insts[I_TABLE6].fx);
 
 		if (have != 1000000) {
 			pr_err("drop, 10^6 sources: the table holds %ld entries after the run", have);

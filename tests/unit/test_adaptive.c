@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * The adaptive controller (user/lib/adaptive.c): its config statement, the
  * window it reads from sluice_signals, one step of the formula on fixed

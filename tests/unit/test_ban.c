@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * Escalation: a rule with `ban S` puts a source's masked prefix on the deny
  * list for S seconds once the rule dropped it ban_strikes (= burst) times

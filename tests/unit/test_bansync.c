@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * bansync on a real Redis and real (unattached) BPF maps: two gateways,
  * each with its own deny list, rules and origin map and its own store

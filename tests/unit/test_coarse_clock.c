@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * The token buckets on the coarse clock (bpf/clock.h, bpf/gcra.h): the
  * clock stands still for a tick and then jumps, and the buckets reset an

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * Connection limits (conns, conn-rate) and the counts behind them: exactly
  * N concurrent connections per limit key, the slot of a closed, reset or

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * The TCP flow state machine (bpf/flow.h): the client's segments through
  * XDP, the server's through TC egress, one row per conversation. Each row

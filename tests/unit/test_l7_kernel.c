@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * test_l7_kernel.c - sluice-l7's bridge to the kernel side against real maps
  * pinned under a temporary SLUICE_PIN_ROOT (as `sluice attach` pins them,

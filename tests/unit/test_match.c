@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * Rule matching: which rules a frame reaches, by source prefix, destination
  * port and protocol class (docs/design.md, "Classifier"). Every rule of a

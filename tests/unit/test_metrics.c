@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * The Prometheus exposition (user/lib/metrics.c) and its endpoint
  * (user/lib/metrics_http.c): traffic with known counts run through XDP and

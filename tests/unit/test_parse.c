@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * Parsing, seen from outside: each frame is run past a set of never-limiting
  * rules, one per thing the parser extracts (protocol class, destination port,

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * State-table pressure (docs/design.md, "State table pressure"): a flood of
  * spoofed sources must not create per-source entries faster than the

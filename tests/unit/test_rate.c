@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * Token-bucket (GCRA) arithmetic, seen from outside: frames are run on the
  * test clock, and the verdicts, the drop-reason counters, the rule's counters

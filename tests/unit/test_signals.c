@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * Backend signals per service port (bpf/signals.h, TC egress): connect and
  * response latency into the right histogram bucket for a known delta on the

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define TEST_GROUP "bpf" /* loads BPF programs or creates maps: needs root (harness.h) */
 /*
  * Verdict order (docs/design.md, "Verdict order"): deny list, then, once the
  * transport header parsed, the allow list, then every matching rule; a frame

@@ -39,6 +39,9 @@
 #define PKT_ACK 0x10
 #define PKT_NO_FLAGS 0x100 /* tcp_flags: a segment with none set */
 
+/* pkt_spec.fill: the payload after `data` is all byte b. */
+#define PKT_FILL(b) (0x100 | (__u8)(b))
+
 /* ICMP types a spec can ask for by name. */
 #define PKT_ICMP_UNREACH 3    /* destination unreachable */
 #define PKT_ICMPV6_UNREACH 1
@@ -71,14 +74,20 @@ struct pkt_spec {
 	__u8 ext[PKT_MAX_EXT];
 	__u8 ext_len[PKT_MAX_EXT];
 
+	int no_ip_csum;      /* IPv4: leave the header checksum 0 (sluice does not
+			      * check it; sluice-bench's frames have it 0) */
+
 	/* L4 */
 	__u16 sport, dport;
 	__u16 tcp_flags;     /* PKT_SYN, PKT_ACK, ...; 0 = a SYN (PKT_NO_FLAGS: none) */
+	__u32 seq;           /* TCP sequence number */
 	size_t payload;      /* bytes after the L4 header */
 	size_t frame_len;    /* if set: pad the payload so the frame has this length */
 	/* The payload starts with these bytes (a 0 byte ends them); payload
-	 * 0 means exactly these. The rest is a counting pattern. */
+	 * 0 means exactly these. The rest is a counting pattern, or with
+	 * fill = PKT_FILL(b) the byte b. */
 	const char *data;
+	int fill;
 
 	/* ICMP/ICMPv6: type and code (default an echo request, or destination
 	 * unreachable when quoting). `quote` is the packet the message is
@@ -92,7 +101,8 @@ const char *pkt_src(const struct pkt_spec *s);
 const char *pkt_dst(const struct pkt_spec *s);
 
 /* The other direction of s's connection (addresses and ports swapped, no
- * payload, no tags kept), with these TCP flags. */
+ * payload, no tags kept), with these TCP flags; its headers built the way
+ * s's are (seq, fill, no_ip_csum kept). */
 struct pkt_spec pkt_reply(const struct pkt_spec *s, __u16 tcp_flags);
 
 /* Returns the frame length, or 0 if the spec is invalid or does not fit. */

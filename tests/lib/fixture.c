@@ -1,20 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "floor.skel.h"
 #include "sluice_xdp.skel.h"
 #include "sluice_tc.skel.h"
+#include "check.h"
 #include "command.h"
 #include "fixture.h"
-#include "harness.h"
 #include "loader.h"
 #include "parse.h"
 #include "policy.h"
 #include "prefix.h"
 #include "stats.h"
+#include "util.h"
 
 int fx_open(struct fx *f, __u32 state_entries)
 {
@@ -28,7 +31,8 @@ int fx_open_opts(struct fx *f, const struct fx_opts *fo)
 	/* Preallocating a production-sized flow table costs the kernel most
 	 * of a fixture's open; no unit test needs more than a few thousand
 	 * flows unless it asks. */
-	struct load_opts o = { .pin = 0, .test_clock = 1, .state_entries = fo->state_entries,
+	struct load_opts o = { .pin = 0, .test_clock = !fo->real_clock,
+			       .state_entries = fo->state_entries,
 			       .flow_entries = fo->flow_entries ? fo->flow_entries
 								: FX_DEFAULT_FLOW_ENTRIES,
 			       .no_tc = fo->no_tc, .test_clock_slack_ns = fo->tick_ns };
@@ -37,6 +41,14 @@ int fx_open_opts(struct fx *f, const struct fx_opts *fo)
 	memset(f, 0, sizeof(*f));
 	f->prog_fd = -1;
 	f->tc_fd = -1;
+	if (fo->floor) {
+		f->floor = floor__open_and_load();
+		if (!CHECK(f->floor != NULL, "load floor.bpf.o: %s", strerror(errno)))
+			return -EINVAL;
+		f->prog_fd = bpf_program__fd(f->floor->progs.floor_drop);
+		f->tc_fd = bpf_program__fd(f->floor->progs.floor_tc);
+		return 0;
+	}
 	err = loader_open(&f->skel, &o);
 	if (!CHECK(err == 0, "loader_open: %s", strerror(-err)))
 		return err ? err : -EINVAL;
@@ -55,8 +67,17 @@ int fx_open_opts(struct fx *f, const struct fx_opts *fo)
 	}
 	maps_from_skel(&f->m, f->skel);
 	f->prog_fd = bpf_program__fd(f->skel->progs.sluice_xdp);
+	if (fo->attach_config) {
+		err = loader_init_config(f->m.cfg, fo->state_entries ? fo->state_entries
+								     : SLUICE_DEFAULT_STATE_ENTRIES, 0);
+		if (!CHECK(err == 0, "initialise config: %s", strerror(-err))) {
+			fx_close(f);
+			return err;
+		}
+	}
 	f->t0 = monotonic_ns();
-	fx_at(f, 0);
+	if (!fo->real_clock)
+		fx_at(f, 0);
 	return 0;
 }
 
@@ -68,49 +89,96 @@ void fx_close(struct fx *f)
 	if (f->skel)
 		sluice_xdp__destroy(f->skel);
 	f->skel = NULL;
+	if (f->floor)
+		floor__destroy(f->floor);
+	f->floor = NULL;
+}
+
+int fx_tx_begin(struct fx_tx *t, struct fx *f)
+{
+	memset(t, 0, sizeof(*t));
+	t->f = f;
+	t->p = calloc(1, sizeof(*t->p));
+	if (!CHECK(t->p != NULL, "out of memory"))
+		return t->err = -ENOMEM;
+	t->err = policy_load(t->p, &f->m);
+	if (!CHECK(t->err == 0, "policy_load: %s", strerror(-t->err))) {
+		free(t->p);
+		t->p = NULL;
+	}
+	return t->err;
+}
+
+void fx_tx_cmd(struct fx_tx *t, const char *fmt, ...)
+{
+	char line[sizeof(t->line)], *words[COMMAND_MAX_WORDS];
+	struct command_result res = { 0 };
+	struct errbuf e = { { 0 } };
+	va_list ap;
+	int nw;
+
+	if (t->err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(t->line, sizeof(t->line), fmt, ap);
+	va_end(ap);
+	memcpy(line, t->line, sizeof(line));
+	nw = split_words(line, words, COMMAND_MAX_WORDS);
+	t->err = nw < 0 ? nw : command_apply(t->p, nw, words, &res, &e);
+	if (t->err)
+		snprintf(t->msg, sizeof(t->msg), "%s", e.msg[0] ? e.msg : strerror(-t->err));
+	else if (res.added_rule)
+		t->added_rule_id = res.rule_id;
+}
+
+int fx_tx_rule(struct fx_tx *t, const char *name, struct sluice_rule *out)
+{
+	int slot = t->p ? policy_rule_find(t->p, name) : -1;
+
+	if (slot < 0)
+		return -ENOENT;
+	*out = t->p->rules[slot];
+	return 0;
+}
+
+int fx_tx_commit(struct fx_tx *t)
+{
+	if (!t->p)
+		return t->err;
+	if (!t->err) {
+		t->err = policy_commit(t->p, &t->f->m);
+		if (t->err)
+			snprintf(t->msg, sizeof(t->msg), "policy_commit: %s", strerror(-t->err));
+	}
+	policy_free(t->p);
+	free(t->p);
+	t->p = NULL;
+	return t->err;
 }
 
 int fx_policy(struct fx *f, const char *const *lines, int n, char *errout, size_t errlen)
 {
-	struct command_result res;
-	struct errbuf e = { { 0 } };
-	struct policy *p;
+	struct fx_tx t;
 	int i, err, slot = 0;
 
-	p = calloc(1, sizeof(*p));
-	if (!CHECK(p != NULL, "out of memory"))
-		return -ENOMEM;
-	err = policy_load(p, &f->m);
-	if (!CHECK(err == 0, "policy_load: %s", strerror(-err))) {
-		free(p);
-		return err;
-	}
-	for (i = 0; i < n; i++) {
-		char line[512], *words[COMMAND_MAX_WORDS];
-		int nw;
-
-		snprintf(line, sizeof(line), "%s", lines[i]);
-		nw = split_words(line, words, COMMAND_MAX_WORDS);
-		err = nw < 0 ? nw : command_apply(p, nw, words, &res, &e);
-		if (err)
-			goto out;
-		if (n == 1 && res.added_rule) {
+	if (fx_tx_begin(&t, f))
+		return t.err;
+	for (i = 0; i < n && !t.err; i++) {
+		t.added_rule_id = 0;
+		fx_tx_cmd(&t, "%s", lines[i]);
+		if (n == 1 && t.added_rule_id) {
 			for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
-				if (p->rules[slot].id == res.rule_id && policy_rule_live(p, slot))
+				if (t.p->rules[slot].id == t.added_rule_id &&
+				    policy_rule_live(t.p, slot))
 					break;
 		}
 	}
-	err = policy_commit(p, &f->m);
-	if (err)
-		snprintf(e.msg, sizeof(e.msg), "policy_commit: %s", strerror(-err));
-out:
-	policy_free(p);
-	free(p);
+	err = fx_tx_commit(&t);
 	if (err) {
 		if (errout)
-			snprintf(errout, errlen, "%s", e.msg);
+			snprintf(errout, errlen, "%s", t.msg);
 		else
-			CHECK(0, "'%s': %s", lines[i < n ? i : n - 1], e.msg);
+			CHECK(0, "'%s': %s", t.line, t.msg);
 		return err;
 	}
 	return slot;
@@ -144,14 +212,27 @@ __u64 fx_now(struct fx *f)
 	return f->skel->bss->sluice_test_now;
 }
 
-int fx_run(struct fx *f, const __u8 *frame, size_t len)
+int fx_test_run(int prog_fd, const void *frame, size_t len, __u32 repeat, __u32 *retval,
+		__u32 *duration)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len,
-		    .repeat = 1);
+		    .repeat = repeat);
 
-	if (bpf_prog_test_run_opts(f->prog_fd, &o))
+	if (bpf_prog_test_run_opts(prog_fd, &o))
 		return -errno;
-	return (int)o.retval;
+	if (retval)
+		*retval = o.retval;
+	if (duration)
+		*duration = o.duration;
+	return 0;
+}
+
+int fx_run(struct fx *f, const __u8 *frame, size_t len)
+{
+	__u32 ret = 0;
+	int err = fx_test_run(f->prog_fd, frame, len, 1, &ret, NULL);
+
+	return err ? err : (int)ret;
 }
 
 int fx_send(struct fx *f, const struct pkt_spec *s)
@@ -166,14 +247,13 @@ int fx_send(struct fx *f, const struct pkt_spec *s)
 
 int fx_run_tc(struct fx *f, const __u8 *frame, size_t len)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len,
-		    .repeat = 1);
+	__u32 ret = 0;
+	int err;
 
 	if (!CHECK(f->tc_fd >= 0, "no TC program (open with fx_opts.tc)"))
 		return -ENOENT;
-	if (bpf_prog_test_run_opts(f->tc_fd, &o))
-		return -errno;
-	return (int)o.retval;
+	err = fx_test_run(f->tc_fd, frame, len, 1, &ret, NULL);
+	return err ? err : (int)ret;
 }
 
 int fx_send_tc(struct fx *f, const struct pkt_spec *s)
@@ -374,11 +454,12 @@ __u64 fx_counter(struct fx *f, enum sluice_counter c)
 	return v;
 }
 
-void fx_counters(struct fx *f, __u64 out[SLUICE_CNT_MAX])
+int fx_counters(struct fx *f, __u64 out[SLUICE_CNT_MAX])
 {
 	int err = stats_counters(&f->m, out);
 
 	CHECK(err == 0, "read counters: %s", strerror(-err));
+	return err;
 }
 
 struct sluice_rule_stats fx_rstats(struct fx *f, int slot)
@@ -417,6 +498,135 @@ size_t fx_nbuckets(struct fx *f)
 	CHECK(err == 0, "read buckets: %s", strerror(-err));
 	free(rows);
 	return n;
+}
+
+/* Source i of the numbered population (fixture.h): family and address. */
+static int source_addr(__u32 i, __u8 addr[16])
+{
+	struct in_addr a;
+
+	memset(addr, 0, 16);
+	if (i < FX_V4_SOURCES) {
+		inet_pton(AF_INET, "198.18.0.1", &a);
+		a.s_addr = htonl(ntohl(a.s_addr) + i);
+		memcpy(addr, &a, 4);
+		return AF_INET;
+	}
+	i -= FX_V4_SOURCES;
+	inet_pton(AF_INET6, "2001:db8::1", addr);
+	addr[4] = (__u8)(i >> 24);
+	addr[5] = (__u8)(i >> 16);
+	addr[6] = (__u8)(i >> 8);
+	addr[7] = (__u8)i;
+	return AF_INET6;
+}
+
+const char *fx_source(__u32 i, char *buf, size_t len)
+{
+	__u8 a[16];
+	int af = source_addr(i, a);
+
+	return inet_ntop(af, a, buf, (socklen_t)len);
+}
+
+struct sluice_bucket_key fx_source_bkey(const struct sluice_rule *r, __u32 i)
+{
+	struct sluice_bucket_key k;
+	__u32 w[4];
+	int j;
+
+	memset(&k, 0, sizeof(k));
+	k.rule_id = r->id;
+	if (source_addr(i, (__u8 *)w) == AF_INET) {
+		w[0] &= r->key_mask4;
+		k.family = SLUICE_AF_INET;
+		k.prefix_len = r->mask4;
+		memcpy(k.addr, w, 4);
+	} else {
+		for (j = 0; j < 4; j++)
+			w[j] &= r->key_mask6[j];
+		k.family = SLUICE_AF_INET6;
+		k.prefix_len = r->mask6;
+		memcpy(k.addr, w, 16);
+	}
+	return k;
+}
+
+long fx_count_buckets(struct fx *f)
+{
+	__u32 batch_count = 8192, in_batch = 0, out_batch = 0;
+	struct sluice_bucket_key *keys;
+	struct sluice_bucket *vals;
+	long total = 0;
+	int first = 1, err;
+
+	keys = calloc(batch_count, sizeof(*keys));
+	vals = calloc(batch_count, sizeof(*vals));
+	if (!CHECK(keys && vals, "out of memory")) {
+		total = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		__u32 n = batch_count;
+
+		err = bpf_map_lookup_batch(f->m.buckets, first ? NULL : &in_batch, &out_batch, keys,
+					   vals, &n, NULL);
+		if (err && !CHECK(errno == ENOENT, "read the state table: %s", strerror(errno))) {
+			total = -errno;
+			goto out;
+		}
+		total += n;
+		if (err)
+			break; /* ENOENT: that was the last batch */
+		in_batch = out_batch;
+		first = 0;
+	}
+out:
+	free(keys);
+	free(vals);
+	return total;
+}
+
+#define FILL_BATCH 65536
+
+int fx_fill_buckets(struct fx *f, const struct sluice_rule *r, __u32 n,
+		    const struct sluice_bucket *v)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
+	struct sluice_bucket_key *keys;
+	struct sluice_bucket *vals;
+	__u32 done = 0, i;
+	long have;
+	int err = 0;
+
+	keys = calloc(FILL_BATCH, sizeof(*keys));
+	vals = calloc(FILL_BATCH, sizeof(*vals));
+	if (!CHECK(keys && vals, "out of memory")) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < FILL_BATCH; i++)
+		vals[i] = *v;
+	while (done < n) {
+		__u32 chunk = n - done < FILL_BATCH ? n - done : FILL_BATCH;
+
+		for (i = 0; i < chunk; i++)
+			keys[i] = fx_source_bkey(r, done + i);
+		if (bpf_map_update_batch(f->m.buckets, keys, vals, &chunk, &bo)) {
+			err = -errno;
+			CHECK(0, "fill the state table at %u: %s", done, strerror(-err));
+			goto out;
+		}
+		done += chunk;
+	}
+	have = fx_count_buckets(f);
+	if (!CHECK(have == (long)n, "the state table holds %ld entries after filling %u "
+		   "(evictions?)", have, n))
+		err = have < 0 ? (int)have : -EIO;
+out:
+	free(keys);
+	free(vals);
+	return err;
 }
 
 static int deny_key(const char *prefix, struct sluice_lpm_key *k)

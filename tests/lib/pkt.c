@@ -80,6 +80,9 @@ struct pkt_spec pkt_reply(const struct pkt_spec *s, __u16 tcp_flags)
 		.sport = s->dport,
 		.dport = s->sport,
 		.tcp_flags = tcp_flags,
+		.seq = s->seq,
+		.fill = s->fill,
+		.no_ip_csum = s->no_ip_csum,
 	};
 
 	return r;
@@ -183,6 +186,8 @@ static void put_l4(struct wr *w, const struct pkt_spec *s, size_t payload)
 	case PKT_TCP:
 		be16(h, s->sport);
 		be16(h + 2, s->dport);
+		be16(h + 4, (__u16)(s->seq >> 16));
+		be16(h + 6, (__u16)s->seq);
 		h[12] = 5 << 4; /* data offset */
 		h[13] = (__u8)(s->tcp_flags == PKT_NO_FLAGS ? 0 : s->tcp_flags ? s->tcp_flags
 									 : PKT_SYN);
@@ -225,7 +230,7 @@ static void put_l4(struct wr *w, const struct pkt_spec *s, size_t payload)
 		from += n;
 	}
 	for (i = from; i < payload; i++)
-		pl[i] = (__u8)i;
+		pl[i] = s->fill ? (__u8)s->fill : (__u8)i;
 }
 
 size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t cap)
@@ -277,7 +282,8 @@ size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t cap)
 			return 0;
 		ip = buf + l3_off;
 		be16(ip + 2, (__u16)(w.len - l3_off));
-		be16(ip + 10, csum(ip, hl));
+		if (!s->no_ip_csum)
+			be16(ip + 10, csum(ip, hl));
 		return w.len;
 	}
 
