@@ -434,7 +434,10 @@ static const struct cfg_case cfg_cases[] = {
 
 	/* the file as a whole */
 	{ "unknown directive", BT "frobnicate 1\n",
-	  ":3: unknown directive 'frobnicate' (docs/l7-config.md lists them)" },
+	  ":3: unknown directive 'frobnicate' (sluice-l7.conf(5) lists the " },
+	{ "unknown directive, a typo", BT "queue-timout 1s\n",
+	  ":3: unknown directive 'queue-timout' (did you mean 'queue-timeout'? "
+	  "sluice-l7.conf(5) lists them all)" },
 	{ "directive case matters", "Period 1s\n" BT, ":1: unknown directive 'Period'" },
 	{ "empty file", "", "no 'backend ADDR:PORT' line" },
 	{ "no newline at the end", B "tier free", OK "n_tiers=1" },

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "directive.h"
 #include "l7_config.h"
 #include "parse.h"
 
@@ -42,13 +43,12 @@ struct l7_parse {
 	struct l7_config *c;
 	struct pending_key *keys;              /* L7_MAX_KEYS */
 	unsigned int n_keys;
-	unsigned int seen[64];                 /* line of a once-only directive, by index */
+	struct directive_seen seen;            /* line of a once-only directive, by index */
 	unsigned int tier_line[L7_MAX_TIERS];
 	struct addr backend[L7_MAX_BACKENDS];
 	unsigned int backend_line[L7_MAX_BACKENDS];
 	struct addr listen, metrics;
 	char default_tier[L7_NAME_LEN];
-	unsigned int line;                     /* the line being read */
 };
 
 void l7_config_defaults(struct l7_config *c)
@@ -167,10 +167,12 @@ static const char *key_hint(const char *key, char *buf, size_t len)
 	return buf;
 }
 
-static int do_listen(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_listen(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
 	int wild;
 
+	(void)line;
 	if (n < 2 || n > 3 || (n == 3 && !is_public_word(w[2])))
 		return errf(e, -EINVAL, "listen: expected ADDR:PORT [public]");
 	if (parse_addr("listen", w[1], &p->listen, &wild, e))
@@ -183,10 +185,12 @@ static int do_listen(struct l7_parse *p, int n, char **w, struct errbuf *e)
 	return 0;
 }
 
-static int do_metrics(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_metrics(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
 	int wild;
 
+	(void)line;
 	if (n == 2 && !strcmp(w[1], "off")) {
 		p->c->metrics[0] = '\0';
 		p->c->metrics_any = 0;
@@ -205,8 +209,9 @@ static int do_metrics(struct l7_parse *p, int n, char **w, struct errbuf *e)
 	return 0;
 }
 
-static int do_backend(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_backend(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
 	struct l7_config *c = p->c;
 	struct addr a;
 	unsigned int i;
@@ -226,16 +231,18 @@ static int do_backend(struct l7_parse *p, int n, char **w, struct errbuf *e)
 	if (c->n_backends == L7_MAX_BACKENDS)
 		return errf(e, -ENOSPC, "backend: more than %d backends", L7_MAX_BACKENDS);
 	p->backend[c->n_backends] = a;
-	p->backend_line[c->n_backends] = p->line;
+	p->backend_line[c->n_backends] = line;
 	snprintf(c->backends[c->n_backends], sizeof(c->backends[0]), "%s", w[1]);
 	c->n_backends++;
 	return 0;
 }
 
-static int do_key_header(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_key_header(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
 	char *s, *q;
 
+	(void)line;
 	if (n != 2)
 		return errf(e, -EINVAL, "key-header: expected a header NAME (e.g. x-api-key)");
 	s = w[1];
@@ -255,8 +262,11 @@ static int do_key_header(struct l7_parse *p, int n, char **w, struct errbuf *e)
 	return 0;
 }
 
-static int do_unknown_keys(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_unknown_keys(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
+
+	(void)line;
 	if (n == 2 && !strcmp(w[1], "default"))
 		p->c->refuse_unknown = 0;
 	else if (n == 2 && !strcmp(w[1], "refuse"))
@@ -266,8 +276,11 @@ static int do_unknown_keys(struct l7_parse *p, int n, char **w, struct errbuf *e
 	return 0;
 }
 
-static int do_default_tier(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_default_tier(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
+
+	(void)line;
 	if (n != 2)
 		return errf(e, -EINVAL, "default-tier: expected a tier NAME");
 	if (check_name("default-tier", w[1], e))
@@ -276,8 +289,11 @@ static int do_default_tier(struct l7_parse *p, int n, char **w, struct errbuf *e
 	return 0;
 }
 
-static int do_kernel(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_kernel(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
+
+	(void)line;
 	if (n == 2 && !strcmp(w[1], "on"))
 		p->c->kernel = 1;
 	else if (n == 2 && !strcmp(w[1], "off"))
@@ -287,18 +303,23 @@ static int do_kernel(struct l7_parse *p, int n, char **w, struct errbuf *e)
 	return 0;
 }
 
-static int do_store(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_store(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
+
+	(void)line;
 	return store_config_parse(n, w, &p->c->store, e);
 }
 
-static int do_deny_after(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_deny_after(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
 	struct l7_config *c = p->c;
 	uint64_t ban_ms = c->deny_ban_s * MS_PER_S;
 	int i, got_within = 0, got_ban = 0;
 	__u64 v;
 
+	(void)line;
 	if (n == 2 && !strcmp(w[1], "off")) {
 		c->deny_after = 0;
 		return 0;
@@ -373,8 +394,9 @@ static int tier_burst(const char *tier, const char *what, struct l7_limit *l, st
 	return 0;
 }
 
-static int do_tier(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_tier(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
 	struct l7_config *c = p->c;
 	unsigned int given = 0, i;
 	struct l7_tier t;
@@ -447,13 +469,14 @@ static int do_tier(struct l7_parse *p, int n, char **w, struct errbuf *e)
 	    tier_burst(t.name, "tier-rpm", &t.tier_rpm, e) ||
 	    tier_burst(t.name, "tier-tpm", &t.tier_tpm, e))
 		return -EINVAL;
-	p->tier_line[c->n_tiers] = p->line;
+	p->tier_line[c->n_tiers] = line;
 	c->tiers[c->n_tiers++] = t;
 	return 0;
 }
 
-static int do_key(struct l7_parse *p, int n, char **w, struct errbuf *e)
+static int do_key(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
+	struct l7_parse *p = ctx;
 	struct pending_key *k;
 	char hint[16];
 	const char *q;
@@ -477,125 +500,73 @@ static int do_key(struct l7_parse *p, int n, char **w, struct errbuf *e)
 	k = &p->keys[p->n_keys++];
 	snprintf(k->key, sizeof(k->key), "%s", w[1]);
 	snprintf(k->tier, sizeof(k->tier), "%s", w[3]);
-	k->line = p->line;
+	k->line = line;
 	return 0;
 }
 
-/* Directives that take one value, by where it goes in struct l7_config. */
-enum dir_kind { D_FN, D_UINT, D_U64, D_DURATION, D_BYTES };
-static const struct directive {
-	const char *name;
-	enum dir_kind kind;
-	int (*fn)(struct l7_parse *p, int n, char **w, struct errbuf *e);
-	size_t off;
-	uint64_t min, max;
-	int repeat;              /* may appear on several lines */
-} directives[] = {
-	{ "listen", D_FN, do_listen, 0, 0, 0, 0 },
-	{ "backend", D_FN, do_backend, 0, 0, 0, 1 },
-	{ "metrics", D_FN, do_metrics, 0, 0, 0, 0 },
-	{ "period", D_DURATION, NULL, offsetof(struct l7_config, period_ms), MIN_PERIOD_MS,
+/* The directives: a function for those with their own syntax, else one
+ * value stored at its place in struct l7_config (lib/directive.c). */
+static const struct directive directives[] = {
+	{ "listen", DIR_FN, do_listen, 0, 0, 0, 0 },
+	{ "backend", DIR_FN, do_backend, 0, 0, 0, 1 },
+	{ "metrics", DIR_FN, do_metrics, 0, 0, 0, 0 },
+	{ "period", DIR_DURATION, NULL, offsetof(struct l7_config, period_ms), MIN_PERIOD_MS,
 	  MS_PER_DAY, 0 },
-	{ "key-header", D_FN, do_key_header, 0, 0, 0, 0 },
-	{ "unknown-keys", D_FN, do_unknown_keys, 0, 0, 0, 0 },
-	{ "default-tier", D_FN, do_default_tier, 0, 0, 0, 0 },
-	{ "tier", D_FN, do_tier, 0, 0, 0, 1 },
-	{ "key", D_FN, do_key, 0, 0, 0, 1 },
-	{ "queue-size", D_UINT, NULL, offsetof(struct l7_config, queue_size), 0, MAX_COUNT, 0 },
-	{ "queue-timeout", D_DURATION, NULL, offsetof(struct l7_config, queue_timeout_ms), 0,
+	{ "key-header", DIR_FN, do_key_header, 0, 0, 0, 0 },
+	{ "unknown-keys", DIR_FN, do_unknown_keys, 0, 0, 0, 0 },
+	{ "default-tier", DIR_FN, do_default_tier, 0, 0, 0, 0 },
+	{ "tier", DIR_FN, do_tier, 0, 0, 0, 1 },
+	{ "key", DIR_FN, do_key, 0, 0, 0, 1 },
+	{ "queue-size", DIR_UINT, NULL, offsetof(struct l7_config, queue_size), 0, MAX_COUNT, 0 },
+	{ "queue-timeout", DIR_DURATION, NULL, offsetof(struct l7_config, queue_timeout_ms), 0,
 	  MS_PER_DAY, 0 },
-	{ "backend-concurrency", D_UINT, NULL, offsetof(struct l7_config, backend_concurrency),
+	{ "backend-concurrency", DIR_UINT, NULL, offsetof(struct l7_config, backend_concurrency),
 	  0, MAX_COUNT, 0 },
-	{ "default-max-tokens", D_U64, NULL, offsetof(struct l7_config, default_max_tokens), 0,
+	{ "default-max-tokens", DIR_U64, NULL, offsetof(struct l7_config, default_max_tokens), 0,
 	  MAX_TOKENS, 0 },
-	{ "max-output-tokens", D_U64, NULL, offsetof(struct l7_config, max_output_tokens), 1,
+	{ "max-output-tokens", DIR_U64, NULL, offsetof(struct l7_config, max_output_tokens), 1,
 	  MAX_TOKENS, 0 },
-	{ "max-header-bytes", D_BYTES, NULL, offsetof(struct l7_config, max_header_bytes),
+	{ "max-header-bytes", DIR_BYTES, NULL, offsetof(struct l7_config, max_header_bytes),
 	  1024, 1ULL << 20, 0 },
-	{ "max-body-bytes", D_BYTES, NULL, offsetof(struct l7_config, max_body_bytes), 1024,
+	{ "max-body-bytes", DIR_BYTES, NULL, offsetof(struct l7_config, max_body_bytes), 1024,
 	  1ULL << 30, 0 },
-	{ "header-timeout", D_DURATION, NULL, offsetof(struct l7_config, header_timeout_ms), 1,
+	{ "header-timeout", DIR_DURATION, NULL, offsetof(struct l7_config, header_timeout_ms), 1,
 	  MS_PER_DAY, 0 },
-	{ "body-timeout", D_DURATION, NULL, offsetof(struct l7_config, body_timeout_ms), 1,
+	{ "body-timeout", DIR_DURATION, NULL, offsetof(struct l7_config, body_timeout_ms), 1,
 	  MS_PER_DAY, 0 },
-	{ "idle-timeout", D_DURATION, NULL, offsetof(struct l7_config, idle_timeout_ms), 1,
+	{ "idle-timeout", DIR_DURATION, NULL, offsetof(struct l7_config, idle_timeout_ms), 1,
 	  MS_PER_DAY, 0 },
-	{ "connect-timeout", D_DURATION, NULL, offsetof(struct l7_config, connect_timeout_ms), 1,
+	{ "connect-timeout", DIR_DURATION, NULL, offsetof(struct l7_config, connect_timeout_ms), 1,
 	  MS_PER_DAY, 0 },
-	{ "backend-timeout", D_DURATION, NULL, offsetof(struct l7_config, backend_timeout_ms), 1,
+	{ "backend-timeout", DIR_DURATION, NULL, offsetof(struct l7_config, backend_timeout_ms), 1,
 	  MS_PER_DAY, 0 },
-	{ "backend-down", D_DURATION, NULL, offsetof(struct l7_config, backend_down_ms), 1,
+	{ "backend-down", DIR_DURATION, NULL, offsetof(struct l7_config, backend_down_ms), 1,
 	  MS_PER_DAY, 0 },
-	{ "backend-fails", D_UINT, NULL, offsetof(struct l7_config, backend_fails), 1, 1000, 0 },
-	{ "max-clients", D_UINT, NULL, offsetof(struct l7_config, max_clients), 1, MAX_COUNT, 0 },
-	{ "deny-after", D_FN, do_deny_after, 0, 0, 0, 0 },
-	{ "signals-port", D_UINT, NULL, offsetof(struct l7_config, signals_port), 0, 65535, 0 },
-	{ "kernel", D_FN, do_kernel, 0, 0, 0, 0 },
-	{ "store", D_FN, do_store, 0, 0, 0, 0 },
+	{ "backend-fails", DIR_UINT, NULL, offsetof(struct l7_config, backend_fails), 1, 1000, 0 },
+	{ "max-clients", DIR_UINT, NULL, offsetof(struct l7_config, max_clients), 1, MAX_COUNT, 0 },
+	{ "deny-after", DIR_FN, do_deny_after, 0, 0, 0, 0 },
+	{ "signals-port", DIR_UINT, NULL, offsetof(struct l7_config, signals_port), 0, 65535, 0 },
+	{ "kernel", DIR_FN, do_kernel, 0, 0, 0, 0 },
+	{ "store", DIR_FN, do_store, 0, 0, 0, 0 },
 };
-#define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
-_Static_assert(N_DIRECTIVES <= sizeof(((struct l7_parse *)0)->seen) / sizeof(unsigned int),
-	       "l7_parse.seen has a slot per directive");
+static const struct directive_table l7_directives = {
+	directives, sizeof(directives) / sizeof(directives[0]), "sluice-l7.conf(5)"
+};
+_Static_assert(sizeof(directives) / sizeof(directives[0]) <= DIRECTIVE_MAX,
+	       "struct directive_seen has a slot per directive");
 
-static int find_directive(const char *name)
+/* The line of a once-only directive, 0 if not given. */
+static unsigned int seen_line(const struct l7_parse *p, const char *name)
 {
-	unsigned int i;
-
-	for (i = 0; i < N_DIRECTIVES; i++)
-		if (!strcmp(directives[i].name, name))
-			return (int)i;
-	return -1;
+	return p->seen.line[directive_find(&l7_directives, name)];
 }
 
 /* parse_lines' callback. */
 static int l7_line(int n, char **w, unsigned int lineno, void *arg, struct errbuf *e)
 {
 	struct l7_parse *p = arg;
-	const struct directive *d;
-	char *field;
-	int i = find_directive(w[0]);
 
-	p->line = lineno;
-	if (i < 0)
-		return errf(e, -EINVAL, "unknown directive '%s' (docs/l7-config.md lists them)",
-			    w[0]);
-	d = &directives[i];
-	if (!strcmp(w[n - 1], "\\"))
-		return errf(e, -EINVAL, "%s: a line does not continue on the next ('\\'): write "
-			    "it on one line", d->name);
-	if (!d->repeat && p->seen[i])
-		return errf(e, -EINVAL, "%s: given twice (first on line %u)", d->name, p->seen[i]);
-	p->seen[i] = lineno;
-	if (d->kind == D_FN)
-		return d->fn(p, n, w, e);
-	if (n != 2)
-		return errf(e, -EINVAL, "%s: expected one value, got %d", d->name, n - 1);
-	field = (char *)p->c + d->off;
-	switch (d->kind) {
-	case D_UINT: {
-		__u64 v;
-
-		if (parse_u64(w[1], d->min, d->max, 1, d->name, &v, e))
-			return -EINVAL;
-		*(unsigned int *)field = (unsigned int)v;
-		return 0;
-	}
-	case D_U64: {
-		__u64 v;
-
-		if (parse_u64(w[1], d->min, d->max, 1, d->name, &v, e))
-			return -EINVAL;
-		*(uint64_t *)field = v;
-		return 0;
-	}
-	case D_DURATION:
-		return parse_duration_ms(w[1], d->min, d->max, d->name, (uint64_t *)field, e);
-	case D_BYTES:
-		return parse_bytes(w[1], d->min, d->max, d->name, (uint64_t *)field, e);
-	case D_FN:
-		break;
-	}
-	return -EINVAL;
+	return directive_apply(&l7_directives, &p->seen, p, p->c, n, w, lineno, e);
 }
 
 static int key_cmp_len(const char *a, const char *b, size_t blen)
@@ -652,13 +623,13 @@ static int validate(struct l7_parse *p, unsigned int *line, struct errbuf *e)
 		}
 	}
 	if (c->metrics[0] && same_addr(&p->metrics, &p->listen)) {
-		*line = p->seen[find_directive("metrics")];
+		*line = seen_line(p, "metrics");
 		return errf(e, -EINVAL, "metrics: %s is also the listen address", c->metrics);
 	}
 	if (p->default_tier[0]) {
 		t = tier_index(c, p->default_tier);
 		if (t < 0) {
-			*line = p->seen[find_directive("default-tier")];
+			*line = seen_line(p, "default-tier");
 			return errf(e, -EINVAL, "default-tier: no tier named '%s'", p->default_tier);
 		}
 		c->default_tier = (unsigned int)t;
@@ -667,8 +638,8 @@ static int validate(struct l7_parse *p, unsigned int *line, struct errbuf *e)
 		c->default_tier = 0;
 	}
 	if (c->default_max_tokens > c->max_output_tokens) {
-		i = (unsigned int)find_directive("default-max-tokens");
-		*line = p->seen[i] ? p->seen[i] : p->seen[find_directive("max-output-tokens")];
+		*line = seen_line(p, "default-max-tokens") ? seen_line(p, "default-max-tokens") :
+			seen_line(p, "max-output-tokens");
 		return errf(e, -EINVAL, "default-max-tokens %llu is more than max-output-tokens "
 			    "%llu", (unsigned long long)c->default_max_tokens,
 			    (unsigned long long)c->max_output_tokens);

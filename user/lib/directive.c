@@ -14,11 +14,46 @@ int directive_find(const struct directive_table *t, const char *name)
 	return -1;
 }
 
-/* "unknown directive 'x' (expected a, b or c; see F)". */
+/* Edit distance of a and b, capped at 3 (only "close" matters here). */
+static unsigned int distance(const char *a, const char *b)
+{
+	unsigned int row[DIRECTIVE_NAME_MAX + 1], i, j;
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > DIRECTIVE_NAME_MAX || lb > DIRECTIVE_NAME_MAX)
+		return 3;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		unsigned int diag = row[0], best;
+
+		row[0] = i;
+		best = row[0];
+		for (j = 1; j <= lb; j++) {
+			unsigned int up = row[j], v = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < v)
+				v = up + 1;
+			if (row[j - 1] + 1 < v)
+				v = row[j - 1] + 1;
+			diag = up;
+			row[j] = v;
+			if (v < best)
+				best = v;
+		}
+		if (best >= 3)
+			return 3;
+	}
+	return row[lb] < 3 ? row[lb] : 3;
+}
+
+/* "unknown directive 'x' (expected a, b or c; see F)", or, when the list
+ * would not fit the message, the closest name ("did you mean 'period'?"). */
 static int unknown(const struct directive_table *t, const char *name, struct errbuf *e)
 {
 	char list[ERRBUF_LEN];
-	size_t i, len = 0;
+	size_t i, len = 0, best = t->n;
+	unsigned int best_d = 3;
 
 	list[0] = '\0';
 	for (i = 0; i < t->n && len < sizeof(list); i++) {
@@ -29,7 +64,22 @@ static int unknown(const struct directive_table *t, const char *name, struct err
 			break;
 		len += (size_t)w;
 	}
-	return errf(e, -EINVAL, "unknown directive '%s' (see %s: %s)", name, t->what, list);
+	if (strlen(name) + len + strlen(t->what) + 40 < ERRBUF_LEN)
+		return errf(e, -EINVAL, "unknown directive '%s' (see %s: %s)", name, t->what,
+			    list);
+	for (i = 0; i < t->n; i++) {
+		unsigned int d = distance(name, t->d[i].name);
+
+		if (d < best_d) {
+			best_d = d;
+			best = i;
+		}
+	}
+	if (best < t->n)
+		return errf(e, -EINVAL, "unknown directive '%s' (did you mean '%s'? %s lists "
+			    "them all)", name, t->d[best].name, t->what);
+	return errf(e, -EINVAL, "unknown directive '%s' (%s lists the %zu directives)", name,
+		    t->what, t->n);
 }
 
 int directive_apply(const struct directive_table *t, struct directive_seen *seen,

@@ -6,9 +6,10 @@
  * A directive either stores one value at an offset of the file's target
  * struct (a number, a duration, a byte size: checked against [min, max]), or
  * calls its own function with the line's words. The reader refuses, with the
- * same words for both files, an unknown name (listing the known ones), a
- * once-only directive given twice (naming the first line), a line that tries
- * to continue on the next ('\'), and a value directive without exactly one
+ * same words for both files, an unknown name (listing the known ones, or
+ * naming the closest when they are too many to list), a once-only directive
+ * given twice (naming the first line), a line that tries to continue on the
+ * next ('\'), and a value directive without exactly one
  * value.
  */
 #ifndef SLUICE_DIRECTIVE_H
@@ -42,6 +43,7 @@ struct directive_table {
 };
 
 #define DIRECTIVE_MAX 64
+#define DIRECTIVE_NAME_MAX 31     /* longer names are never "close" to one */
 
 /* Per file being read: the first line of each directive, by index. */
 struct directive_seen {
