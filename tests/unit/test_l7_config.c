@@ -281,11 +281,14 @@ static const struct cfg_case cfg_cases[] = {
 	  "t0.tpm.burst=1000 t0.tpm_kind=2 t0.concurrency=2 t0.tier_rpm.rate=600 "
 	  "t0.tier_rpm.burst=100 t0.tier_tpm.rate=100000 t0.tier_tpm.burst=20000 "
 	  "t0.tier_concurrency=20 t0.shadow=1" },
-	{ "tier burst defaults to a tenth", B "tier a rpm 60 tpm 100k tier-rpm 1k tier-tpm 1m\n",
-	  OK "t0.rpm.burst=6 t0.tpm.burst=10000 t0.tier_rpm.burst=100 "
-	  "t0.tier_tpm.burst=100000" },
-	{ "tier burst at least 1", B "tier a rpm 5 tpm 1\n", OK
-	  "t0.rpm.burst=1 t0.tpm.burst=1" },
+	/* a full period's allowance, so x-ratelimit-limit (the burst) is the rate */
+	{ "tier burst defaults to the rate", B "tier a rpm 60 tpm 100k tier-rpm 1k tier-tpm 1m\n",
+	  OK "t0.rpm.burst=60 t0.tpm.burst=100000 t0.tier_rpm.burst=1000 "
+	  "t0.tier_tpm.burst=1000000" },
+	{ "tier burst of a rate of 1", B "tier a rpm 5 tpm 1\n", OK
+	  "t0.rpm.burst=5 t0.tpm.burst=1" },
+	{ "tier burst below rate", B "tier a rpm 600 rpm-burst 50\n", OK
+	  "t0.rpm.rate=600 t0.rpm.burst=50" },
 	{ "tier burst above rate", B "tier a rpm 10 rpm-burst 50\n", OK
 	  "t0.rpm.rate=10 t0.rpm.burst=50" },
 	{ "tier tpm-kind input", B "tier a tpm-kind input\n", OK "t0.tpm_kind=1" },

@@ -271,13 +271,14 @@ static void take_done(void *arg, int err, const struct redisReply *r)
 	c->ticket.caller = c->caller;
 	c->ticket.est_input = c->est.input;
 	c->ticket.est_output = c->est.output;
-	/* the caller's limit where it has one, else the tier's (limiter_view) */
-	c->fview.limit_requests = t->rpm.rate ? t->rpm.rate : t->tier_rpm.rate;
+	/* the caller's limit where it has one, else the tier's, as its bucket's
+	 * capacity (the burst: limiter_view) */
+	c->fview.limit_requests = t->rpm.rate ? t->rpm.burst : t->tier_rpm.burst;
 	c->fview.remaining_requests = (uint64_t)(t->rpm.rate ? v[L7_TAKE_RPM_REMAINING]
 							      : v[L7_TAKE_TIER_RPM_REMAINING]);
 	c->fview.reset_requests_ns = (uint64_t)(t->rpm.rate ? v[L7_TAKE_RPM_RESET_MS]
 							     : v[L7_TAKE_TIER_RPM_RESET_MS]) * 1000000ULL;
-	c->fview.limit_tokens = t->tpm.rate ? t->tpm.rate : t->tier_tpm.rate;
+	c->fview.limit_tokens = t->tpm.rate ? t->tpm.burst : t->tier_tpm.burst;
 	c->fview.remaining_tokens = (uint64_t)(t->tpm.rate ? v[L7_TAKE_TPM_REMAINING]
 							    : v[L7_TAKE_TIER_TPM_REMAINING]);
 	c->fview.reset_tokens_ns = (uint64_t)(t->tpm.rate ? v[L7_TAKE_TPM_RESET_MS]

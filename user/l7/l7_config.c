@@ -361,15 +361,17 @@ static const struct tier_opt {
 #define N_TIER_OPTS (sizeof(tier_opts) / sizeof(tier_opts[0]))
 _Static_assert(N_TIER_OPTS <= 32, "do_tier keeps the options given in a 32-bit mask");
 
-/* burst 0 = a tenth of the rate (at least 1), filled in here so the
- * limiter sees the real burst. A burst without a rate limits nothing. */
+/* burst 0 = the rate: a bucket holds one period's allowance, so a fresh
+ * key's x-ratelimit-remaining equals its x-ratelimit-limit (both the
+ * burst, as OpenAI's headers read). Filled in here so the limiter and the
+ * store's scripts see the real burst. A burst without a rate limits nothing. */
 static int tier_burst(const char *tier, const char *what, struct l7_limit *l, struct errbuf *e)
 {
 	if (!l->rate && l->burst)
 		return errf(e, -EINVAL, "tier %s: %s-burst without %s (a burst only shapes a "
 			    "rate)", tier, what, what);
 	if (l->rate && !l->burst)
-		l->burst = l->rate / 10 ? l->rate / 10 : 1;
+		l->burst = l->rate;
 	return 0;
 }
 

@@ -30,9 +30,10 @@ enum l7_tpm_kind {
 };
 
 /* One limit: `rate` units per period, at most `burst` at once. rate 0 =
- * unlimited. burst 0 in the file means the default: rate / 10 (at least 1),
- * i.e. a tenth of the period's allowance may come at once; the loaded
- * config holds that value, so burst is 0 exactly when rate is. */
+ * unlimited. burst 0 in the file means the default: the rate, i.e. a whole
+ * period's allowance may come at once (what OpenAI's limits allow, and
+ * what makes x-ratelimit-limit, the burst, the rate); the loaded config
+ * holds that value, so burst is 0 exactly when rate is. */
 struct l7_limit {
 	uint64_t rate;
 	uint64_t burst;
