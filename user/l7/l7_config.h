@@ -13,6 +13,7 @@
 #define SLUICE_L7_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "log.h"
 #include "store.h"
 
@@ -114,6 +115,11 @@ void l7_config_defaults(struct l7_config *c);
  * holds keys and is readable by group or others. */
 int l7_config_load(const char *path, struct l7_config *c, struct errbuf *e);
 void l7_config_free(struct l7_config *c);
+/* Each tier's buckets as loaded (rate, period, capacity), the
+ * x-ratelimit-limit-* values its callers will see (a fresh key's remaining
+ * equals them), and the size above which a request is refused as too large:
+ * for `sluice-l7 --check`. */
+void l7_config_describe(const struct l7_config *c, FILE *f);
 /* The tier of an API key, or -1 if the key is not configured. */
 int l7_config_key_tier(const struct l7_config *c, const char *key, size_t len);
 
