@@ -100,15 +100,16 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<)) > $@
 
 # --- Lua scripts -------------------------------------------------------------
-# NAME.lua -> `static const char lua_NAME[] = "...";`, one string literal per
-# line of the script: \ and " escaped, and ? too (no trigraphs in -std=c11).
+# NAME.lua -> `#define LUA_NAME "..." "..."`, one string literal per line of
+# the script: \ and " escaped, and ? too (no trigraphs in -std=c11). A macro,
+# so scripts.c can put a shared prelude in front of a script at compile time.
 $(BUILD)/lua/%.lua.h: user/lib/lua/%.lua
 	$(call msg,GEN-LUA,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q){ printf '/* generated from %s: do not edit */\n' '$<'; \
-	  printf 'static const char lua_%s[] =\n' '$*'; \
-	  sed -e 's/[\\"?]/\\&/g' -e 's/^/\t"/' -e 's/$$/\\n"/' '$<'; \
-	  printf ';\n'; } > $@
+	  printf '#define LUA_%s \\\n' '$*'; \
+	  sed -e 's/[\\"?]/\\&/g' -e 's/^/\t"/' -e 's/$$/\\n" \\/' '$<'; \
+	  printf '\t""\n'; } > $@
 
 # scripts.c includes every generated header: on a clean build they must
 # exist before it compiles (later edits are also in its -MMD dependencies).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # sluice-l7's command line (the sanitized build): --help, usage errors (exit 2
-# and one line naming the problem), --check on good and bad files (FILE:LINE),
+# and one line naming the problem), --check on good and bad files (FILE:LINE;
+# a good one's tiers described),
 # the mode-600 warning, and a start that fails cleanly (a port in use: exit 1).
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
@@ -46,6 +47,10 @@ run --check -c "$W/good.conf"
 t_expect "exit status ($ERR)" "$RC" -eq 0
 t_check "summary names 2 tiers and 1 key" grep -q '2 tier(s), 1 key(s)' <<<"$OUT"
 t_check "no warning" test -z "$ERR"
+t_check "each tier's rpm bucket: rate and capacity (burst = rate by default)" \
+	grep -q 'rpm  *600 per 1m, bucket capacity (burst) 600' <<<"$OUT"
+t_check "the headers a fresh key of tier free will see" \
+	grep -q 'x-ratelimit-limit-tokens 10000$' <<<"$OUT"
 t_end
 
 t_begin "--check on a group-readable file holding keys: a warning to chmod 600"

@@ -13,6 +13,9 @@
 #   5. a restarted instance still refuses a drained key (no refill)
 #   6. Redis down: each instance enforces its share (limit / live instances):
 #      not unlimited, not zero
+#   7. (before 6) a fourth instance whose backend is down answers 502/503
+#      and gives the store back what the take charged: the key's buckets are
+#      full in Redis, and another instance admits the key at once
 # A "minute" is `period 6s`. Bounded: about 50 s.
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -80,12 +83,13 @@ mock_stats() { curl -sf --max-time 5 "http://127.0.0.1:$BP/stats"; }
 mock_reset() { curl -sf --max-time 5 -X POST "http://127.0.0.1:$BP/stats/reset" >/dev/null; }
 
 # The instances: NAME's ports in PORT_NAME and MPORT_NAME, pid in PID_NAME.
+# l7_cfg NAME [BACKEND-PORT]: the backend is the mock unless given.
 l7_cfg() {
 	local name=$1
 	(umask 077; cat >"$TMP/$name.cfg" <<EOF
 listen 127.0.0.1:$(eval echo "\$PORT_$name")
 metrics 127.0.0.1:$(eval echo "\$MPORT_$name")
-backend 127.0.0.1:$BP
+backend 127.0.0.1:${2:-$BP}
 period 6s
 kernel off
 unknown-keys refuse
@@ -96,11 +100,13 @@ tier tk rpm 600000 tpm 60000 tpm-burst 2000 tpm-kind total
 tier cc rpm 600000 concurrency 4
 tier dr rpm 1 rpm-burst 3
 tier sh rpm 600 rpm-burst 60
+tier ou rpm 3 tpm 900
 key sk-rq tier rq
 key sk-tk tier tk
 key sk-cc tier cc
 key sk-dr tier dr
 key sk-sh tier sh
+key sk-ou tier ou
 EOF
 	)
 }
@@ -312,10 +318,56 @@ r=$($CLIENT req --addr "127.0.0.1:$PORT_B" --key sk-dr --body "$(chat 20 5)")
 t_expect "and so does B" "$(jq -r '.responses[0].status' <<<"$r")" -eq 429
 t_end
 
+# --- 7. sluice-l7's own 5xx: refunded in the store ---------------------------------
+
+t_begin "fleet: an instance's own 502/503 refunds the store's charge; another instance admits"
+# Here, not first: a key's buckets in a store born moments ago start part
+# full (they ramp up from the store's birth, case 5). D: the same store, a
+# backend nobody listens on. rpm 3 and tpm 900 per 6 s
+# (0.5 requests/s, 150 tokens/s); three requests of 300 tokens through D,
+# unrefunded, would leave the key at 0 and 0.
+DEAD=$(free_port)
+PORT_D=$(free_port) MPORT_D=$(free_port)
+l7_cfg D "$DEAD"
+ok=1
+t_check "start sluice-l7 D (backend down), store up" l7_run D || ok=0
+if [ "$ok" = 1 ]; then
+	key="sluice:{t:ou}:c:$(hid sk-ou)"
+	sts=""
+	for i in 1 2 3; do
+		r=$($CLIENT req --addr "127.0.0.1:$PORT_D" --key sk-ou --body "$(chat 40 283)")
+		sts="$sts $(jq -r '.responses[0].status' <<<"$r")"
+	done
+	full=0
+	for ((i = 0; i < 20; i++)); do
+		lv=$(redis_cli hmget "$key" rpm_level tpm_level | tr '\n' ' ')
+		awk -v r="${lv% *}" -v t="${lv#* }" 'BEGIN { exit !(r + 0 >= 3 && t + 0 >= 900) }' &&
+			{ full=1; break; }
+		sleep 0.05
+	done
+	echo "  through D:$sts; the store's levels (rpm tpm): $lv" >&2
+	t_expect "D answered 502/503, no 429" "$(tr ' ' '\n' <<<"$sts" | grep -cE '^50[23]$')" -eq 3
+	t_expect "the store's buckets of the key are full again (rpm 3, tpm 900)" "$full" -eq 1
+	t_expect "D counted three refunds" \
+		"$(metric "$MPORT_D" 'sluice_l7_unserved_refunds_total{tier="ou"}')" -eq 3
+	t_expect "D's settles reached the store" "$(metric "$MPORT_D" sluice_l7_store_settles_total)" -ge 3
+	t_expect "no reservation left behind" \
+		"$(redis_cli --scan --pattern 'sluice:{t:ou}:r:*' | wc -l)" -eq 0
+	r=$($CLIENT req --addr "127.0.0.1:$PORT_A" --key sk-ou --count 3 --body "$(chat 40 283)" \
+		--header 'x-mock-prompt-tokens: 17' --header 'x-mock-completion-tokens: 283')
+	t_expect "then through A: three 200s at once (the whole limit)" \
+		"$(jq -r '[.responses[].status] | map(tostring) | join(",")' <<<"$r")" = 200,200,200
+	t_expect "A's first answer: the store's full bucket less itself (remaining-requests 2)" \
+		"$(jq -r '.responses[0].headers["x-ratelimit-remaining-requests"]' <<<"$r")" -eq 2
+	l7_stop D
+fi
+t_end
+
 # --- 6. Redis down: the share ------------------------------------------------------
 
 t_begin "Redis down: each instance enforces its share (not unlimited, not zero)"
-for ((i = 0; i < 50; i++)); do
+# (D of case 7 is gone: counted out once silent for 3 s)
+for ((i = 0; i < 100; i++)); do
 	[ "$(metric "$MPORT_A" sluice_l7_store_instances)" = 3 ] &&
 		[ "$(metric "$MPORT_B" sluice_l7_store_instances)" = 3 ] &&
 		[ "$(metric "$MPORT_C" sluice_l7_store_instances)" = 3 ] && break

@@ -3,7 +3,9 @@
 # rate and token limits per key (measured against the mock backend's own
 # counts and the client's), usage reconciliation (JSON and streams), the
 # x-ratelimit-* headers and 429s, the priority queue, shadow tiers,
-# keep-alive and pipelining, passive backend health, and a SIGHUP reload.
+# keep-alive and pipelining, passive backend health, a SIGHUP reload, a
+# fresh key's headers, requests too large for a limit, and what a request
+# sluice-l7 could not serve costs (nothing).
 #
 # sluice-l7 runs as the ASan+UBSan build with `kernel off` (no BPF maps);
 # each instance is stopped with SIGTERM at the end and must exit 0 with no
@@ -181,6 +183,9 @@ tier hd priority 0 rpm 3 rpm-burst 3 tpm 6000 tpm-burst 50000 tpm-kind total
 tier sh priority 0 rpm 60 rpm-burst 3 shadow
 # case 10: reload
 tier rl priority 0 rpm $RL_RPM tpm 60000
+# case 11: too large for tpm 1000; a fresh key of a big per-minute limit
+tier tl priority 0 rpm 600 tpm 1000
+tier fr priority 0 rpm 600 tpm 10000000
 default-tier rq
 key sk-rq-1 tier rq
 key sk-rq-2 tier rq
@@ -190,6 +195,8 @@ key sk-rc-1 tier rc
 key sk-hd-1 tier hd
 key sk-sh-1 tier sh
 key sk-rl-1 tier rl
+key sk-tl-1 tier tl
+key sk-fr-1 tier fr
 EOF
 }
 RL_RPM=120
@@ -369,8 +376,8 @@ fi
 
 DUR_RE='^([0-9]+h)?([0-9]+m)?([0-9]+(\.[0-9]+)?(ms|s))?$'
 # six_headers JSON INDEX RPM TPM: the INDEXth response has all six
-# x-ratelimit-* headers, its limits as configured, remaining numbers, resets
-# durations.
+# x-ratelimit-* headers, its limits (the buckets' capacities, their bursts)
+# as configured, remaining numbers, resets durations.
 six_headers() {
 	local j=$1 i=$2 v
 	for v in limit-requests remaining-requests limit-tokens remaining-tokens; do
@@ -400,7 +407,7 @@ t_expect "3rd: 200" "$(status_of "$r" 2)" -eq 200
 t_expect "4th: 429 (rpm 3, burst 3)" "$(status_of "$r" 3)" -eq 429
 for i in 0 1 2 3; do
 	t_check "six sane x-ratelimit headers on response $i ($(status_of "$r" $i))" \
-		six_headers "$r" $i 3 6000
+		six_headers "$r" $i 3 50000
 done
 q=()
 for i in 0 1 2 3; do q+=("$(hdr x-ratelimit-remaining-requests "$r" $i)"); done
@@ -511,6 +518,55 @@ t_check "sluice-l7 logs the reload" wait_log "$TMP/main.err" "reloaded"
 r=$($CLIENT req --addr "$M" --key sk-rl-1 --body "$(chat 20 5)")
 t_expect "after: x-ratelimit-limit-requests 240" "$(hdr x-ratelimit-limit-requests "$r")" -eq 240
 t_expect "after: still 200" "$(status_of "$r")" -eq 200
+t_end
+fi
+
+# --- 11. a fresh key's headers; a request too large -------------------------------
+
+if want 11; then
+t_begin "fresh key: remaining = limit; more tokens than the limit holds: 429 request_too_large"
+# tpm 10000000 (burst: the rate): the issue's "10,000,000 limit, 1,000,000
+# remaining" on a fresh key. The first answer shows its own 100 taken.
+r=$($CLIENT req --addr "$M" --key sk-fr-1 --body "$(chat 40 83)" \
+	--header 'x-mock-prompt-tokens: 17' --header 'x-mock-completion-tokens: 83')
+lt=$(hdr x-ratelimit-limit-tokens "$r") rt=$(hdr x-ratelimit-remaining-tokens "$r")
+lr=$(hdr x-ratelimit-limit-requests "$r") rr=$(hdr x-ratelimit-remaining-requests "$r")
+echo "  fresh key's first answer: tokens $rt of $lt, requests $rr of $lr" >&2
+t_expect "fresh key: 200" "$(status_of "$r")" -eq 200
+t_expect "fresh key: limit-tokens is the configured tpm" "$lt" = 10000000
+t_expect "fresh key: remaining-tokens = limit less this request's 100" "$rt" -ge $((10000000 - 100))
+t_expect "fresh key: remaining-tokens never above the limit" "$rt" -le "$lt"
+t_expect "fresh key: limit-requests is the configured rpm" "$lr" = 600
+t_expect "fresh key: remaining-requests = limit less this one" "$rr" -ge 599
+mock_reset "$BP"
+tl0=$(metric "$MP" 'sluice_l7_requests_total{tier="tl",outcome="too_large"}')
+# 17 + 2000 tokens estimated, tpm 1000: no wait would ever admit it.
+big=$($CLIENT req --addr "$M" --key sk-tl-1 --body "$(chat 40 2000)" --header 'x-mock-completion-tokens: 5')
+echo "  too large: $(status_of "$big") $(jq -r '.responses[0].body' <<<"$big" | head -c 300)" >&2
+t_expect "too large: 429" "$(status_of "$big")" -eq 429
+t_expect "too large: error.code request_too_large, type tokens" \
+	"$(jq -r '.responses[0].body | fromjson | .error | select(.code == "request_too_large" and .type == "tokens") | 1' <<<"$big" 2>/dev/null || echo 0)" = 1
+t_check "too large: the message names the estimate and the limit" \
+	eval 'jq -r ".responses[0].body | fromjson | .error.message" <<<"$big" | grep -q "2017 tokens.*1000"'
+t_expect "too large: x-should-retry: false" "$(hdr x-should-retry "$big")" = false
+t_expect "too large: no Retry-After (waiting does not help)" "$(hdr retry-after "$big")" = none
+t_expect "too large: no retry-after-ms" "$(hdr retry-after-ms "$big")" = none
+t_check "too large: an x-request-id ($(hdr x-request-id "$big"))" \
+	grep -qE '^[0-9a-f]{24}$' <<<"$(hdr x-request-id "$big")"
+t_expect "too large: not charged (remaining-tokens = limit-tokens = 1000)" \
+	"$(hdr x-ratelimit-remaining-tokens "$big"):$(hdr x-ratelimit-limit-tokens "$big")" = 1000:1000
+t_expect "too large: not charged (remaining-requests = limit-requests = 600)" \
+	"$(hdr x-ratelimit-remaining-requests "$big"):$(hdr x-ratelimit-limit-requests "$big")" = 600:600
+t_expect "too large: never reached the backend" \
+	"$(mock_stats "$BP" | jq -r '.by_key["sk-tl-1"] // 0')" -eq 0
+t_expect "too large: counted as outcome too_large" \
+	$(($(metric "$MP" 'sluice_l7_requests_total{tier="tl",outcome="too_large"}') - tl0)) -eq 1
+# One that fits goes through at once and is charged.
+r=$($CLIENT req --addr "$M" --key sk-tl-1 --body "$(chat 40 500)" \
+	--header 'x-mock-prompt-tokens: 17' --header 'x-mock-completion-tokens: 500')
+t_expect "then one that fits (517 of 1000): 200 at once" "$(status_of "$r")" -eq 200
+t_expect "and it is charged (remaining-tokens <= 1000 - 517 + refill)" \
+	"$(hdr x-ratelimit-remaining-tokens "$r")" -le $((1000 - 517 + 100))
 t_end
 fi
 
@@ -640,4 +696,77 @@ t_expect "both down: sluice_l7_backend_up 0 for the mock" \
 l7_stop health
 fi
 want 9 && t_end
+
+# --- 12. what a request costs when it was not served --------------------------------
+
+# The backend is down: sluice-l7's own 502 (connects refused) and 503 (the
+# backend resting) give the request and its whole reservation back, so once
+# the backend is back the key is admitted as if nothing happened. A
+# backend's own 500 costs its request and only the tokens it reports (none).
+if want 12; then
+t_begin "sluice-l7's own 502/503 refund the request and its tokens; a backend's 500 costs a request"
+ok=1
+UP=$(free_port)
+# period: a minute, so refills (0.05 requests/s, 15 tokens/s) stay small
+l7_start un "backend 127.0.0.1:$UP
+kernel off
+backend-fails 2
+backend-down 2s
+tier ou priority 0 rpm 3 tpm 900
+default-tier ou
+key sk-ou-1 tier ou" || ok=0
+t_expect "sluice-l7 un started" "$ok" -eq 1
+fi
+if want 12 && [ "$ok" = 1 ]; then
+U=127.0.0.1:$L7_PORT_un UM=$L7_MPORT_un
+# 17 + 283 = 300 tokens reserved each: four unrefunded would be 1200 > 900.
+sts=() ids=0
+for i in 1 2 3 4; do
+	r=$($CLIENT req --addr "$U" --key sk-ou-1 --body "$(chat 40 283)")
+	sts+=("$(status_of "$r")")
+	grep -qE '^[0-9a-f]{24}$' <<<"$(hdr x-request-id "$r")" && ids=$((ids + 1))
+done
+echo "  backend down: ${sts[*]}; the last shows requests $(hdr x-ratelimit-remaining-requests "$r")," \
+	"tokens $(hdr x-ratelimit-remaining-tokens "$r")" >&2
+t_expect "backend down: no 429 (nothing was served, nothing stays charged)" \
+	"$(printf '%s\n' "${sts[@]}" | grep -c 429)" -eq 0
+t_expect "backend down: a 502 (connect refused)" "$(printf '%s\n' "${sts[@]}" | grep -c 502)" -ge 1
+t_expect "backend down: a 503 (the backend resting)" "$(printf '%s\n' "${sts[@]}" | grep -c 503)" -ge 1
+t_expect "backend down: every 502/503 has an x-request-id" "$ids" -eq 4
+t_expect "after four: remaining-requests is the whole limit (3)" \
+	"$(hdr x-ratelimit-remaining-requests "$r")" -eq 3
+t_expect "after four: remaining-tokens is the whole limit (900)" \
+	"$(hdr x-ratelimit-remaining-tokens "$r")" -eq 900
+t_expect "sluice_l7_unserved_refunds_total counted the four" \
+	"$(metric "$UM" 'sluice_l7_unserved_refunds_total{tier="ou"}')" -eq 4
+"$MOCK" --listen "127.0.0.1:$UP" 2>"$TMP/mock-up.err" &
+PIDS+=($!)
+t_check "the backend comes back" wait_log "$TMP/mock-up.err" "listening on"
+for ((i = 0; i < 50; i++)); do
+	[ "$(metric "$UM" "sluice_l7_backend_up{backend=\"127.0.0.1:$UP\"}")" = 1 ] && break
+	sleep 0.1
+done
+b1=$($CLIENT req --addr "$U" --key sk-ou-1 --body "$(chat 40 283)" --header 'x-mock-status: 500')
+b2=$($CLIENT req --addr "$U" --key sk-ou-1 --body "$(chat 40 283)" \
+	--header 'x-mock-prompt-tokens: 17' --header 'x-mock-completion-tokens: 283')
+b3=$($CLIENT req --addr "$U" --key sk-ou-1 --body "$(chat 40 283)" \
+	--header 'x-mock-prompt-tokens: 17' --header 'x-mock-completion-tokens: 283')
+b4=$($CLIENT req --addr "$U" --key sk-ou-1 --body "$(chat 40 283)")
+echo "  backend back: $(status_of "$b1") $(status_of "$b2") $(status_of "$b3") $(status_of "$b4");" \
+	"after the 500: requests $(hdr x-ratelimit-remaining-requests "$b2")," \
+	"tokens $(hdr x-ratelimit-remaining-tokens "$b2")" >&2
+t_expect "the backend's own 500 reaches the client" "$(status_of "$b1")" -eq 500
+t_expect "then 200 (the outage left the key its whole limit)" "$(status_of "$b2")" -eq 200
+t_expect "the backend's 500 cost one request (remaining-requests 1 after the next)" \
+	"$(hdr x-ratelimit-remaining-requests "$b2")" -eq 1
+t_expect "and no tokens: the next shows only its own 300 taken (>= 600)" \
+	"$(hdr x-ratelimit-remaining-tokens "$b2")" -ge 600
+t_expect "(and no more than refill: <= 630)" "$(hdr x-ratelimit-remaining-tokens "$b2")" -le 630
+t_expect "a third request: 200" "$(status_of "$b3")" -eq 200
+t_expect "a fourth: 429 (rpm 3: the 500 and two 200s)" "$(status_of "$b4")" -eq 429
+t_expect "the backend's 500 is no refund of sluice-l7's" \
+	"$(metric "$UM" 'sluice_l7_unserved_refunds_total{tier="ou"}')" -eq 4
+l7_stop un
+fi
+want 12 && t_end
 exit 0

@@ -281,11 +281,14 @@ static const struct cfg_case cfg_cases[] = {
 	  "t0.tpm.burst=1000 t0.tpm_kind=2 t0.concurrency=2 t0.tier_rpm.rate=600 "
 	  "t0.tier_rpm.burst=100 t0.tier_tpm.rate=100000 t0.tier_tpm.burst=20000 "
 	  "t0.tier_concurrency=20 t0.shadow=1" },
-	{ "tier burst defaults to a tenth", B "tier a rpm 60 tpm 100k tier-rpm 1k tier-tpm 1m\n",
-	  OK "t0.rpm.burst=6 t0.tpm.burst=10000 t0.tier_rpm.burst=100 "
-	  "t0.tier_tpm.burst=100000" },
-	{ "tier burst at least 1", B "tier a rpm 5 tpm 1\n", OK
-	  "t0.rpm.burst=1 t0.tpm.burst=1" },
+	/* a full period's allowance, so x-ratelimit-limit (the burst) is the rate */
+	{ "tier burst defaults to the rate", B "tier a rpm 60 tpm 100k tier-rpm 1k tier-tpm 1m\n",
+	  OK "t0.rpm.burst=60 t0.tpm.burst=100000 t0.tier_rpm.burst=1000 "
+	  "t0.tier_tpm.burst=1000000" },
+	{ "tier burst of a rate of 1", B "tier a rpm 5 tpm 1\n", OK
+	  "t0.rpm.burst=5 t0.tpm.burst=1" },
+	{ "tier burst below rate", B "tier a rpm 600 rpm-burst 50\n", OK
+	  "t0.rpm.rate=600 t0.rpm.burst=50" },
 	{ "tier burst above rate", B "tier a rpm 10 rpm-burst 50\n", OK
 	  "t0.rpm.rate=10 t0.rpm.burst=50" },
 	{ "tier tpm-kind input", B "tier a tpm-kind input\n", OK "t0.tpm_kind=1" },
@@ -817,4 +820,60 @@ TEST(l7_config_store)
 	CHECK(err < 0 && strstr(e.msg, ":4: store: given twice"), "twice: %d '%s'", err, e.msg);
 	err = load_text("backend 127.0.0.1:9000\ntier t\nstore redis\n", 0600, &c, &e, NULL, 0);
 	CHECK(err < 0 && strstr(e.msg, ":3: store"), "malformed: %d '%s'", err, e.msg);
+}
+
+/* --check's description: each bucket's rate and capacity as loaded (the
+ * default burst being the rate), the x-ratelimit-limit-* a fresh key sees
+ * (the caller's bucket, else the tier's), and the too-large threshold (the
+ * smaller tpm capacity). */
+TEST(l7_config_describe_tiers)
+{
+	static const char text[] =
+		"backend 127.0.0.1:9\nperiod 6s\n"
+		"tier free rpm 60 tpm 100k\n"
+		"tier pro priority 3 rpm 600 rpm-burst 50 tier-tpm 10m tier-tpm-burst 500k "
+		"tpm-kind output concurrency 2\n"
+		"tier open\n"
+		"default-tier pro\n";
+	static const char *const want[] = {
+		"tier free: priority 0\n",
+		"  rpm       60 per 6s, bucket capacity (burst) 60\n",
+		"  tpm       100000 per 6s, bucket capacity (burst) 100000\n",
+		"  headers   x-ratelimit-limit-requests 60\n",
+		"  headers   x-ratelimit-limit-tokens 100000\n",
+		"  too large above 100000 tokens (estimated): 429 request_too_large\n",
+		"tier pro (default): priority 3\n",
+		"  rpm       600 per 6s, bucket capacity (burst) 50\n",
+		"  tier-tpm  10000000 per 6s, bucket capacity (burst) 500000\n",
+		"  tpm-kind  output\n",
+		"  conc      2 in flight per key\n",
+		"  headers   x-ratelimit-limit-requests 50\n",
+		"  headers   x-ratelimit-limit-tokens 500000\n",
+		"  too large above 500000 tokens (estimated): 429 request_too_large\n",
+		"tier open: priority 0\n  rpm       unlimited\n  tpm       unlimited\n"
+		"  tier-rpm  unlimited\n  tier-tpm  unlimited\n",
+	};
+	struct l7_config c;
+	struct errbuf e;
+	char *out = NULL, *open_tier;
+	size_t len = 0;
+	FILE *f;
+
+	if (!CHECK(load_text(text, 0600, &c, &e, NULL, 0) == 0, "load: %s", e.msg))
+		return;
+	f = open_memstream(&out, &len);
+	if (!CHECK(f, "open_memstream: %s", strerror(errno))) {
+		l7_config_free(&c);
+		return;
+	}
+	l7_config_describe(&c, f);
+	fclose(f);
+	for (size_t i = 0; i < NELEM(want); i++)
+		CHECK(strstr(out, want[i]), "the description has \"%s\":\n%s", want[i], out);
+	/* a tier without limits promises no headers and refuses nothing */
+	open_tier = strstr(out, "tier open");
+	CHECK(open_tier && !strstr(open_tier, "headers") && !strstr(open_tier, "too large"),
+	      "tier open: no headers, no size limit:\n%s", out);
+	free(out);
+	l7_config_free(&c);
 }

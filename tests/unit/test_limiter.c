@@ -81,7 +81,7 @@ TEST(lim_bucket_long_run_accuracy)
 		uint64_t rate, burst, period_ns, step_ns, span_ns;
 	} rows[] = {
 		{ 600, 10, 60 * SEC, 1 * MS, 60 * SEC },      /* the 10 rpm-per-second case */
-		{ 60, 0, 60 * SEC, 1 * MS, 60 * SEC },        /* burst 0: 6 */
+		{ 60, 0, 60 * SEC, 1 * MS, 60 * SEC },        /* burst 0: the rate, 60 */
 		{ 1000, 1, 1 * SEC, 100 * US, 10 * SEC },
 		{ 7, 3, 1 * SEC, 13 * MS, 5 * SEC },          /* steps that do not divide the gap */
 		{ 100000, 500, 60 * SEC, 1 * MS, 120 * SEC }, /* faster than arrivals after burst */
@@ -89,13 +89,11 @@ TEST(lim_bucket_long_run_accuracy)
 
 	for (size_t r = 0; r < NELEM(rows); r++) {
 		struct l7_limit lim = { .rate = rows[r].rate, .burst = rows[r].burst };
-		uint64_t burst = rows[r].burst ? rows[r].burst : rows[r].rate / 10;
+		uint64_t burst = rows[r].burst ? rows[r].burst : rows[r].rate;
 		struct bucket b;
 		uint64_t admitted = 0, arrivals = 0;
 		double want;
 
-		if (!burst)
-			burst = 1;
 		b = (struct bucket){ .level = (double)burst };
 
 		for (uint64_t t = 0; t < rows[r].span_ns; t += rows[r].step_ns, arrivals++)
@@ -154,7 +152,8 @@ TEST(lim_burst_default_resolved)
 	static const struct {
 		uint64_t rate, burst, want;
 	} rows[] = {
-		{ 100, 0, 10 }, { 5, 0, 1 }, { 9, 0, 1 }, { 600, 0, 60 }, { 600, 4, 4 },
+		/* burst 0 is the rate (l7_config.c's default) */
+		{ 100, 0, 100 }, { 5, 0, 5 }, { 1, 0, 1 }, { 600, 0, 600 }, { 600, 4, 4 },
 	};
 
 	for (size_t r = 0; r < NELEM(rows); r++) {
@@ -460,6 +459,32 @@ TEST(lim_concurrency)
 	limiter_free(l);
 }
 
+/* The headers OpenAI's way: a fresh caller's remaining equals its limit,
+ * which with the default burst (0: the rate) is the rate itself. */
+TEST(lim_view_fresh_caller_full)
+{
+	struct l7_config c;
+	struct limiter *l;
+	struct lim_caller *a;
+	struct lim_view v;
+
+	cfg_init(&c, 1);
+	c.tiers[0].rpm = (struct l7_limit){ 600, 0 };
+	c.tiers[0].tpm = (struct l7_limit){ 10000000, 0 };
+	l = lim_make(&c, 16);
+	if (!l)
+		return;
+	a = get(l, "key:fresh", 0, 5 * SEC);
+	limiter_view(l, a, 5 * SEC, &v);
+	CHECK_EQ(v.limit_requests, 600, "limit-requests: the rate (burst 0 = the rate)");
+	CHECK_EQ(v.remaining_requests, v.limit_requests, "a fresh key: remaining = limit");
+	CHECK_EQ(v.limit_tokens, 10000000, "limit-tokens: the rate");
+	CHECK_EQ(v.remaining_tokens, v.limit_tokens, "a fresh key: remaining = limit (tokens)");
+	CHECK_EQ(v.reset_tokens_ns, 0, "full: no reset");
+	limiter_put(l, a);
+	limiter_free(l);
+}
+
 TEST(lim_view_values)
 {
 	struct l7_config c;
@@ -480,10 +505,10 @@ TEST(lim_view_values)
 	for (int i = 0; i < 3; i++)
 		limiter_take(l, a, 100, 50, 0, &t, &retry);
 	limiter_view(l, a, 0, &v);
-	CHECK_EQ(v.limit_requests, 600, "the caller's rpm");
+	CHECK_EQ(v.limit_requests, 10, "the caller's rpm bucket's capacity (its burst)");
 	CHECK_EQ(v.remaining_requests, 7, "10 - 3");
 	CHECK_EQ(v.reset_requests_ns, 300 * MS, "3 requests at 100 ms each");
-	CHECK_EQ(v.limit_tokens, 60000, "the tier's tpm (the caller has none)");
+	CHECK_EQ(v.limit_tokens, 1000, "the tier's tpm burst (the caller has none)");
 	CHECK_EQ(v.remaining_tokens, 550, "1000 - 450");
 	CHECK_EQ(v.reset_tokens_ns, 450 * MS, "450 tokens at 1000/s");
 	limiter_view(l, a, 150 * MS, &v);

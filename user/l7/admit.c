@@ -86,6 +86,38 @@ static void cancel_charge(struct client *c)
 	c->admitted = 0;
 }
 
+/* v's remaining after a refund of n units: never above the limit, and a
+ * full bucket has nothing to wait for. */
+static void view_refund(uint64_t limit, uint64_t *remaining, uint64_t *reset_ns, uint64_t n)
+{
+	*remaining = *remaining + n < limit ? *remaining + n : limit;
+	if (*remaining == limit)
+		*reset_ns = 0;
+}
+
+void admit_unserved(struct client *c)
+{
+	struct lim_view *v = &c->fview;
+
+	if (!c->admitted)
+		return;
+	/* a shadow pass was never charged: nothing to give back */
+	if (!c->shadow_pass) {
+		c->l7->st.unserved_refunds[c->tier]++;
+		/* The store's refund is on its way (l7_settle, on the take's
+		 * connection, so after it): the headers show the buckets as it
+		 * leaves them, as the local limiter's view would. */
+		if (c->fleet_take && c->fview_ok) {
+			view_refund(v->limit_requests, &v->remaining_requests,
+				    &v->reset_requests_ns, 1);
+			view_refund(v->limit_tokens, &v->remaining_tokens, &v->reset_tokens_ns,
+				    lim_tokens_by_kind(tier_of(c)->tpm_kind, c->est.input,
+						       c->est.output));
+		}
+	}
+	cancel_charge(c);
+}
+
 /* A wait that cannot be: the queue is full, or the timeout passed. 503 when
  * it waited for the backends, 429 when for its own or its tier's
  * concurrency; either way its rate charge goes back. */
@@ -160,6 +192,51 @@ static int try_slot(struct client *c, enum lim_reason *why)
 	return 1;
 }
 
+/*
+ * A request whose estimated tokens (input plus max_tokens, by the tier's
+ * tpm kind) exceed what the key's or the tier's tpm bucket can ever hold is
+ * refused for good, as OpenAI does: admitted, it would put the bucket
+ * minutes in debt and every other request of the key would wait that out.
+ * Not charged, not queued; 429 request_too_large with x-should-retry:
+ * false. The config's bursts decide, not the local share a store outage
+ * leaves (fleet_share_apply), so the answer is the same on every instance.
+ * A shadow tier logs it and lets it through. Returns 1 when it answered.
+ */
+static int too_large(struct client *c)
+{
+	struct l7 *l = c->l7;
+	const struct l7_tier *t = tier_of(c);
+	uint64_t tokens, cap;
+	const char *which;
+	char text[320];
+
+	if (c->api == TOKENS_API_NONE)
+		return 0;
+	tokens = lim_tokens_by_kind(t->tpm_kind, c->est.input, c->est.output);
+	if (t->tpm.rate && tokens > t->tpm.burst) {
+		cap = t->tpm.burst;
+		which = "tpm";
+	} else if (t->tier_tpm.rate && tokens > t->tier_tpm.burst) {
+		cap = t->tier_tpm.burst;
+		which = "tier_tpm";
+	} else {
+		return 0;
+	}
+	if (t->shadow) {
+		pr_info("shadow: %s tier %s would get 429 request_too_large: %llu tokens over "
+			"the %s limit of %llu", c->addr_str, tier_name(l, c->tier),
+			(unsigned long long)tokens, which, (unsigned long long)cap);
+		return 0;
+	}
+	l->st.outcomes[c->tier][OUT_TOO_LARGE]++;
+	snprintf(text, sizeof(text), "Request too large: it needs an estimated %llu tokens "
+		 "(the prompt plus max_tokens), more than the %llu that the %s limit of tier %s "
+		 "can ever grant at once. Send a shorter prompt or a smaller max_tokens.",
+		 (unsigned long long)tokens, (unsigned long long)cap, which, tier_name(l, c->tier));
+	respond_final(c, 429, "tokens", "request_too_large", text);
+	return 1;
+}
+
 static void local_take(struct client *c);
 static void take_done(void *arg, int err, const struct redisReply *r);
 static void rated(struct client *c, enum lim_reason why, uint64_t retry);
@@ -217,6 +294,8 @@ void admit_request(struct client *c)
 			      "Too many distinct callers right now.", 1000000000ULL);
 		return;
 	}
+	if (too_large(c))
+		return;
 
 	/* The rates: all or nothing, by the store when it is up. */
 	if (fleet_usable(l)) {
@@ -271,13 +350,14 @@ static void take_done(void *arg, int err, const struct redisReply *r)
 	c->ticket.caller = c->caller;
 	c->ticket.est_input = c->est.input;
 	c->ticket.est_output = c->est.output;
-	/* the caller's limit where it has one, else the tier's (limiter_view) */
-	c->fview.limit_requests = t->rpm.rate ? t->rpm.rate : t->tier_rpm.rate;
+	/* the caller's limit where it has one, else the tier's, as its bucket's
+	 * capacity (the burst: limiter_view) */
+	c->fview.limit_requests = t->rpm.rate ? t->rpm.burst : t->tier_rpm.burst;
 	c->fview.remaining_requests = (uint64_t)(t->rpm.rate ? v[L7_TAKE_RPM_REMAINING]
 							      : v[L7_TAKE_TIER_RPM_REMAINING]);
 	c->fview.reset_requests_ns = (uint64_t)(t->rpm.rate ? v[L7_TAKE_RPM_RESET_MS]
 							     : v[L7_TAKE_TIER_RPM_RESET_MS]) * 1000000ULL;
-	c->fview.limit_tokens = t->tpm.rate ? t->tpm.rate : t->tier_tpm.rate;
+	c->fview.limit_tokens = t->tpm.rate ? t->tpm.burst : t->tier_tpm.burst;
 	c->fview.remaining_tokens = (uint64_t)(t->tpm.rate ? v[L7_TAKE_TPM_REMAINING]
 							    : v[L7_TAKE_TIER_TPM_REMAINING]);
 	c->fview.reset_tokens_ns = (uint64_t)(t->tpm.rate ? v[L7_TAKE_TPM_RESET_MS]
@@ -415,13 +495,18 @@ void admit_expire(struct l7 *l)
 	}
 }
 
-void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fallback_out)
+void admit_reconcile(struct client *c, int status, const struct tokens_usage *u,
+		     uint64_t fallback_out)
 {
 	struct l7 *l = c->l7;
 	uint64_t in = c->est.input, out = fallback_out;
 
 	if (c->api == TOKENS_API_NONE || !c->admitted || c->shadow_pass)
 		return;
+	/* A backend's error answer served no completion: it costs its request
+	 * (the rpm charge stays) and only the tokens it says it used. */
+	if (status / 100 != 2)
+		in = out = 0;
 	if (u && u->found) {
 		in = u->prompt;
 		out = u->completion;

@@ -78,6 +78,7 @@ enum l7_outcome {
 	OUT_BAD_REQUEST,  /* 4xx for the request itself */
 	OUT_UPSTREAM_ERR, /* 502/504 */
 	OUT_UNAUTHORIZED, /* 401: unknown key and unknown-keys refuse */
+	OUT_TOO_LARGE,    /* 429 request_too_large: more tokens than a tpm bucket holds */
 	OUT_MAX,
 };
 
@@ -226,6 +227,7 @@ struct l7_stats {
 	uint64_t tokens_in[L7_MAX_TIERS], tokens_out[L7_MAX_TIERS];
 	uint64_t estimated_in[L7_MAX_TIERS], estimated_out[L7_MAX_TIERS];
 	uint64_t reconciled[L7_MAX_TIERS];            /* requests with a usage count */
+	uint64_t unserved_refunds[L7_MAX_TIERS];      /* admitted, then our own 5xx: refunded */
 	uint64_t bad_requests[600];                   /* our 4xx/5xx by status */
 	uint64_t upstream_errors[4];                  /* connect, reset, timeout, malformed */
 	uint64_t retries, bans, accepted, refused_conns;
@@ -307,7 +309,15 @@ void admit_request(struct client *c);          /* a complete request */
 void admit_dispatch_queue(struct l7 *l);
 void admit_expire(struct l7 *l);               /* queue timeouts */
 void admit_release(struct client *c);          /* the request is over: limits */
-void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fallback_out);
+/* The backend's response is complete, with HTTP status `status`: a 2xx is
+ * charged its usage (else the estimate: fallback_out output tokens), any
+ * other status only the usage it reports (else no tokens). */
+void admit_reconcile(struct client *c, int status, const struct tokens_usage *u,
+		     uint64_t fallback_out);
+/* sluice-l7 answers an admitted request with its own 5xx (no backend, a
+ * failed connect or exchange, overload): nothing was served, so its request
+ * and its whole token reservation go back, to the store if it charged them. */
+void admit_unserved(struct client *c);
 const char *tier_name(const struct l7 *l, unsigned int tier);
 
 /* respond.c */
@@ -316,6 +326,10 @@ const char *tier_name(const struct l7 *l, unsigned int tier);
  * at most, on no memory; freed only by the loop's reap). */
 void respond_error(struct client *c, int status, const char *type, const char *code,
 		   const char *message, uint64_t retry_ns);
+/* As respond_error, for a refusal that no wait cures: x-should-retry:
+ * false, no Retry-After. */
+void respond_final(struct client *c, int status, const char *type, const char *code,
+		   const char *message);
 int respond_ratelimit_headers(struct client *c, struct buf *out);
 
 /* upstream.c */

@@ -382,15 +382,17 @@ static const struct tier_opt {
 #define N_TIER_OPTS (sizeof(tier_opts) / sizeof(tier_opts[0]))
 _Static_assert(N_TIER_OPTS <= 32, "do_tier keeps the options given in a 32-bit mask");
 
-/* burst 0 = a tenth of the rate (at least 1), filled in here so the
- * limiter sees the real burst. A burst without a rate limits nothing. */
+/* burst 0 = the rate: a bucket holds one period's allowance, so a fresh
+ * key's x-ratelimit-remaining equals its x-ratelimit-limit (both the
+ * burst, as OpenAI's headers read). Filled in here so the limiter and the
+ * store's scripts see the real burst. A burst without a rate limits nothing. */
 static int tier_burst(const char *tier, const char *what, struct l7_limit *l, struct errbuf *e)
 {
 	if (!l->rate && l->burst)
 		return errf(e, -EINVAL, "tier %s: %s-burst without %s (a burst only shapes a "
 			    "rate)", tier, what, what);
 	if (l->rate && !l->burst)
-		l->burst = l->rate / 10 ? l->rate / 10 : 1;
+		l->burst = l->rate;
 	return 0;
 }
 
@@ -766,4 +768,76 @@ int l7_config_key_tier(const struct l7_config *c, const char *key, size_t len)
 			hi = mid;
 	}
 	return -1;
+}
+
+/* --- describe ------------------------------------------------------------- */
+
+static void fmt_period(uint64_t ms, char *buf, size_t len)
+{
+	if (ms && ms % 60000 == 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms && ms % 1000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+}
+
+static void describe_limit(FILE *f, const char *what, const struct l7_limit *l,
+			   const char *period)
+{
+	if (!l->rate)
+		fprintf(f, "  %-9s unlimited\n", what);
+	else
+		fprintf(f, "  %-9s %llu per %s, bucket capacity (burst) %llu\n", what,
+			(unsigned long long)l->rate, period, (unsigned long long)l->burst);
+}
+
+/* The caller's limit where it has one, else the tier's: what limiter_view
+ * and the store's take report in x-ratelimit-limit-*. 0 = no header. */
+static uint64_t header_limit(const struct l7_limit *own, const struct l7_limit *tier)
+{
+	return own->rate ? own->burst : tier->rate ? tier->burst : 0;
+}
+
+void l7_config_describe(const struct l7_config *c, FILE *f)
+{
+	static const char *const kinds[] = { "input + output", "input", "output" };
+	char period[32];
+
+	fmt_period(c->period_ms, period, sizeof(period));
+	for (unsigned int i = 0; i < c->n_tiers; i++) {
+		const struct l7_tier *t = &c->tiers[i];
+		uint64_t lr = header_limit(&t->rpm, &t->tier_rpm);
+		uint64_t lt = header_limit(&t->tpm, &t->tier_tpm), big = 0;
+
+		fprintf(f, "tier %s%s: priority %u%s\n", t->name,
+			i == c->default_tier ? " (default)" : "", t->priority,
+			t->shadow ? ", shadow (counts, refuses nothing)" : "");
+		describe_limit(f, "rpm", &t->rpm, period);
+		describe_limit(f, "tpm", &t->tpm, period);
+		describe_limit(f, "tier-rpm", &t->tier_rpm, period);
+		describe_limit(f, "tier-tpm", &t->tier_tpm, period);
+		if (t->tpm.rate || t->tier_tpm.rate)
+			fprintf(f, "  %-9s %s\n", "tpm-kind", kinds[t->tpm_kind <= L7_TPM_OUTPUT ?
+								  t->tpm_kind : 0]);
+		if (t->concurrency)
+			fprintf(f, "  %-9s %u in flight per key\n", "conc", t->concurrency);
+		if (t->tier_concurrency)
+			fprintf(f, "  %-9s %u in flight in the tier\n", "tier-conc",
+				t->tier_concurrency);
+		/* a fresh key's remaining equals these */
+		if (lr)
+			fprintf(f, "  headers   x-ratelimit-limit-requests %llu\n",
+				(unsigned long long)lr);
+		if (lt)
+			fprintf(f, "  headers   x-ratelimit-limit-tokens %llu\n",
+				(unsigned long long)lt);
+		if (t->tpm.rate)
+			big = t->tpm.burst;
+		if (t->tier_tpm.rate && (!big || t->tier_tpm.burst < big))
+			big = t->tier_tpm.burst;
+		if (big)
+			fprintf(f, "  too large above %llu tokens (estimated): 429 request_too_large\n",
+				(unsigned long long)big);
+	}
 }

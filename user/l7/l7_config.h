@@ -13,6 +13,7 @@
 #define SLUICE_L7_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "log.h"
 #include "store.h"
 
@@ -30,9 +31,10 @@ enum l7_tpm_kind {
 };
 
 /* One limit: `rate` units per period, at most `burst` at once. rate 0 =
- * unlimited. burst 0 in the file means the default: rate / 10 (at least 1),
- * i.e. a tenth of the period's allowance may come at once; the loaded
- * config holds that value, so burst is 0 exactly when rate is. */
+ * unlimited. burst 0 in the file means the default: the rate, i.e. a whole
+ * period's allowance may come at once (what OpenAI's limits allow, and
+ * what makes x-ratelimit-limit, the burst, the rate); the loaded config
+ * holds that value, so burst is 0 exactly when rate is. */
 struct l7_limit {
 	uint64_t rate;
 	uint64_t burst;
@@ -113,6 +115,11 @@ void l7_config_defaults(struct l7_config *c);
  * holds keys and is readable by group or others. */
 int l7_config_load(const char *path, struct l7_config *c, struct errbuf *e);
 void l7_config_free(struct l7_config *c);
+/* Each tier's buckets as loaded (rate, period, capacity), the
+ * x-ratelimit-limit-* values its callers will see (a fresh key's remaining
+ * equals them), and the size above which a request is refused as too large:
+ * for `sluice-l7 --check`. */
+void l7_config_describe(const struct l7_config *c, FILE *f);
 /* The tier of an API key, or -1 if the key is not configured. */
 int l7_config_key_tier(const struct l7_config *c, const char *key, size_t len);
 

@@ -13,6 +13,7 @@ static const char *const outcome_names[OUT_MAX] = {
 	[OUT_QUEUE_FULL] = "queue_full",    [OUT_QUEUE_TIMEOUT] = "queue_timeout",
 	[OUT_OVERLOAD] = "overload",        [OUT_BAD_REQUEST] = "bad_request",
 	[OUT_UPSTREAM_ERR] = "upstream_error", [OUT_UNAUTHORIZED] = "unauthorized",
+	[OUT_TOO_LARGE] = "too_large",
 };
 
 static const char *const uperr_names[] = { "connect", "reset", "timeout", "malformed" };
@@ -97,7 +98,7 @@ int l7_metrics_render(struct buf *o, void *arg)
 
 	err |= family(o, "sluice_l7_requests_total", "counter",
 		      "Requests by tier and outcome (proxied, limited, queue_full, queue_timeout, "
-		      "overload, bad_request, upstream_error, unauthorized).");
+		      "overload, bad_request, upstream_error, unauthorized, too_large).");
 	for (unsigned int t = 0; t < nt; t++)
 		for (int k = 0; k < OUT_MAX; k++) {
 			err |= buf_printf(o, "sluice_l7_requests_total{");
@@ -162,6 +163,15 @@ int l7_metrics_render(struct buf *o, void *arg)
 		err |= buf_printf(o, "sluice_l7_usage_reconciled_total{");
 		err |= tier_label(o, l, t);
 		err |= buf_printf(o, "} %llu\n", (unsigned long long)st->reconciled[t]);
+	}
+
+	err |= family(o, "sluice_l7_unserved_refunds_total", "counter",
+		      "Admitted requests answered with sluice-l7's own 5xx (no backend, a failed "
+		      "connect or exchange, overload): their request and token charges refunded.");
+	for (unsigned int t = 0; t < nt; t++) {
+		err |= buf_printf(o, "sluice_l7_unserved_refunds_total{");
+		err |= tier_label(o, l, t);
+		err |= buf_printf(o, "} %llu\n", (unsigned long long)st->unserved_refunds[t]);
 	}
 
 	err |= family(o, "sluice_l7_tier_in_flight", "gauge", "Requests at a backend, by tier.");

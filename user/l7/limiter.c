@@ -83,15 +83,11 @@ static uint64_t floor_u64(double x)
 
 /* --- buckets ------------------------------------------------------------- */
 
-/* The burst a limit really has: 0 means rate/10, at least 1. */
+/* The burst a limit really has: 0 means the rate (l7_config.c's default;
+ * a config built by hand, as the tests do, may leave it 0). */
 static uint64_t limit_burst(const struct l7_limit *l)
 {
-	uint64_t b;
-
-	if (l->burst)
-		return l->burst;
-	b = l->rate / 10;
-	return b ? b : 1;
+	return l->burst ? l->burst : l->rate;
 }
 
 static void bucket_fill(struct bucket *b, uint64_t burst)
@@ -734,7 +730,9 @@ static void view_one(struct limiter *l, struct bucket *own, const struct l7_limi
 	struct bucket *b = own_l->rate ? own : agg;
 	const struct l7_limit *lim = own_l->rate ? own_l : agg_l;
 
-	*limit = lim->rate;
+	/* the bucket's capacity: remaining never exceeds it, and a fresh
+	 * caller's remaining equals it (as in OpenAI's headers) */
+	*limit = lim->rate ? limit_burst(lim) : 0;
 	*remaining = bucket_remaining(b, lim, l->period_ns, now);
 	*reset = bucket_reset_ns(b, lim, l->period_ns, now);
 }

@@ -12,7 +12,9 @@
  * drops by c and may go below zero. So a request larger than the burst
  * still passes once the bucket is full, and the limit is overshot by at
  * most one request's cost, never more: over any time T the admitted units
- * are at most burst + rate*T/period + one cost.
+ * are at most burst + rate*T/period + one cost. (sluice-l7 refuses a
+ * request whose tokens exceed a tpm burst before it gets here, admit.c:
+ * such a request would leave the bucket in debt for minutes.)
  */
 #ifndef SLUICE_L7_LIMITER_H
 #define SLUICE_L7_LIMITER_H
@@ -123,7 +125,10 @@ void limiter_cancel(struct limiter *l, struct lim_ticket *t, uint64_t now);
 void limiter_finish(struct limiter *l, struct lim_ticket *t);
 
 /* The x-ratelimit-* values for a caller: the caller's limits, or the
- * tier's where the caller has none. limit 0 = unlimited (headers omitted). */
+ * tier's where the caller has none. limit is the bucket's capacity (its
+ * burst, by default the rate), so remaining never exceeds it and a fresh
+ * caller's remaining equals it, as with OpenAI's headers. limit 0 =
+ * unlimited (headers omitted). */
 struct lim_view {
 	uint64_t limit_requests, remaining_requests, reset_requests_ns;
 	uint64_t limit_tokens, remaining_tokens, reset_tokens_ns;

@@ -29,7 +29,9 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -c, --config FILE  the configuration (docs/l7-config.md); it names API\n"
 		"                     keys, so keep it mode 600\n"
-		"      --check        read and validate FILE, print a summary, and exit\n"
+		"      --check        read and validate FILE, print a summary and each\n"
+		"                     tier's buckets (rate, capacity: what the\n"
+		"                     x-ratelimit-limit-* headers will say), and exit\n"
 		"  -v, --verbose      debug messages (each connection's errors)\n"
 		"  -h, --help         this text\n"
 		"      --version      print the version and exit\n"
@@ -101,6 +103,7 @@ int main(int argc, char **argv)
 	if (check) {
 		printf("%s: ok: listen %s, %u backend(s), %u tier(s), %u key(s)\n", path, cfg.listen,
 		       cfg.n_backends, cfg.n_tiers, cfg.n_keys);
+		l7_config_describe(&cfg, stdout);
 		l7_config_free(&cfg);
 		return 0;
 	}

@@ -9,8 +9,10 @@
  *
  * Errors carry an OpenAI-style body, {"error":{"message","type","param",
  * "code"}}, and 429 and 503 a Retry-After in whole seconds computed from the
- * bucket that refused, and retry-after-ms, the same in milliseconds. Each
- * carries an x-request-id: the client's, if it sent a safe one, else ours.
+ * bucket that refused, and retry-after-ms, the same in milliseconds; a
+ * refusal that waiting cannot cure (respond_final) says x-should-retry:
+ * false instead. Each carries an x-request-id: the client's, if it sent a
+ * safe one, else ours.
  */
 #include <stdio.h>
 #include <string.h>
@@ -91,8 +93,10 @@ static int json_escape(struct buf *b, const char *s)
 	return err;
 }
 
-void respond_error(struct client *c, int status, const char *type, const char *code,
-		   const char *message, uint64_t retry_ns)
+/* final: the request can never succeed as sent (x-should-retry: false, the
+ * header OpenAI's SDKs obey before any status rule), so no Retry-After. */
+static void respond(struct client *c, int status, const char *type, const char *code,
+		    const char *message, uint64_t retry_ns, int final)
 {
 	struct l7 *l = c->l7;
 	char stack[1024];
@@ -108,12 +112,19 @@ void respond_error(struct client *c, int status, const char *type, const char *c
 	 * here, which must not make the adaptive controller cut further. */
 	if ((status == 502 || status == 504) && l->kern)
 		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_HTTP_5XX);
+	/* Our own 5xx after the request was charged: it never got an answer
+	 * from a backend, so the charge goes back (before the x-ratelimit-*
+	 * headers below, which then show it). */
+	if (status >= 500 && c->admitted)
+		admit_unserved(c);
 	if (c->minor == 0 && c->keep_alive == 0)
 		c->closing = 1;
 	err |= buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			    "Content-Length: %zu\r\n", status, http_status_reason(status),
 			    buf_used(&body));
-	if (retry_ns && (status == 429 || status == 503)) {
+	if (final)
+		err |= buf_printf(&c->out, "x-should-retry: false\r\n");
+	else if (retry_ns && (status == 429 || status == 503)) {
 		/* Exact, in ms (at least 1): ceil(ms / 1000) is Retry-After. */
 		uint64_t ms = retry_ns / 1000000ULL + (retry_ns % 1000000ULL != 0);
 
@@ -137,4 +148,16 @@ void respond_error(struct client *c, int status, const char *type, const char *c
 	}
 	l->st.responses[c->tier][status / 100]++;
 	client_request_done(c);
+}
+
+void respond_error(struct client *c, int status, const char *type, const char *code,
+		   const char *message, uint64_t retry_ns)
+{
+	respond(c, status, type, code, message, retry_ns, 0);
+}
+
+void respond_final(struct client *c, int status, const char *type, const char *code,
+		   const char *message)
+{
+	respond(c, status, type, code, message, 0, 1);
 }

@@ -334,7 +334,7 @@ static void up_finish(struct upstream *u)
 	if (c) {
 		if (!usage.found && !u->usage_sse)
 			fallback = c->est.output;
-		admit_reconcile(c, &usage, fallback);
+		admit_reconcile(c, u->resp.status, &usage, fallback);
 		tokens = usage.found ? usage.completion : fallback;
 	}
 	if (l->kern) {
@@ -555,8 +555,10 @@ static int up_head(struct upstream *u, long head_len)
 							: 0;
 	if (u->body_kind == HTTP_BODY_CHUNKED)
 		http_chunked_init(&u->chunked, 0);
-	if (c && c->api != TOKENS_API_NONE && status / 100 == 2) {
-		if (has_type(&u->resp, "text/event-stream"))
+	/* Usage from any JSON answer (an error's too: it is charged only what
+	 * it reports, admit_reconcile), from a 2xx's stream. */
+	if (c && c->api != TOKENS_API_NONE) {
+		if (status / 100 == 2 && has_type(&u->resp, "text/event-stream"))
 			u->usage_sse = !sse_scan_init(&u->sse);
 		else if (has_type(&u->resp, "application/json"))
 			u->usage_json = 1;

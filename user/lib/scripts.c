@@ -8,7 +8,8 @@
 #include <string.h>
 #include "scripts.h"
 
-/* generated from user/lib/lua/NAME.lua by the Makefile */
+/* generated from user/lib/lua/NAME.lua by the Makefile: LUA_NAME */
+#include "lua/l7_bucket.lua.h"
 #include "lua/l7_take.lua.h"
 #include "lua/l7_settle.lua.h"
 #include "lua/l7_slot_acquire.lua.h"
@@ -19,8 +20,23 @@
 #include "lua/ban_publish.lua.h"
 #include "lua/ban_sync.lua.h"
 
+/* The two scripts that share the token bucket run one copy of it: the
+ * prelude in front of each, joined at compile time (string literal
+ * concatenation), so each is still one body for SCRIPT LOAD and EVALSHA. */
+#define L7_PRELUDE_l7_take LUA_l7_bucket
+#define L7_PRELUDE_l7_settle LUA_l7_bucket
+#define L7_PRELUDE_l7_slot_acquire
+#define L7_PRELUDE_l7_slot_renew
+#define L7_PRELUDE_l7_slot_release
+#define L7_PRELUDE_l7_hello
+#define L7_PRELUDE_lease
+#define L7_PRELUDE_ban_publish
+#define L7_PRELUDE_ban_sync
+
+const char store_l7_bucket_prelude[] = LUA_l7_bucket;
+
 const struct store_script store_scripts[SCRIPT_MAX] = {
-#define STORE_SCRIPT_ENTRY(id, name) [id] = { #name, lua_##name },
+#define STORE_SCRIPT_ENTRY(id, name) [id] = { #name, L7_PRELUDE_##name LUA_##name },
 	STORE_SCRIPTS(STORE_SCRIPT_ENTRY)
 #undef STORE_SCRIPT_ENTRY
 };

@@ -9,7 +9,11 @@
  * has the key layout.
  *
  * To add a script: write user/lib/lua/NAME.lua, add X(SCRIPT_NAME, NAME)
- * to STORE_SCRIPTS below and `#include "lua/NAME.lua.h"` to scripts.c.
+ * to STORE_SCRIPTS below, and in scripts.c `#include "lua/NAME.lua.h"` and
+ * its prelude (L7_PRELUDE_NAME: empty, or a shared file's LUA_ macro).
+ *
+ * l7_take and l7_settle share one token bucket: user/lib/lua/l7_bucket.lua,
+ * which scripts.c puts in front of both (store_l7_bucket_prelude is it).
  */
 #ifndef SLUICE_SCRIPTS_H
 #define SLUICE_SCRIPTS_H
@@ -37,6 +41,8 @@ enum store_script_id {
 
 /* Each script's name (its file's, without .lua) and body, for store_open(). */
 extern const struct store_script store_scripts[SCRIPT_MAX];
+/* l7_bucket.lua: the first part of l7_take's and l7_settle's bodies. */
+extern const char store_l7_bucket_prelude[];
 
 /*
  * sluice-l7's keys (docs/fleet.md "Keys and scripts"). Every key of a tier
