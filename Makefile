@@ -103,7 +103,8 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 # NAME.lua -> `#define LUA_NAME "..." "..."`, one string literal per line of
 # the script: \ and " escaped, and ? too (no trigraphs in -std=c11). A macro,
 # so scripts.c can put a shared prelude in front of a script at compile time.
-$(BUILD)/lua/%.lua.h: user/lib/lua/%.lua
+# The recipe is part of the output: a change to it here regenerates them.
+$(BUILD)/lua/%.lua.h: user/lib/lua/%.lua Makefile
 	$(call msg,GEN-LUA,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q){ printf '/* generated from %s: do not edit */\n' '$<'; \
