@@ -12,7 +12,6 @@
 #include "harness.h"
 #include "http.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_HEAD 8192
 #define MAX_BODY (1u << 20)
 #define WHOLE (-1000)  /* want: the head is the whole input */

@@ -12,7 +12,6 @@
 #include "harness.h"
 #include "limiter.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define US 1000ULL
 #define MS 1000000ULL
 #define SEC 1000000000ULL

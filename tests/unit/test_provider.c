@@ -11,7 +11,6 @@
 #include "harness.h"
 #include "provider.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MS 1000000ULL
 #define SEC 1000000000ULL
 #define WALL 1700000000LL   /* 2023-11-14T22:13:20Z */

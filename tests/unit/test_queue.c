@@ -9,7 +9,6 @@
 #include "harness.h"
 #include "queue.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Pushes rows of (prio, deadline) into e[]; 0 or the first error. */
 struct qrow {

@@ -14,7 +14,6 @@
 #include "harness.h"
 #include "tokens.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define DEF_OUT 256 /* default_output in every estimate row */
 
 struct api_case {
