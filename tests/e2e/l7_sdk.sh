@@ -17,29 +17,13 @@
 # network, no registry), the suite says why on a "# skipped" line and exits
 # 0 without a test, which tests/run.sh counts as nothing run. About 10 s.
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 . "$here/../lib.sh"
-BUILD=${SLUICE_BUILD:-$root/build}
-L7=${SLUICE_L7:-$BUILD/san/sluice-l7}
-MOCK=${MOCK_LLM:-$BUILD/mock-llm}
+. "$here/lib/l7_suite.sh"
 SDK=${SLUICE_OPENAI_SDK:-/tmp/sluice-openai-sdk}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 skip() { echo "# skipped l7 sdk: $*"; exit 0; }
 
-for b in "$L7" "$MOCK"; do
-	if [ ! -x "$b" ]; then
-		echo "not ok l7 sdk setup: $b is missing (make build/san/sluice-l7 build/mock-llm)"
-		exit 1
-	fi
-done
-for tool in curl jq python3; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "not ok l7 sdk setup: $tool is missing (apt-get install $tool)"
-		exit 1
-	fi
-done
+l7_suite_begin "l7 sdk" python3
 
 # The SDK: node and npm from Debian, openai@4 from the npm registry.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -62,52 +46,11 @@ case "$sdk_version" in
 *) skip "$SDK holds openai $sdk_version, not 4.x (remove it to reinstall)" ;;
 esac
 
-TMP=$(mktemp -d /tmp/sluice-l7-sdk.XXXXXX)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_log() {
-	local i
-	for ((i = 0; i < ${3:-100}; i++)); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-not_grep() {
-	if grep -q -- "$1" "$2"; then
-		sed -n '1,40p' "$2" >&2
-		return 1
-	fi
-	return 0
-}
-metric() {
-	curl -sf --max-time 5 "http://127.0.0.1:$1/metrics" |
-		awk -v m="$2" '$1 == m { v = $2; f = 1 } END { print f ? v : 0 }'
-}
-
 t_begin "l7 sdk setup: openai $sdk_version, mock-llm and sluice-l7 (ASan) start"
-ok=1
-"$MOCK" --listen 127.0.0.1:0 2>"$TMP/mock.err" &
-PIDS+=($!)
-t_check "start mock-llm" wait_log "$TMP/mock.err" "listening on" || ok=0
-BP=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/mock.err" | head -n1)
-LP=$(free_port) MP=$(free_port)
+t_check "start mock-llm" mock_start B
 # rpm 2 per 6 s: two requests, then one every 3 s. tpm 1000: max_tokens 5000
 # can never fit.
-(umask 077; cat >"$TMP/l7.cfg" <<EOF
-listen 127.0.0.1:$LP
-metrics 127.0.0.1:$MP
-backend 127.0.0.1:$BP
+t_check "start sluice-l7" l7_start S "backend 127.0.0.1:$MOCK_PORT_B
 period 6s
 kernel off
 unknown-keys refuse
@@ -115,15 +58,10 @@ tier rpm2 rpm 2 tpm 100000
 tier tpm1k rpm 600 tpm 1000
 default-tier rpm2
 key sk-sdk-rpm tier rpm2
-key sk-sdk-tpm tier tpm1k
-EOF
-)
-"$L7" -c "$TMP/l7.cfg" 2>"$TMP/l7.err" &
-L7_PID=$!
-PIDS+=("$L7_PID")
-t_check "start sluice-l7" wait_log "$TMP/l7.err" "listening on" || ok=0
+key sk-sdk-tpm tier tpm1k"
+LP=$L7_PORT_S MP=$L7_MPORT_S
 t_end
-[ "$ok" = 1 ] || exit 1
+[ -z "$_t_fail" ] || exit 1
 
 out=$(timeout 60 node "$here/lib/openai_sdk.js" "$SDK" "http://127.0.0.1:$LP/v1" sk-sdk-rpm sk-sdk-tpm)
 rc=$?
@@ -177,10 +115,6 @@ t_expect "counted as outcome too_large" \
 t_end
 
 t_begin "l7 sdk: sluice-l7 stops cleanly (SIGTERM, no sanitizer report)"
-kill -TERM "$L7_PID"
-wait "$L7_PID"
-t_expect "exit status 0" "$?" -eq 0
-t_check "no sanitizer report in sluice-l7's stderr" \
-	not_grep 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|SUMMARY: ' "$TMP/l7.err"
+l7_stop S
 t_end
 exit 0
