@@ -365,33 +365,66 @@ static const char *bucket_key(int b, const char *id)
 
 /* --- the table ------------------------------------------------------------------- */
 
+/* A prelude's "local function NAME" that the script after it defines again:
+ * the copy the prelude was made to remove. */
+static const char *redefined(const char *prelude, const char *rest)
+{
+	static char fn[96];
+	const char *p = prelude;
+
+	while ((p = strstr(p, "local function ")) != NULL) {
+		size_t n = strcspn(p, "(");
+
+		p += n;
+		if (n >= sizeof(fn))
+			continue;
+		memcpy(fn, p - n, n);
+		fn[n] = '\0';
+		if (strstr(rest, fn))
+			return fn;
+	}
+	return NULL;
+}
+
 TEST(store_scripts_table)
 {
-	size_t plen = strlen(store_l7_bucket_prelude);
+	static const struct {
+		enum store_script_id id;
+		const char *file;               /* the prelude in front of it */
+	} shared[] = {
+		{ SCRIPT_L7_TAKE, "l7_bucket" },
+		{ SCRIPT_L7_SETTLE, "l7_bucket" },
+		{ SCRIPT_L7_SLOT_ACQUIRE, "l7_slots" },
+		{ SCRIPT_L7_SLOT_RENEW, "l7_slots" },
+		{ SCRIPT_BAN_PUBLISH, "bans" },
+		{ SCRIPT_BAN_SYNC, "bans" },
+	};
 	redisContext *c;
 
-	CHECK(strstr(store_l7_bucket_prelude, "-- l7_bucket.lua ") == store_l7_bucket_prelude &&
-	      strstr(store_l7_bucket_prelude, "local function bucket_load"),
-	      "the prelude is l7_bucket.lua, with the bucket functions");
 	for (int i = 0; i < SCRIPT_MAX; i++) {
-		const char *body = store_scripts[i].body;
+		const char *body = store_scripts[i].body, *prelude = store_script_preludes[i];
+		const char *want = "", *dup;
 		char head[64];
 
-		if (!CHECK(store_scripts[i].name && body, "script %d missing", i))
+		if (!CHECK(store_scripts[i].name && body && prelude, "script %d missing", i))
 			continue;
-		/* l7_take and l7_settle: the one shared bucket, then the file,
-		 * which has no copy of its own */
-		if (i == SCRIPT_L7_TAKE || i == SCRIPT_L7_SETTLE) {
-			if (!CHECK(!strncmp(body, store_l7_bucket_prelude, plen),
-				   "%s starts with the l7_bucket.lua prelude", store_scripts[i].name))
+		for (size_t k = 0; k < NELEM(shared); k++)
+			if (shared[k].id == (enum store_script_id)i)
+				want = shared[k].file;
+		/* the shared file first, then the script's own, which has no
+		 * copy of what the prelude defines */
+		if (*want) {
+			snprintf(head, sizeof(head), "-- %s.lua ", want);
+			CHECK(!strncmp(prelude, head, strlen(head)), "%s's prelude is %s.lua",
+			      store_scripts[i].name, want);
+			if (!CHECK(!strncmp(body, prelude, strlen(prelude)),
+				   "%s starts with its prelude", store_scripts[i].name))
 				continue;
-			body += plen;
-			CHECK(!strstr(body, "local function bucket_load") &&
-			      !strstr(body, "local function resolve_burst"),
-			      "%s has no bucket functions of its own", store_scripts[i].name);
+			body += strlen(prelude);
+			dup = redefined(prelude, body);
+			CHECK(!dup, "%s defines %s again", store_scripts[i].name, dup ? dup : "");
 		} else {
-			CHECK(!strstr(body, "-- l7_bucket.lua "), "%s has no prelude",
-			      store_scripts[i].name);
+			CHECK(!*prelude, "%s has no prelude", store_scripts[i].name);
 		}
 		snprintf(head, sizeof(head), "-- %s.lua ", store_scripts[i].name);
 		CHECK(!strncmp(body, head, strlen(head)),

@@ -10,6 +10,8 @@
 
 /* generated from user/lib/lua/NAME.lua by the Makefile: LUA_NAME */
 #include "lua/l7_bucket.lua.h"
+#include "lua/l7_slots.lua.h"
+#include "lua/bans.lua.h"
 #include "lua/l7_take.lua.h"
 #include "lua/l7_settle.lua.h"
 #include "lua/l7_slot_acquire.lua.h"
@@ -20,25 +22,30 @@
 #include "lua/ban_publish.lua.h"
 #include "lua/ban_sync.lua.h"
 
-/* The two scripts that share the token bucket run one copy of it: the
- * prelude in front of each, joined at compile time (string literal
- * concatenation), so each is still one body for SCRIPT LOAD and EVALSHA. */
-#define L7_PRELUDE_l7_take LUA_l7_bucket
-#define L7_PRELUDE_l7_settle LUA_l7_bucket
-#define L7_PRELUDE_l7_slot_acquire
-#define L7_PRELUDE_l7_slot_renew
-#define L7_PRELUDE_l7_slot_release
-#define L7_PRELUDE_l7_hello
-#define L7_PRELUDE_lease
-#define L7_PRELUDE_ban_publish
-#define L7_PRELUDE_ban_sync
-
-const char store_l7_bucket_prelude[] = LUA_l7_bucket;
+/* Scripts that share code run one copy of it: a prelude file in front of
+ * each, joined at compile time (string literal concatenation), so each is
+ * still one body for SCRIPT LOAD and EVALSHA. PRELUDE_NAME: "" or a shared
+ * file's LUA_ macro. */
+#define PRELUDE_l7_take LUA_l7_bucket
+#define PRELUDE_l7_settle LUA_l7_bucket
+#define PRELUDE_l7_slot_acquire LUA_l7_slots
+#define PRELUDE_l7_slot_renew LUA_l7_slots
+#define PRELUDE_l7_slot_release ""
+#define PRELUDE_l7_hello ""
+#define PRELUDE_lease ""
+#define PRELUDE_ban_publish LUA_bans
+#define PRELUDE_ban_sync LUA_bans
 
 const struct store_script store_scripts[SCRIPT_MAX] = {
-#define STORE_SCRIPT_ENTRY(id, name) [id] = { #name, L7_PRELUDE_##name LUA_##name },
+#define STORE_SCRIPT_ENTRY(id, name) [id] = { #name, PRELUDE_##name LUA_##name },
 	STORE_SCRIPTS(STORE_SCRIPT_ENTRY)
 #undef STORE_SCRIPT_ENTRY
+};
+
+const char *const store_script_preludes[SCRIPT_MAX] = {
+#define STORE_SCRIPT_PRELUDE(id, name) [id] = PRELUDE_##name,
+	STORE_SCRIPTS(STORE_SCRIPT_PRELUDE)
+#undef STORE_SCRIPT_PRELUDE
 };
 
 int store_l7_key(char *buf, size_t len, const char *prefix, const char *tier,

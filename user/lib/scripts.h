@@ -3,17 +3,19 @@
  * scripts.h - the Lua scripts the store runs on Redis, embedded.
  *
  * Each script is a file user/lib/lua/NAME.lua; the Makefile turns it into
- * $(BUILD)/lua/NAME.lua.h (`static const char lua_NAME[]`), and scripts.c
+ * $(BUILD)/lua/NAME.lua.h (`#define LUA_NAME "..."`), and scripts.c
  * puts them in one table indexed by enum store_script_id. The comment at
  * the top of each script is its contract (KEYS, ARGV, reply); docs/fleet.md
  * has the key layout.
  *
  * To add a script: write user/lib/lua/NAME.lua, add X(SCRIPT_NAME, NAME)
  * to STORE_SCRIPTS below, and in scripts.c `#include "lua/NAME.lua.h"` and
- * its prelude (L7_PRELUDE_NAME: empty, or a shared file's LUA_ macro).
+ * its prelude (PRELUDE_NAME: "", or a shared file's LUA_ macro).
  *
- * l7_take and l7_settle share one token bucket: user/lib/lua/l7_bucket.lua,
- * which scripts.c puts in front of both (store_l7_bucket_prelude is it).
+ * Code that scripts share is a prelude file that scripts.c puts in front of
+ * each of them: l7_bucket.lua (the token bucket: l7_take, l7_settle),
+ * l7_slots.lua (slot expiry: l7_slot_acquire, l7_slot_renew), bans.lua
+ * (ban expiry: ban_publish, ban_sync).
  */
 #ifndef SLUICE_SCRIPTS_H
 #define SLUICE_SCRIPTS_H
@@ -41,8 +43,8 @@ enum store_script_id {
 
 /* Each script's name (its file's, without .lua) and body, for store_open(). */
 extern const struct store_script store_scripts[SCRIPT_MAX];
-/* l7_bucket.lua: the first part of l7_take's and l7_settle's bodies. */
-extern const char store_l7_bucket_prelude[];
+/* Each script's prelude: the first part of its body ("" for none). */
+extern const char *const store_script_preludes[SCRIPT_MAX];
 
 /*
  * sluice-l7's keys (docs/fleet.md "Keys and scripts"). Every key of a tier

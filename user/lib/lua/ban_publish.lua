@@ -26,7 +26,6 @@
 
 local MAX_TTL = 366 * 86400 * 1000
 local KEEP_LAST_MS = 86400 * 1000
-local DROP_MAX = 1000
 
 local function bad(msg)
 	return redis.error_reply('ERR sluice ban_publish: ' .. msg)
@@ -58,17 +57,7 @@ local ttl = tonumber(s)
 by, err = word(3, 'by'); if not by then return bad(err) end
 where, err = word(4, 'where'); if not where then return bad(err) end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
--- the expired bans go (bounded; ban_sync drops them too)
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now),
-	'LIMIT', 0, DROP_MAX)
-for _, m in ipairs(gone) do
-	redis.call('ZREM', KEYS[1], m)
-	redis.call('ZREM', KEYS[2], m)
-	redis.call('HDEL', KEYS[3], m)
-end
+local now = bans_now_dropped()
 
 local expiry = now + ttl
 local old = redis.call('ZSCORE', KEYS[1], member)

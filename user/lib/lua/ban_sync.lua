@@ -16,7 +16,6 @@
 -- and more may follow), the last of these.
 -- Bad arguments: an error reply, and nothing written.
 
-local DROP_MAX = 1000
 
 local function bad(msg)
 	return redis.error_reply('ERR sluice ban_sync: ' .. msg)
@@ -37,16 +36,7 @@ if not string.match(n, '^%d+$') or #n > 4 or tonumber(n) < 1 or tonumber(n) > 10
 end
 local since, max_n = tonumber(s), tonumber(n)
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now),
-	'LIMIT', 0, DROP_MAX)
-for _, m in ipairs(gone) do
-	redis.call('ZREM', KEYS[1], m)
-	redis.call('ZREM', KEYS[2], m)
-	redis.call('HDEL', KEYS[3], m)
-end
+local now = bans_now_dropped()
 
 local last = tonumber(redis.call('GET', KEYS[4]) or '0')
 if since > last then since = 0 end

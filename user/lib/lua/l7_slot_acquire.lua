@@ -26,8 +26,6 @@
 -- Each set expires one ttl after its latest deadline.
 -- Bad arguments: an error reply, and nothing written.
 
-local MAX_WHOLE = 9007199254740992  -- 2^53
-
 local function bad(msg)
 	return redis.error_reply('ERR sluice l7_slot_acquire: ' .. msg)
 end
@@ -40,14 +38,6 @@ local function whole(i, what)
 			tostring(s) .. '"'
 	end
 	return tonumber(s)
-end
-
--- Keeps a slot set until one ttl after its latest deadline.
-local function keep(key, ttl)
-	local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-	if last[2] then
-		redis.call('PEXPIREAT', key, string.format('%d', math.floor(tonumber(last[2])) + ttl))
-	end
 end
 
 if #KEYS ~= 2 then
@@ -69,13 +59,8 @@ if caller_limit == nil then return bad(err) end
 tier_limit, err = whole(4, 'tier limit')
 if tier_limit == nil then return bad(err) end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = slots_now_purged()
 local deadline = string.format('%d', now + ttl)
-
-local now_s = string.format('%d', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_s)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_s)
 
 local held = redis.call('ZSCORE', KEYS[1], rid) or redis.call('ZSCORE', KEYS[2], rid)
 if not held then

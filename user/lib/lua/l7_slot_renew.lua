@@ -16,17 +16,8 @@
 -- Returns how many of the rids were renewed (0 to #rids).
 -- Bad arguments: an error reply, and nothing written.
 
-local MAX_WHOLE = 9007199254740992  -- 2^53
-
 local function bad(msg)
 	return redis.error_reply('ERR sluice l7_slot_renew: ' .. msg)
-end
-
-local function keep(key, ttl)
-	local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-	if last[2] then
-		redis.call('PEXPIREAT', key, string.format('%d', math.floor(tonumber(last[2])) + ttl))
-	end
 end
 
 if #KEYS ~= 2 then
@@ -46,13 +37,8 @@ for i = 2, #ARGV do
 	end
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = slots_now_purged()
 local deadline = string.format('%d', now + ttl)
-
-local now_s = string.format('%d', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_s)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_s)
 
 local renewed = 0
 for i = 2, #ARGV do
