@@ -49,10 +49,10 @@ L7_SRCS    := $(filter-out user/l7/main.c,$(wildcard user/l7/*.c))
 # groups, pure and bpf, chosen per file (see tests/unit/harness.h).
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 UNIT_SRCS  := $(wildcard tests/unit/*.c) $(TESTLIB_SRCS) $(L7_SRCS)
-MOCK_SRCS  := tools/mock_llm.c
+MOCK_SRCS  := tests/mock-llm/mock_llm.c
 FUZZ_SRCS  := tests/fuzz/fuzz_l7.c user/l7/http.c user/l7/tokens.c
-BENCH_SRCS := tools/bench.c $(TESTLIB_SRCS)
-BENCH_LIVE_SRCS := tools/bench_live.c
+BENCH_SRCS := bench/bench.c $(TESTLIB_SRCS)
+BENCH_LIVE_SRCS := bench/bench_live.c
 
 # $(call objs,DIRS,SRCS): the objects of SRCS in each of DIRS
 objs = $(foreach d,$(1),$(patsubst %.c,$(d)/%.o,$(2)))
@@ -123,7 +123,7 @@ l7_objs   := $(BUILD)/user/l7/%.o $(BUILD)/san/user/l7/%.o
 test_objs := $(BUILD)/tests/%.o $(BUILD)/san/tests/%.o
 $(l7_objs):   USER_CFLAGS += -Iuser/l7
 $(test_objs): USER_CFLAGS += -Iuser/l7 -Itests/lib
-$(BUILD)/tools/bench.o: USER_CFLAGS += -Itests/lib
+$(BUILD)/bench/bench.o: USER_CFLAGS += -Itests/lib
 
 $(BUILD)/%.o: %.c
 	$(call msg,CC,$@)
@@ -303,14 +303,14 @@ test-fuzz:  ## the fuzzer suite: every seed once, then 30 s of libFuzzer (FUZZ_S
 
 demo: deps  ## act 1: XDP stops a flood; act 2: API keys through sluice-l7, the abuser banned; act 3: three gateways share one limit through Redis (needs root)
 	$(Q)$(MAKE) --no-print-directory $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM)
-	$(Q)tools/demo.sh $(BUILD)
+	$(Q)demo/demo.sh $(BUILD)
 
 bench: deps  ## ns per packet against bare XDP and TC floors; a live flood against iptables hashlimit and nft meter; sluice-l7 vs direct vs nginx (wrk); sluiced's CPU with 64 global rules; see docs/benchmarks.md
 	$(Q)$(MAKE) --no-print-directory $(BENCH) $(BENCH_LIVE) $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)$(BENCH)
 	$(Q)$(BENCH_LIVE)
-	$(Q)tools/bench_l7.sh $(BUILD)
-	$(Q)tools/bench_fleet.sh $(BUILD)
+	$(Q)bench/bench_l7.sh $(BUILD)
+	$(Q)bench/bench_fleet.sh $(BUILD)
 
 fuzz: deps  ## fuzz sluice-l7's HTTP parser and token accounting for FUZZ_SECONDS (600)
 	$(Q)$(MAKE) --no-print-directory $(FUZZ_L7)
