@@ -139,8 +139,8 @@ $(BUILD)/san/%.o: %.c
 # records that after the first build; for the first, the sources are read
 # here: `#include "NAME.skel.h"` in FILE.c makes both FILE.o (plain and
 # sanitized) depend on $(BUILD)/NAME.skel.h, and nothing else waits for it.
-USER_SRCS := $(sort $(LIB_SRCS) $(CLI_SRCS) $(DAEMON_SRCS) $(wildcard user/l7/*.c) \
-	       $(MOCK_SRCS) $(UNIT_SRCS) $(BENCH_SRCS) $(BENCH_LIVE_SRCS))
+USER_SRCS := $(sort $(wildcard $(LIB_SRCS) $(CLI_SRCS) $(DAEMON_SRCS) $(wildcard user/l7/*.c) \
+	       $(MOCK_SRCS) $(UNIT_SRCS) $(BENCH_SRCS) $(BENCH_LIVE_SRCS)))
 SKEL_USES := $(shell awk -F'"' '/^.include ".*\.skel\.h"/ { print FILENAME ":" $$2 }' \
 		$(USER_SRCS))
 $(foreach u,$(SKEL_USES),$(eval \
