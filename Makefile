@@ -28,7 +28,7 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 	      -I$(BUILD) -Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
 CFLAGS     ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
-	       -Iinclude -Iuser/lib -Iuser/l7 -I$(BUILD) -MMD -MP
+	       -Iinclude -Iuser/lib -I$(BUILD) -MMD -MP
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDLIBS     := -lbpf -lelf -lz -lmnl -ljansson -lhiredis -lssl -lcrypto
 
@@ -49,13 +49,13 @@ L7_SRCS    := $(filter-out user/l7/main.c,$(wildcard user/l7/*.c))
 # groups, pure and bpf, chosen per file (see tests/unit/harness.h).
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 UNIT_SRCS  := $(wildcard tests/unit/*.c) $(TESTLIB_SRCS) $(L7_SRCS)
-MOCK_SRCS  := tools/mock_llm.c
+MOCK_SRCS  := tests/mock-llm/mock_llm.c
 FUZZ_SRCS  := tests/fuzz/fuzz_l7.c user/l7/http.c user/l7/tokens.c
-BENCH_SRCS := tools/bench.c $(TESTLIB_SRCS)
-BENCH_LIVE_SRCS := tools/bench_live.c
+BENCH_SRCS := bench/bench.c $(TESTLIB_SRCS)
+BENCH_LIVE_SRCS := bench/bench_live.c
 
-# $(call objs,DIR,SRCS)
-objs = $(patsubst %.c,$(1)/%.o,$(2))
+# $(call objs,DIRS,SRCS): the objects of SRCS in each of DIRS
+objs = $(foreach d,$(1),$(patsubst %.c,$(d)/%.o,$(2)))
 
 LIB_OBJS       := $(call objs,$(BUILD),$(LIB_SRCS))
 LIB_OBJS_SAN   := $(call objs,$(BUILD)/san,$(LIB_SRCS))
@@ -74,13 +74,13 @@ UNIT_SAN       := $(BUILD)/san/unit-tests
 BENCH          := $(BUILD)/sluice-bench
 BENCH_LIVE     := $(BUILD)/sluice-bench-live
 
-.PHONY: all help deps demo test test-unit test-cli test-e2e bench fuzz clean vmlinux
+.PHONY: all help deps demo test test-unit test-cli test-e2e test-fuzz bench fuzz clean vmlinux
 
 all: $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM) $(UNIT) $(BENCH) $(BENCH_LIVE)  ## build everything (default)
 
 help:  ## list the targets
 	@echo "sluice make targets:"
-	@grep -hE '^[a-z-]+:.*##' Makefile | sed 's/:.*##/\t/' | sort | \
+	@grep -hE '^[a-z0-9-]+:.*##' Makefile | sed 's/:.*##/\t/' | sort | \
 	  awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
 	@echo "Variables: V=1 (show commands), BUILD=DIR (output, default build)"
 
@@ -117,48 +117,58 @@ $(BUILD)/lua/%.lua.h: user/lib/lua/%.lua Makefile
 $(BUILD)/user/lib/scripts.o $(BUILD)/san/user/lib/scripts.o: $(LUA_HDRS)
 
 # --- userspace -------------------------------------------------------------
-# The test library's headers, for the tests and sluice-bench only.
-$(BUILD)/tests/%.o $(BUILD)/san/tests/%.o: USER_CFLAGS += -Itests/lib
-$(BUILD)/tools/bench.o: USER_CFLAGS += -Itests/lib
+# Include paths per part: every user object sees include/, user/lib/ and the
+# generated headers in $(BUILD) (skeletons, Lua scripts); sluice-l7's objects
+# and the tests that test them see user/l7/ too, and the test library's
+# headers are for the tests and sluice-bench only.
+l7_objs   := $(BUILD)/user/l7/%.o $(BUILD)/san/user/l7/%.o
+test_objs := $(BUILD)/tests/%.o $(BUILD)/san/tests/%.o
+$(l7_objs):   USER_CFLAGS += -Iuser/l7
+$(test_objs): USER_CFLAGS += -Iuser/l7 -Itests/lib
+$(BUILD)/bench/bench.o: USER_CFLAGS += -Itests/lib
 
-# Every user object may include a skeleton, so skeletons come first.
-$(BUILD)/%.o: %.c $(SKELS)
+$(BUILD)/%.o: %.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
-$(BUILD)/san/%.o: %.c $(SKELS)
+$(BUILD)/san/%.o: %.c
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-$(SLUICE): $(call objs,$(BUILD),$(CLI_SRCS)) $(LIB_OBJS)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+# An object that includes a skeleton needs it before it compiles. -MMD
+# records that after the first build; for the first, the sources are read
+# here: `#include "NAME.skel.h"` in FILE.c makes both FILE.o (plain and
+# sanitized) depend on $(BUILD)/NAME.skel.h, and nothing else waits for it.
+USER_SRCS := $(sort $(wildcard $(LIB_SRCS) $(CLI_SRCS) $(DAEMON_SRCS) $(wildcard user/l7/*.c) \
+	       $(MOCK_SRCS) $(UNIT_SRCS) $(BENCH_SRCS) $(BENCH_LIVE_SRCS)))
+SKEL_USES := $(shell awk -F'"' '/^.include ".*\.skel\.h"/ { print FILENAME ":" $$2 }' \
+		$(USER_SRCS))
+$(foreach u,$(SKEL_USES),$(eval \
+	$(call objs,$(BUILD) $(BUILD)/san,$(firstword $(subst :, ,$(u)))): \
+	$(BUILD)/$(lastword $(subst :, ,$(u)))))
 
-$(SLUICE_SAN): $(call objs,$(BUILD)/san,$(CLI_SRCS)) $(LIB_OBJS_SAN)
-	$(call msg,LD-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+# Each binary, plain and sanitized, and the objects it links; one recipe
+# links them all (the sanitized ones with $(SAN_FLAGS)).
+$(SLUICE):         $(call objs,$(BUILD),$(CLI_SRCS)) $(LIB_OBJS)
+$(SLUICE_SAN):     $(call objs,$(BUILD)/san,$(CLI_SRCS)) $(LIB_OBJS_SAN)
+$(SLUICED):        $(call objs,$(BUILD),$(DAEMON_SRCS)) $(LIB_OBJS)
+$(SLUICED_SAN):    $(call objs,$(BUILD)/san,$(DAEMON_SRCS)) $(LIB_OBJS_SAN)
+$(SLUICE_L7):      $(call objs,$(BUILD),user/l7/main.c $(L7_SRCS)) $(LIB_OBJS)
+$(SLUICE_L7_SAN):  $(call objs,$(BUILD)/san,user/l7/main.c $(L7_SRCS)) $(LIB_OBJS_SAN)
+$(MOCK_LLM):       $(call objs,$(BUILD),$(MOCK_SRCS)) $(LIB_OBJS)
+$(UNIT):           $(call objs,$(BUILD),$(UNIT_SRCS)) $(LIB_OBJS)
+$(UNIT_SAN):       $(call objs,$(BUILD)/san,$(UNIT_SRCS)) $(LIB_OBJS_SAN)
+$(BENCH):          $(call objs,$(BUILD),$(BENCH_SRCS)) $(LIB_OBJS)
+$(BENCH_LIVE):     $(call objs,$(BUILD),$(BENCH_LIVE_SRCS)) $(LIB_OBJS)
 
-$(SLUICED): $(call objs,$(BUILD),$(DAEMON_SRCS)) $(LIB_OBJS)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+BINS     := $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM) $(UNIT) $(BENCH) $(BENCH_LIVE)
+SAN_BINS := $(SLUICE_SAN) $(SLUICED_SAN) $(SLUICE_L7_SAN) $(UNIT_SAN)
 
-$(SLUICED_SAN): $(call objs,$(BUILD)/san,$(DAEMON_SRCS)) $(LIB_OBJS_SAN)
-	$(call msg,LD-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
-
-$(SLUICE_L7): $(call objs,$(BUILD),user/l7/main.c $(L7_SRCS)) $(LIB_OBJS)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-$(SLUICE_L7_SAN): $(call objs,$(BUILD)/san,user/l7/main.c $(L7_SRCS)) $(LIB_OBJS_SAN)
-	$(call msg,LD-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
-
-$(MOCK_LLM): $(call objs,$(BUILD),$(MOCK_SRCS)) $(LIB_OBJS)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+$(BINS) $(SAN_BINS):
+	$(call msg,$(if $(filter $@,$(SAN_BINS)),LD-SAN,LD),$@)
+	$(Q)$(CC) $(CFLAGS) $(if $(filter $@,$(SAN_BINS)),$(SAN_FLAGS)) -o $@ $^ $(LDLIBS)
 
 # libFuzzer needs clang; the target sees only the parsers (no BPF, no I/O).
 $(FUZZ_L7): $(FUZZ_SRCS) $(wildcard user/l7/*.h)
@@ -166,22 +176,6 @@ $(FUZZ_L7): $(FUZZ_SRCS) $(wildcard user/l7/*.h)
 	$(Q)$(CLANG) -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Iuser/lib \
 		-Iuser/l7 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o $@ $(FUZZ_SRCS) -ljansson
-
-$(UNIT): $(call objs,$(BUILD),$(UNIT_SRCS)) $(LIB_OBJS)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-$(UNIT_SAN): $(call objs,$(BUILD)/san,$(UNIT_SRCS)) $(LIB_OBJS_SAN)
-	$(call msg,LD-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
-
-$(BENCH): $(call objs,$(BUILD),$(BENCH_SRCS)) $(LIB_OBJS)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BENCH_LIVE): $(call objs,$(BUILD),$(BENCH_LIVE_SRCS)) $(LIB_OBJS)
-	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD):
 	$(Q)mkdir -p $@
@@ -284,20 +278,41 @@ deb:  ## build the Debian package (dpkg-buildpackage -us -uc -b) into build/deb/
 	$(Q)ls -1 $(DEB_DIR)/*.deb
 
 # --- running ---------------------------------------------------------------
+# Each group of suites can run alone: tests/run.sh BUILD FILTER runs the
+# suites whose names contain FILTER, and fails when none ran. Without root
+# only the pure unit tests and the fuzzer run (the others are named skipped).
+PROGS_ALL := $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM) $(SLUICE_SAN) $(SLUICED_SAN) $(SLUICE_L7_SAN)
+
 test: deps  ## run every test suite (needs root); ends with "N passed, N failed"
 	$(Q)$(MAKE) --no-print-directory all $(SLUICE_SAN) $(SLUICED_SAN) $(SLUICE_L7_SAN) $(UNIT_SAN) $(FUZZ_L7)
 	$(Q)tests/run.sh $(BUILD)
 
+test-unit:  ## the unit tests, plain and sanitized (the bpf group needs root)
+	$(Q)$(MAKE) --no-print-directory $(UNIT) $(UNIT_SAN)
+	$(Q)tests/run.sh $(BUILD) unit
+
+test-cli: deps  ## the CLI suites, tests/cli/ (needs root)
+	$(Q)$(MAKE) --no-print-directory $(PROGS_ALL)
+	$(Q)tests/run.sh $(BUILD) cli/
+
+test-e2e: deps  ## the end-to-end suites, tests/e2e/ (needs root)
+	$(Q)$(MAKE) --no-print-directory $(PROGS_ALL)
+	$(Q)tests/run.sh $(BUILD) e2e/
+
+test-fuzz:  ## the fuzzer suite: every seed once, then 30 s of libFuzzer (FUZZ_SECONDS=N to change)
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_L7)
+	$(Q)tests/run.sh $(BUILD) fuzz
+
 demo: deps  ## act 1: XDP stops a flood; act 2: API keys through sluice-l7, the abuser banned; act 3: three gateways share one limit through Redis (needs root)
 	$(Q)$(MAKE) --no-print-directory $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM)
-	$(Q)tools/demo.sh $(BUILD)
+	$(Q)demo/demo.sh $(BUILD)
 
 bench: deps  ## ns per packet against bare XDP and TC floors; a live flood against iptables hashlimit and nft meter; sluice-l7 vs direct vs nginx (wrk); sluiced's CPU with 64 global rules; see docs/benchmarks.md
 	$(Q)$(MAKE) --no-print-directory $(BENCH) $(BENCH_LIVE) $(SLUICE) $(SLUICED) $(SLUICE_L7) $(MOCK_LLM)
 	$(Q)$(BENCH)
 	$(Q)$(BENCH_LIVE)
-	$(Q)tools/bench_l7.sh $(BUILD)
-	$(Q)tools/bench_fleet.sh $(BUILD)
+	$(Q)bench/bench_l7.sh $(BUILD)
+	$(Q)bench/bench_fleet.sh $(BUILD)
 
 fuzz: deps  ## fuzz sluice-l7's HTTP parser and token accounting for FUZZ_SECONDS (600)
 	$(Q)$(MAKE) --no-print-directory $(FUZZ_L7)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * bench_live.bpf.c - the live flood of `make bench` (tools/bench_live.c).
+ * bench_live.bpf.c - the live flood of `make bench` (bench/bench_live.c).
  *
  * bench_gen is the traffic generator: run with BPF_PROG_TEST_RUN and
  * BPF_F_TEST_XDP_LIVE_FRAMES on the sending end of a veth pair, its XDP_TX

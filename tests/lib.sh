@@ -6,6 +6,10 @@
 #   t_end               print "ok NAME" or "not ok NAME: WHY"; a case with no
 #                       checks fails
 #   t_ns_cleanup        remove every namespace and veth this suite created
+#   t_wait_log FILE PATTERN PID [SECS]
+#                       wait (SECS, default 10) for a line matching PATTERN
+#                       (grep -E) in FILE; gives up at once if PID exits
+#   t_wait_exit PID [SECS]  wait (SECS, default 10) for PID to exit
 #
 # Namespaces and interfaces are named with $T_PREFIX so a suite removes only
 # its own. All traffic stays inside them.
@@ -44,4 +48,23 @@ t_ns_cleanup() {
 	ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^$T_PREFIX" |
 		while read -r l; do ip link del dev "$l" 2>/dev/null; done
 	"$SLUICE" unload >/dev/null 2>&1 || true
+}
+
+t_wait_log() {
+	local file=$1 pattern=$2 pid=$3 i
+	for i in $(seq $((${4:-10} * 10))); do
+		grep -qE -- "$pattern" "$file" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+t_wait_exit() {
+	local pid=$1 i
+	for i in $(seq $((${2:-10} * 10))); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
 }

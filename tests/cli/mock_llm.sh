@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The mock LLM backend (tools/mock_llm.c) that sluice-l7's tests, benchmark
+# The mock LLM backend (tests/mock-llm/mock_llm.c) that sluice-l7's tests, benchmark
 # and demo stand on: OpenAI-shaped answers and usage numbers, streaming
 # framing and timing, latency, /stats counts by key, error injection,
 # keep-alive, pipelining, body limits, options and signals. The HTTP side is

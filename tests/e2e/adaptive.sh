@@ -2,9 +2,9 @@
 # tests/e2e/adaptive.sh - the adaptive controller closes the loop on a real
 # overloaded backend (issue 4, "What the controller must show").
 #
-# tools/testbackend.py in $NS_B serves C=4 requests at once for 40 ms each
+# tests/adaptive/testbackend.py in $NS_B serves C=4 requests at once for 40 ms each
 # (capacity 100/s) and queues the rest, one request per connection, so its
-# latency rises steeply past capacity. tools/loadgen.py in $NS_S opens
+# latency rises steeply past capacity. tests/adaptive/loadgen.py in $NS_S opens
 # connections from four addresses at an offered rate, one SYN each.
 # sluiced attaches to $DEV_B with one rule on the backend's port, key rule,
 # whose conn-rate an adaptive controller owns (target-latency mode).
@@ -19,12 +19,12 @@
 #   85         503s stop: the limit back at max within 30 s
 # Latency is the backend's own log, admitted the load generator's own count;
 # the limit is what 'sluice rule list --json' shows each second
-# (tools/sample_adaptive.py). ADAPTIVE_KEEP=DIR keeps the CSVs, logs and
-# the plot (tools/plot_adaptive.sh) of the run: docs/adaptive.png is one.
+# (tests/adaptive/sample_adaptive.py). ADAPTIVE_KEEP=DIR keeps the CSVs, logs and
+# the plot (tests/adaptive/plot_adaptive.sh) of the run: docs/adaptive.png is one.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 . "$here/lib/net.sh"
-TOOLS=$(cd "$here/../../tools" && pwd)
+TOOLS=$(cd "$here/../adaptive" && pwd)
 SLUICED=${SLUICED:-${SLUICE_BUILD:-build}/sluiced}
 
 CAP=4 BASE=40 TARGET=100 MIN=10 MAX=300
@@ -202,7 +202,7 @@ echo "  back at $MAX after $w s" >&2
 t_check "back at $MAX within 30 s after the last 503 (after $w s)" awk -v w="$w" 'BEGIN { exit !(w >= 0) }'
 t_end
 
-t_begin "the run's plot (tools/plot_adaptive.sh)"
+t_begin "the run's plot (tests/adaptive/plot_adaptive.sh)"
 t_check "plot" "$TOOLS/plot_adaptive.sh" -o "$E2E_TMP/adaptive.png" -l "$TARGET" \
 	-t "sluice adaptive conn-rate: backend C=$CAP x $BASE ms ($((CAP * 1000 / BASE))/s), target p50 $TARGET ms" \
 	-m "$(awk -v t="$T0" -v o="$OV_START" 'BEGIN { printf "%.3f", t + o }'):overload ${HIGH}/s" \

@@ -43,15 +43,10 @@ conf() {
 # d_start [ARGS]: sluiced in the foreground, in the background of this
 # shell; waits (bounded) for its "running" line.
 d_start() {
-	local i
 	: >"$LOG"
 	nsenter --net="/run/netns/$NS_B" "$SLUICED" -f -c "$CONF" "$@" 2>>"$LOG" &
 	_d_pid=$!
-	for i in $(seq 100); do
-		grep -q 'info: running:' "$LOG" && return 0
-		kill -0 "$_d_pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	t_wait_log "$LOG" 'info: running:' "$_d_pid" && return 0
 	echo "sluiced did not start:" >&2
 	sed 's/^/    /' "$LOG" >&2
 	return 1
@@ -59,14 +54,9 @@ d_start() {
 
 # d_stop SIGNAL: signal it and wait (bounded) for it to exit.
 d_stop() {
-	local i
 	[ -n "$_d_pid" ] || return 1
 	kill "-$1" "$_d_pid" 2>/dev/null
-	for i in $(seq 100); do
-		kill -0 "$_d_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$_d_pid" 2>/dev/null && return 1
+	t_wait_exit "$_d_pid" || return 1
 	wait "$_d_pid" 2>/dev/null
 	_d_pid=""
 }

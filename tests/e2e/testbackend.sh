@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/e2e/testbackend.sh - the adaptive controller's test tools, tested on
-# their own (no sluice): tools/testbackend.py, tools/loadgen.py,
-# tools/sample_adaptive.py and tools/plot_adaptive.sh.
+# their own (no sluice): tests/adaptive/testbackend.py, tests/adaptive/loadgen.py,
+# tests/adaptive/sample_adaptive.py and tests/adaptive/plot_adaptive.sh.
 #
 # Both ends run on the loopback of one namespace. The backend serves C=4
 # requests at once for 40 ms each (capacity 100/s) and queues the rest; its
@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 trap 't_ns_cleanup; rm -rf "$TMP"' EXIT
 
-TOOLS=$(cd "$here/../../tools" && pwd)
+TOOLS=$(cd "$here/../adaptive" && pwd)
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 NS=${T_PREFIX}t

@@ -4,7 +4,7 @@
  * expectation. Whoever links tests/lib defines check_report: the unit-test
  * runner counts checks and fails the test (tests/unit/harness.c);
  * sluice-bench prints the failure and carries on to its own error path
- * (tools/bench.c), since every fx_* call that can fail also returns an error.
+ * (bench/bench.c), since every fx_* call that can fail also returns an error.
  */
 #ifndef SLUICE_TEST_CHECK_H
 #define SLUICE_TEST_CHECK_H

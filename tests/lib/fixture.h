@@ -7,7 +7,7 @@
  *
  * Every helper that can fail reports through CHECK (check.h), so a test
  * only checks what it is about. The unit tests (tests/unit/) and
- * sluice-bench (tools/bench.c) both use it.
+ * sluice-bench (bench/bench.c) both use it.
  */
 #ifndef SLUICE_TEST_FIXTURE_H
 #define SLUICE_TEST_FIXTURE_H

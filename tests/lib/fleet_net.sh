@@ -97,17 +97,13 @@ fleet_conf() {
 }
 
 d_start() {
-	local i=$1 n; shift
+	local i=$1; shift
 	fleet_conf "$i" "$@"
 	: >"$FLEET_TMP/g$i.log"
 	SLUICE_PIN_ROOT=$(pin_root "$i") nsenter --net="/run/netns/$(ns "$i")" \
 		"$SLUICED" -f -c "$FLEET_TMP/g$i.conf" 2>>"$FLEET_TMP/g$i.log" &
 	D_PID[$i]=$!
-	for n in $(seq 100); do
-		grep -q 'store redis .*: up' "$FLEET_TMP/g$i.log" && return 0
-		kill -0 "${D_PID[$i]}" 2>/dev/null || break
-		sleep 0.1
-	done
+	t_wait_log "$FLEET_TMP/g$i.log" 'store redis .*: up' "${D_PID[$i]}" && return 0
 	echo "sluiced g$i did not come up with the store:" >&2
 	sed 's/^/    /' "$FLEET_TMP/g$i.log" >&2
 	return 1

@@ -430,7 +430,7 @@ TEST(adaptive_baseline_drift_guard)
 
 /* ------------------------------------------------------------------------
  * Closed loop: a backend of C workers, each request served in s0, excess
- * requests waiting in a FIFO queue (tools/testbackend.py's default model),
+ * requests waiting in a FIFO queue (tests/adaptive/testbackend.py's default model),
  * with offered load far above its capacity C / s0. Time in microseconds,
  * stepped by 1 ms; the admitted rate is the limit (GCRA-smooth).
  */

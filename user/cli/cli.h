@@ -18,6 +18,12 @@ int need_root(const char *what);
 int take_json_flag(int *argc, char **argv);
 int has_help_flag(int argc, char **argv);
 
+/* The commands whose options are a table (opts.h): main's usage lists them
+ * from these. */
+struct cli_cmd;
+extern const struct cli_cmd attach_cmd, detach_cmd, status_cmd, unload_cmd, stats_cmd, top_cmd,
+	conns_cmd, signals_cmd;
+
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_status(int argc, char **argv);

@@ -2,6 +2,7 @@
 /* attach, detach, status, unload: the program's life on interfaces. */
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,50 +18,91 @@
 #include "loader.h"
 #include "log.h"
 #include "netns.h"
+#include "opts.h"
 #include "parse.h"
 #include "pin.h"
 #include "policy.h"
 #include "stats.h"
 
-static const char attach_usage[] =
-"Usage: sluice attach DEV [--mode native|generic|auto] [--no-tc] [--state-size N]\n"
-"                         [--insert-rate N] [--flow-size N]\n"
-"\n"
-"Load the XDP program and attach it to DEV through a pinned bpf_link, and the\n"
-"TC egress program that sees the servers' replies on the same interface. The\n"
-"first attach creates the maps under /sys/fs/bpf/sluice; later ones share them.\n"
-"\n"
-"  --mode        native (driver), generic (skb) or auto (native, else generic;\n"
-"                the default)\n"
-"  --no-tc       XDP only: connections are not tracked on DEV, so conns limits\n"
-"                and backend signals are off there (conn-rate still applies)\n"
-"  --state-size  entries in the per-source state table (default 65536); fixed\n"
-"                once created, 'sluice unload' to change it\n"
-"  --insert-rate new per-source entries per second (default: a tenth of the\n"
-"                table); sources past it share their rule's overflow bucket, so\n"
-"                a spoofed flood cannot evict the state of real clients\n"
-"  --flow-size   entries in the connection table (default 65536), fixed like\n"
-"                --state-size; what a SYN gets when it is full: 'sluice set\n"
-"                flows-full open|closed'\n";
+struct attach_opts {
+	int mode; /* enum attach_mode */
+	int no_tc;
+	__u64 state_size, insert_rate, flow_size;
+};
 
-static const char detach_usage[] =
-"Usage: sluice detach DEV\n"
-"\n"
-"Detach sluice from DEV. The policy and its state stay pinned for the other\n"
-"interfaces and the next attach; 'sluice unload' removes them.\n";
+static const struct cli_choice attach_modes[] = {
+	{ "native", MODE_NATIVE },
+	{ "generic", MODE_GENERIC },
+	{ "auto", MODE_AUTO },
+	{ .name = NULL },
+};
 
-static const char status_usage[] =
-"Usage: sluice status [--json]\n"
-"\n"
-"Show the interfaces sluice is attached to, in which mode and whether with\n"
-"TC egress, how full its tables are, and the connection tracking settings\n"
-"(sluice set).\n";
+static const struct cli_opt attach_options[] = {
+	{ .name = "mode", .kind = CLI_ENUM, .off = offsetof(struct attach_opts, mode),
+	  .choices = attach_modes,
+	  .help = "native (driver), generic (skb) or auto (native, else generic; "
+		  "the default)" },
+	{ .name = "no-tc", .kind = CLI_FLAG, .off = offsetof(struct attach_opts, no_tc),
+	  .help = "XDP only: connections are not tracked on DEV, so conns limits "
+		  "and backend signals are off there (conn-rate still applies)" },
+	{ .name = "state-size", .kind = CLI_U64, .off = offsetof(struct attach_opts, state_size),
+	  .arg = "N", .min = 1024, .max = 1U << 26, .suffixes = 1, .what = "state size",
+	  .help = "entries in the per-source state table (default 65536); fixed "
+		  "once created, 'sluice unload' to change it" },
+	{ .name = "insert-rate", .kind = CLI_U64, .off = offsetof(struct attach_opts, insert_rate),
+	  .arg = "N", .min = 1, .max = 1U << 30, .suffixes = 1, .what = "insert rate",
+	  .help = "new per-source entries per second (default: a tenth of the "
+		  "table); sources past it share their rule's overflow bucket, so "
+		  "a spoofed flood cannot evict the state of real clients" },
+	{ .name = "flow-size", .kind = CLI_U64, .off = offsetof(struct attach_opts, flow_size),
+	  .arg = "N", .min = 1024, .max = 1U << 26, .suffixes = 1, .what = "flow size",
+	  .help = "entries in the connection table (default 65536), fixed like "
+		  "--state-size; what a SYN gets when it is full: 'sluice set "
+		  "flows-full open|closed'" },
+	{ .name = NULL },
+};
 
-static const char unload_usage[] =
-"Usage: sluice unload\n"
-"\n"
-"Detach sluice from every interface and remove everything pinned under\n"
-"/sys/fs/bpf/sluice: rules, lists, counters and per-source state.\n";
+const struct cli_cmd attach_cmd = {
+	"attach", "DEV", 1, 1,
+	"Load the XDP program and attach it to DEV through a pinned bpf_link, and the\n"
+	"TC egress program that sees the servers' replies on the same interface. The\n"
+	"first attach creates the maps under /sys/fs/bpf/sluice; later ones share them.\n",
+	attach_options,
+};
+
+static const struct cli_opt no_options[] = { { .name = NULL } };
+
+const struct cli_cmd detach_cmd = {
+	"detach", "DEV", 1, 1,
+	"Detach sluice from DEV. The policy and its state stay pinned for the other\n"
+	"interfaces and the next attach; 'sluice unload' removes them.\n",
+	no_options,
+};
+
+struct status_opts {
+	int json;
+};
+
+static const struct cli_opt status_options[] = {
+	{ .name = "json", .short_name = 'j', .kind = CLI_FLAG,
+	  .off = offsetof(struct status_opts, json), .help = "the same as one JSON object" },
+	{ .name = NULL },
+};
+
+const struct cli_cmd status_cmd = {
+	"status", NULL, 0, 0,
+	"Show the interfaces sluice is attached to, in which mode and whether with\n"
+	"TC egress, how full its tables are, and the connection tracking settings\n"
+	"(sluice set).\n",
+	status_options,
+};
+
+const struct cli_cmd unload_cmd = {
+	"unload", NULL, 0, 0,
+	"Detach sluice from every interface and remove everything pinned under\n"
+	"/sys/fs/bpf/sluice: rules, lists, counters and per-source state.\n",
+	no_options,
+};
 
 static int dev_index(const char *what, const char *dev)
 {
@@ -73,66 +115,26 @@ static int dev_index(const char *what, const char *dev)
 
 int cmd_attach(int argc, char **argv)
 {
+	struct attach_opts o = { .mode = MODE_AUTO };
 	struct load_opts lo = { .pin = 1 };
-	enum attach_mode mode = MODE_AUTO, used;
+	enum attach_mode mode, used;
 	struct sluice_xdp *skel = NULL;
 	struct sluice_tc *tc = NULL;
 	const char *dev = NULL;
-	__u64 state = 0, insert_rate = 0, flows = 0;
+	__u64 state, insert_rate, flows;
 	__u32 pinned, pinned_flows;
-	struct errbuf e;
-	int i, lock, ifindex, err;
+	char *args[1];
+	int n, lock, ifindex, err;
 
-	if (has_help_flag(argc, argv)) {
-		fputs(attach_usage, stdout);
-		return 0;
-	}
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
-			const char *m = argv[++i];
-
-			if (!strcmp(m, "native"))
-				mode = MODE_NATIVE;
-			else if (!strcmp(m, "generic"))
-				mode = MODE_GENERIC;
-			else if (!strcmp(m, "auto"))
-				mode = MODE_AUTO;
-			else {
-				pr_err("attach: bad mode '%s': expected native, generic or auto", m);
-				return EXIT_USAGE;
-			}
-		} else if (!strcmp(argv[i], "--state-size") && i + 1 < argc) {
-			if (parse_u64(argv[++i], 1024, 1U << 26, 1, "state size", &state, &e)) {
-				pr_err("attach: %s", e.msg);
-				return EXIT_USAGE;
-			}
-		} else if (!strcmp(argv[i], "--flow-size") && i + 1 < argc) {
-			if (parse_u64(argv[++i], 1024, 1U << 26, 1, "flow size", &flows, &e)) {
-				pr_err("attach: %s", e.msg);
-				return EXIT_USAGE;
-			}
-		} else if (!strcmp(argv[i], "--no-tc")) {
-			lo.no_tc = 1;
-		} else if (!strcmp(argv[i], "--insert-rate") && i + 1 < argc) {
-			if (parse_u64(argv[++i], 1, 1U << 30, 1, "insert rate", &insert_rate, &e)) {
-				pr_err("attach: %s", e.msg);
-				return EXIT_USAGE;
-			}
-		} else if (argv[i][0] == '-') {
-			pr_err("attach: unknown or incomplete option '%s' (see sluice attach --help)",
-			       argv[i]);
-			return EXIT_USAGE;
-		} else if (!dev) {
-			dev = argv[i];
-		} else {
-			pr_err("attach: unexpected '%s' (one DEV per command)", argv[i]);
-			return EXIT_USAGE;
-		}
-	}
-	if (!dev) {
-		pr_err("attach: missing DEV (see sluice attach --help)");
-		return EXIT_USAGE;
-	}
+	n = cli_parse(&attach_cmd, argc, argv, &o, args);
+	if (n < 0)
+		return n == CLI_HELP ? 0 : EXIT_USAGE;
+	dev = args[0];
+	mode = (enum attach_mode)o.mode;
+	lo.no_tc = o.no_tc;
+	state = o.state_size;
+	insert_rate = o.insert_rate;
+	flows = o.flow_size;
 	if (need_root("attach"))
 		return 1;
 	ifindex = dev_index("attach", dev);
@@ -201,16 +203,13 @@ out:
 
 int cmd_detach(int argc, char **argv)
 {
-	int lock, ifindex, err;
+	char *args[1];
+	int n, lock, ifindex, err;
 
-	if (has_help_flag(argc, argv)) {
-		fputs(detach_usage, stdout);
-		return 0;
-	}
-	if (argc != 1) {
-		pr_err("detach: expected exactly one DEV (see sluice detach --help)");
-		return EXIT_USAGE;
-	}
+	n = cli_parse(&detach_cmd, argc, argv, NULL, args);
+	if (n < 0)
+		return n == CLI_HELP ? 0 : EXIT_USAGE;
+	argv = args;
 	if (need_root("detach"))
 		return 1;
 	ifindex = dev_index("detach", argv[0]);
@@ -317,17 +316,13 @@ int cmd_status(int argc, char **argv)
 	size_t nrows = 0;
 	__u64 flows = 0;
 	__u32 flows_max = 0;
-	int n, i, nrules = 0;
+	struct status_opts o = { 0 };
+	int n, i, nrules = 0, rc;
 
-	take_json_flag(&argc, argv);
-	if (has_help_flag(argc, argv)) {
-		fputs(status_usage, stdout);
-		return 0;
-	}
-	if (argc) {
-		pr_err("status: unexpected '%s' (see sluice status --help)", argv[0]);
-		return EXIT_USAGE;
-	}
+	rc = cli_parse(&status_cmd, argc, argv, &o, NULL);
+	if (rc < 0)
+		return rc == CLI_HELP ? 0 : EXIT_USAGE;
+	cli.json = o.json;
 	if (need_root("status"))
 		return 1;
 	if (maps_open_pinned(&m))
@@ -469,14 +464,9 @@ int cmd_unload(int argc, char **argv)
 	struct attachment att[64];
 	int n, i, lock, err = 0;
 
-	if (has_help_flag(argc, argv)) {
-		fputs(unload_usage, stdout);
-		return 0;
-	}
-	if (argc) {
-		pr_err("unload: unexpected '%s'", argv[0]);
-		return EXIT_USAGE;
-	}
+	n = cli_parse(&unload_cmd, argc, argv, NULL, NULL);
+	if (n < 0)
+		return n == CLI_HELP ? 0 : EXIT_USAGE;
 	if (need_root("unload"))
 		return 1;
 	if (access(pin_root(), F_OK)) {

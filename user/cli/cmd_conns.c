@@ -2,6 +2,7 @@
 /* conns and signals: what connection tracking sees, read from the maps
  * twice, an interval apart, for the rates. Read-only, no lock. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "hist.h"
 #include "json.h"
 #include "log.h"
+#include "opts.h"
 #include "parse.h"
 #include "policy.h"
 #include "prefix.h"
@@ -18,71 +20,70 @@
 #define DEFAULT_INTERVAL_MS 1000
 #define MAX_INTERVAL_MS 3600000
 
-static const char conns_usage[] =
-"Usage: sluice conns [--count N] [--interval MS] [--json]\n"
-"\n"
-"The limit keys holding the most concurrent TCP connections, most first: for\n"
-"each, the rule it belongs to, the key (the source prefix masked as the rule's\n"
-"mask4/mask6 say, or 'rule' for a rule-wide key), the connections it holds\n"
-"now, the new connections per second it admitted over the interval, and the\n"
-"totals it admitted and refused since it was created. A key exists for every\n"
-"source that opened a connection under a rule with a 'conns' limit, until it\n"
-"has held none for a while. The first line shows how full the flow table is.\n"
-"\n"
-"  --count N      keys to show (default 20)\n"
-"  --interval MS  sample the counts this far apart for the rates (default\n"
-"                 1000); 0 reads once: no rates ('-', and 0 in JSON)\n"
-"  --json         {\"interval_ms\", \"flows\": {\"entries\", \"max\"}, \"keys\": [{\"rule_id\",\n"
-"                 \"rule\", \"key\", \"conns\", \"opened\", \"refused\", \"conn_rate\"}]}\n";
+/* conns and signals: --count (conns only), --interval, --json. */
+struct watch_opts {
+	__u64 count, interval;
+	int json;
+};
 
-static const char signals_usage[] =
-"Usage: sluice signals [--interval MS] [--json]\n"
-"\n"
-"How the backends behind each service port are doing, measured passively from\n"
-"the traffic (needs the TC egress program: not on interfaces attached with\n"
-"--no-tc). Per port:\n"
-"\n"
-"  connect    client SYN to server SYN-ACK\n"
-"  response   start of a request to the first byte of its response\n"
-"  total      start of a request to the end of its response (sluice-l7)\n"
-"  per_token  time per output token (sluice-l7)\n"
-"\n"
-"each as a count and the mean, p50, p90 and p99 in milliseconds since the\n"
-"port was first seen (percentiles within 9.4%, typically far better; none\n"
-"when nothing was measured); connections and requests per second over the\n"
-"interval; and the counters: server RSTs, ICMP unreachables sent back, SYNs\n"
-"that got no SYN-ACK, and the status classes of plaintext HTTP/1.x responses.\n"
-"\n"
-"  --interval MS  sample the counters this far apart for the rates (default\n"
-"                 1000); 0 reads once: no rates (0 in JSON)\n"
-"  --json         {\"interval_ms\", \"services\": [{\"port\", \"connect\", \"response\",\n"
-"                 \"total\", \"per_token\", \"conns_per_s\", \"requests_per_s\",\n"
-"                 \"counters\": {...}}]}; each latency is {\"count\", \"mean_ms\",\n"
-"                 \"p50_ms\", \"p90_ms\", \"p99_ms\"}, null percentiles for count 0\n";
+static const struct cli_opt conns_options[] = {
+	{ .name = "count", .kind = CLI_U64, .off = offsetof(struct watch_opts, count),
+	  .arg = "N", .min = 1, .max = 100000, .help = "keys to show (default 20)" },
+	{ .name = "interval", .kind = CLI_U64, .off = offsetof(struct watch_opts, interval),
+	  .arg = "MS", .min = 0, .max = MAX_INTERVAL_MS,
+	  .help = "sample the counts this far apart for the rates (default 1000); "
+		  "0 reads once: no rates ('-', and 0 in JSON)" },
+	{ .name = "json", .short_name = 'j', .kind = CLI_FLAG,
+	  .off = offsetof(struct watch_opts, json),
+	  .help = "{\"interval_ms\", \"flows\": {\"entries\", \"max\"}, \"keys\": [{\"rule_id\", "
+		  "\"rule\", \"key\", \"conns\", \"opened\", \"refused\", \"conn_rate\"}]}" },
+	{ .name = NULL },
+};
 
-/* --count, --interval (each optional), --json already taken. */
-static int parse_opts(const char *cmd, int argc, char **argv, __u64 *count, __u64 *interval)
-{
-	struct errbuf e;
-	int i;
+const struct cli_cmd conns_cmd = {
+	"conns", NULL, 0, 0,
+	"The limit keys holding the most concurrent TCP connections, most first: for\n"
+	"each, the rule it belongs to, the key (the source prefix masked as the rule's\n"
+	"mask4/mask6 say, or 'rule' for a rule-wide key), the connections it holds\n"
+	"now, the new connections per second it admitted over the interval, and the\n"
+	"totals it admitted and refused since it was created. A key exists for every\n"
+	"source that opened a connection under a rule with a 'conns' limit, until it\n"
+	"has held none for a while. The first line shows how full the flow table is.\n",
+	conns_options,
+};
 
-	for (i = 0; i < argc; i++) {
-		if (count && !strcmp(argv[i], "--count") && i + 1 < argc) {
-			if (parse_u64(argv[++i], 1, 100000, 0, "count", count, &e))
-				goto bad;
-		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
-			if (parse_u64(argv[++i], 0, MAX_INTERVAL_MS, 0, "interval", interval, &e))
-				goto bad;
-		} else {
-			pr_err("%s: unexpected '%s' (see sluice %s --help)", cmd, argv[i], cmd);
-			return -1;
-		}
-	}
-	return 0;
-bad:
-	pr_err("%s: %s", cmd, e.msg);
-	return -1;
-}
+static const struct cli_opt signals_options[] = {
+	{ .name = "interval", .kind = CLI_U64, .off = offsetof(struct watch_opts, interval),
+	  .arg = "MS", .min = 0, .max = MAX_INTERVAL_MS,
+	  .help = "sample the counters this far apart for the rates (default 1000); "
+		  "0 reads once: no rates (0 in JSON)" },
+	{ .name = "json", .short_name = 'j', .kind = CLI_FLAG,
+	  .off = offsetof(struct watch_opts, json),
+	  .help = "{\"interval_ms\", \"services\": [{\"port\", \"connect\", \"response\", "
+		  "\"total\", \"per_token\", \"conns_per_s\", \"requests_per_s\", "
+		  "\"counters\": {...}}]}; each latency is {\"count\", \"mean_ms\", "
+		  "\"p50_ms\", \"p90_ms\", \"p99_ms\"}, null percentiles for count 0" },
+	{ .name = NULL },
+};
+
+const struct cli_cmd signals_cmd = {
+	"signals", NULL, 0, 0,
+	"How the backends behind each service port are doing, measured passively from\n"
+	"the traffic (needs the TC egress program: not on interfaces attached with\n"
+	"--no-tc). Per port:\n"
+	"\n"
+	"  connect    client SYN to server SYN-ACK\n"
+	"  response   start of a request to the first byte of its response\n"
+	"  total      start of a request to the end of its response (sluice-l7)\n"
+	"  per_token  time per output token (sluice-l7)\n"
+	"\n"
+	"each as a count and the mean, p50, p90 and p99 in milliseconds since the\n"
+	"port was first seen (percentiles within 9.4%, typically far better; none\n"
+	"when nothing was measured); connections and requests per second over the\n"
+	"interval; and the counters: server RSTs, ICMP unreachables sent back, SYNs\n"
+	"that got no SYN-ACK, and the status classes of plaintext HTTP/1.x responses.\n",
+	signals_options,
+};
 
 static int open_ro(const char *what, struct sluice_maps *m, struct policy *p)
 {
@@ -190,20 +191,20 @@ int cmd_conns(int argc, char **argv)
 	struct conn_row *before = NULL, *now = NULL;
 	struct conn_key_row *keys = NULL;
 	size_t nbefore = 0, nnow = 0, i;
-	__u64 count = 20, interval = DEFAULT_INTERVAL_MS, entries = 0;
+	struct watch_opts o = { .count = 20, .interval = DEFAULT_INTERVAL_MS };
+	__u64 count, interval, entries = 0;
 	__u32 max = 0;
 	struct sluice_maps m;
 	struct policy p;
 	double secs = 0;
 	int err;
 
-	take_json_flag(&argc, argv);
-	if (has_help_flag(argc, argv)) {
-		fputs(conns_usage, stdout);
-		return 0;
-	}
-	if (parse_opts("conns", argc, argv, &count, &interval))
-		return EXIT_USAGE;
+	err = cli_parse(&conns_cmd, argc, argv, &o, NULL);
+	if (err < 0)
+		return err == CLI_HELP ? 0 : EXIT_USAGE;
+	cli.json = o.json;
+	count = o.count;
+	interval = o.interval;
 	if (open_ro("conns", &m, &p))
 		return 1;
 	err = 0;
@@ -378,18 +379,18 @@ int cmd_signals(int argc, char **argv)
 {
 	struct signal_row *before = NULL, *now = NULL;
 	size_t nbefore = 0, nnow = 0;
-	__u64 interval = DEFAULT_INTERVAL_MS;
+	struct watch_opts o = { .interval = DEFAULT_INTERVAL_MS };
+	__u64 interval;
 	struct sluice_maps m;
 	double secs = 0;
-	int err = 0;
+	int err;
 
-	take_json_flag(&argc, argv);
-	if (has_help_flag(argc, argv)) {
-		fputs(signals_usage, stdout);
-		return 0;
-	}
-	if (parse_opts("signals", argc, argv, NULL, &interval))
-		return EXIT_USAGE;
+	err = cli_parse(&signals_cmd, argc, argv, &o, NULL);
+	if (err < 0)
+		return err == CLI_HELP ? 0 : EXIT_USAGE;
+	cli.json = o.json;
+	interval = o.interval;
+	err = 0;
 	if (open_ro("signals", &m, NULL))
 		return 1;
 	if (interval) {

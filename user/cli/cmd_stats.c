@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* stats and top: read the counters, never write. */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,36 +10,63 @@
 #include "cli.h"
 #include "json.h"
 #include "log.h"
+#include "opts.h"
 #include "loader.h"
 #include "parse.h"
 #include "policy.h"
 #include "prefix.h"
 #include "stats.h"
 
-static const char stats_usage[] =
-"Usage: sluice stats [--json]\n"
-"\n"
-"Counters since the maps were created: packets seen, drops by reason, per-rule\n"
-"passed and dropped packets and bytes (for an 'action count' rule, dropped\n"
-"means would-have-dropped), the per-source state table's pressure (entries,\n"
-"inserts, inserts refused by --insert-rate, and evictions), and the flow\n"
-"table's: connections tracked now and ever, how they ended (closed by FINs,\n"
-"reset, expired half-open or idle), SYNs that found it full, sweeper runs.\n"
-"\n"
-"Drop reasons: deny and ban (the deny list), rate (pps), bytes (bps),\n"
-"conn_rate and conns (a SYN over a connection limit), flow_full (a SYN\n"
-"refused because the flow table was full under 'sluice set flows-full\n"
-"closed'). malformed counts frames that could not be parsed; they are\n"
-"passed to the kernel, not dropped.\n";
+struct stats_opts {
+	int json;
+};
 
-static const char top_usage[] =
-"Usage: sluice top [--count N] [--once] [--json]\n"
-"\n"
-"The heaviest sources by packets, per rule, with passed and dropped rates.\n"
-"Refreshes every second until interrupted; --once prints the totals once.\n"
-"With --json and no --once, one JSON document per line per refresh.\n"
-"\n"
-"  --count N  rows to show (default 20)\n";
+static const struct cli_opt stats_options[] = {
+	{ .name = "json", .short_name = 'j', .kind = CLI_FLAG,
+	  .off = offsetof(struct stats_opts, json), .help = "the same as one JSON object" },
+	{ .name = NULL },
+};
+
+const struct cli_cmd stats_cmd = {
+	"stats", NULL, 0, 0,
+	"Counters since the maps were created: packets seen, drops by reason, per-rule\n"
+	"passed and dropped packets and bytes (for an 'action count' rule, dropped\n"
+	"means would-have-dropped), the per-source state table's pressure (entries,\n"
+	"inserts, inserts refused by --insert-rate, and evictions), and the flow\n"
+	"table's: connections tracked now and ever, how they ended (closed by FINs,\n"
+	"reset, expired half-open or idle), SYNs that found it full, sweeper runs.\n"
+	"\n"
+	"Drop reasons: deny and ban (the deny list), rate (pps), bytes (bps),\n"
+	"conn_rate and conns (a SYN over a connection limit), flow_full (a SYN\n"
+	"refused because the flow table was full under 'sluice set flows-full\n"
+	"closed'). malformed counts frames that could not be parsed; they are\n"
+	"passed to the kernel, not dropped.\n",
+	stats_options,
+};
+
+struct top_opts {
+	__u64 count;
+	int once, json;
+};
+
+static const struct cli_opt top_options[] = {
+	{ .name = "count", .kind = CLI_U64, .off = offsetof(struct top_opts, count),
+	  .arg = "N", .min = 1, .max = 100000, .help = "rows to show (default 20)" },
+	{ .name = "once", .kind = CLI_FLAG, .off = offsetof(struct top_opts, once),
+	  .help = "print the totals once instead of refreshing every second" },
+	{ .name = "json", .short_name = 'j', .kind = CLI_FLAG,
+	  .off = offsetof(struct top_opts, json),
+	  .help = "the rows as a JSON array; without --once, one array per refresh, each on a line" },
+	{ .name = NULL },
+};
+
+const struct cli_cmd top_cmd = {
+	"top", NULL, 0, 0,
+	"The heaviest sources by packets, per rule, with passed and dropped rates.\n"
+	"Refreshes every second until interrupted; --once prints the totals once.\n"
+	"With --json and no --once, one JSON document per line per refresh.\n",
+	top_options,
+};
 
 /* The flow table's counters: JSON key and counter. */
 static const struct {
@@ -76,17 +104,13 @@ int cmd_stats(int argc, char **argv)
 	struct sluice_maps m;
 	struct policy p;
 	size_t nrows = 0, i;
+	struct stats_opts o = { 0 };
 	int slot;
 
-	take_json_flag(&argc, argv);
-	if (has_help_flag(argc, argv)) {
-		fputs(stats_usage, stdout);
-		return 0;
-	}
-	if (argc) {
-		pr_err("stats: unexpected '%s' (see sluice stats --help)", argv[0]);
-		return EXIT_USAGE;
-	}
+	slot = cli_parse(&stats_cmd, argc, argv, &o, NULL);
+	if (slot < 0)
+		return slot == CLI_HELP ? 0 : EXIT_USAGE;
+	cli.json = o.json;
 	if (open_all("stats", &m, &p))
 		return 1;
 	if (stats_counters(&m, cnt) || stats_buckets(&m, &rows, &nrows) ||
@@ -342,30 +366,18 @@ int cmd_top(int argc, char **argv)
 {
 	struct talker *prev = NULL, *cur = NULL;
 	size_t nprev = 0, ncur = 0, i;
-	__u64 count = 20, t_prev, t_cur;
+	struct top_opts o = { .count = 20 };
+	__u64 count, t_prev, t_cur;
 	struct sluice_maps m;
 	struct policy p;
-	struct errbuf e;
-	int once = 0, err = 0;
+	int n, once, err = 0;
 
-	take_json_flag(&argc, argv);
-	if (has_help_flag(argc, argv)) {
-		fputs(top_usage, stdout);
-		return 0;
-	}
-	for (i = 0; i < (size_t)argc; i++) {
-		if (!strcmp(argv[i], "--once")) {
-			once = 1;
-		} else if (!strcmp(argv[i], "--count") && i + 1 < (size_t)argc) {
-			if (parse_u64(argv[++i], 1, 100000, 0, "count", &count, &e)) {
-				pr_err("top: %s", e.msg);
-				return EXIT_USAGE;
-			}
-		} else {
-			pr_err("top: unexpected '%s' (see sluice top --help)", argv[i]);
-			return EXIT_USAGE;
-		}
-	}
+	n = cli_parse(&top_cmd, argc, argv, &o, NULL);
+	if (n < 0)
+		return n == CLI_HELP ? 0 : EXIT_USAGE;
+	cli.json = o.json;
+	once = o.once;
+	count = o.count;
 	if (open_all("top", &m, &p))
 		return 1;
 	if (once) {

@@ -8,11 +8,13 @@
 #include <unistd.h>
 #include "cli.h"
 #include "log.h"
+#include "opts.h"
+#include "util.h"
 #include "version.h"
 
 struct cli cli;
 
-static const char usage[] =
+static const char usage_head[] =
 "Usage: sluice [-v] COMMAND [ARGS]\n"
 "       sluice [-v] -f FILE\n"
 "\n"
@@ -20,28 +22,9 @@ static const char usage[] =
 "maps pinned under " "/sys/fs/bpf/sluice" "; one policy serves every attached\n"
 "interface, and it outlives this command.\n"
 "\n"
-"Commands:\n"
-"  attach DEV [--mode native|generic|auto] [--no-tc] [--state-size N]\n"
-"             [--insert-rate N] [--flow-size N]\n"
-"  detach DEV\n"
-"  status [--json]\n"
-"  rule add [name NAME] [src PREFIX] [dport PORT|LO-HI] [proto tcp|udp|icmp|any]\n"
-"           [pps N [burst N]] [bps N[k|m|g]] [bburst BYTES]\n"
-"           [conn-rate N [conn-burst N]] [conns N]\n"
-"           [key src|rule] [mask4 LEN] [mask6 LEN] [action drop|count] [ban SECONDS]\n"
-"  rule del ID|NAME\n"
-"  rule list [--json]\n"
-"  allow add|del PREFIX        allow list [--json]\n"
-"  deny add PREFIX [timeout SECONDS]\n"
-"  deny del PREFIX             deny list [--json]\n"
-"  set [syn-timeout S] [fin-timeout S] [idle-timeout S] [flows-full open|closed]\n"
-"  stats [--json]\n"
-"  top [--count N] [--once] [--json]\n"
-"  conns [--count N] [--interval MS] [--json]\n"
-"                              keys with the most concurrent connections\n"
-"  signals [--interval MS] [--json]\n"
-"                              backend latency and errors per service port\n"
-"  unload                      detach everywhere and remove all pinned state\n"
+"Commands:\n";
+
+static const char usage_tail[] =
 "\n"
 "Options:\n"
 "  -f FILE     apply the rule/allow/deny/set commands in FILE, one per line\n"
@@ -53,23 +36,67 @@ static const char usage[] =
 "\n"
 "Exit status: 0 on success, 1 when an operation failed, 2 on a usage error.\n";
 
+/* The commands, in the order of the usage. A command with an option table
+ * (opts.h) has its usage line made from it; the policy commands' grammars
+ * (user/lib/command.c, rule.c) are written out. */
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
+	const struct cli_cmd *opts;
+	const char *synopsis; /* without an option table: the usage lines */
+	const char *summary;  /* what it does, beside or under its usage */
 } commands[] = {
-	{ "attach", cmd_attach },
-	{ "detach", cmd_detach },
-	{ "status", cmd_status },
-	{ "rule", cmd_rule },
-	{ "allow", cmd_allow },
-	{ "deny", cmd_deny },
-	{ "stats", cmd_stats },
-	{ "top", cmd_top },
-	{ "set", cmd_set },
-	{ "conns", cmd_conns },
-	{ "signals", cmd_signals },
-	{ "unload", cmd_unload },
+	{ "attach", cmd_attach, &attach_cmd, NULL, NULL },
+	{ "detach", cmd_detach, &detach_cmd, NULL, NULL },
+	{ "status", cmd_status, &status_cmd, NULL, NULL },
+	{ "rule", cmd_rule, NULL,
+	  "  rule add [name NAME] [src PREFIX] [dport PORT|LO-HI] [proto tcp|udp|icmp|any]\n"
+	  "           [pps N [burst N]] [bps N[k|m|g]] [bburst BYTES]\n"
+	  "           [conn-rate N [conn-burst N]] [conns N]\n"
+	  "           [key src|rule] [mask4 LEN] [mask6 LEN] [action drop|count] [ban SECONDS]\n"
+	  "  rule del ID|NAME\n"
+	  "  rule list [--json]\n", NULL },
+	{ "allow", cmd_allow, NULL, "  allow add|del PREFIX        allow list [--json]\n", NULL },
+	{ "deny", cmd_deny, NULL,
+	  "  deny add PREFIX [timeout SECONDS]\n"
+	  "  deny del PREFIX             deny list [--json]\n", NULL },
+	{ "set", cmd_set, NULL,
+	  "  set [syn-timeout S] [fin-timeout S] [idle-timeout S] [flows-full open|closed]\n",
+	  NULL },
+	{ "stats", cmd_stats, &stats_cmd, NULL, NULL },
+	{ "top", cmd_top, &top_cmd, NULL, NULL },
+	{ "conns", cmd_conns, &conns_cmd, NULL, "keys with the most concurrent connections" },
+	{ "signals", cmd_signals, &signals_cmd, NULL,
+	  "backend latency and errors per service port" },
+	{ "unload", cmd_unload, &unload_cmd, NULL,
+	  "detach everywhere and remove all pinned state" },
 };
+
+#define SUMMARY_COL 30
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fputs(usage_head, f);
+	for (i = 0; i < NELEM(commands); i++) {
+		int col;
+
+		if (!commands[i].opts) {
+			fputs(commands[i].synopsis, f);
+			continue;
+		}
+		fputs("  ", f);
+		col = cli_synopsis(commands[i].opts, f, 2);
+		if (commands[i].summary) {
+			if (col + 2 > SUMMARY_COL)
+				col = fprintf(f, "\n") - 1;
+			fprintf(f, "%*s%s", SUMMARY_COL - col, "", commands[i].summary);
+		}
+		fputc('\n', f);
+	}
+	fputs(usage_tail, f);
+}
 
 int need_root(const char *what)
 {
@@ -124,7 +151,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[a], "-vv")) {
 			level = LOG_DEBUG;
 		} else if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help")) {
-			fputs(usage, stdout);
+			usage(stdout);
 			return 0;
 		} else if (!strcmp(argv[a], "-f")) {
 			if (a + 1 >= argc) {
@@ -150,10 +177,10 @@ int main(int argc, char **argv)
 		return cmd_file(file);
 	}
 	if (a >= argc) {
-		fputs(usage, stderr);
+		usage(stderr);
 		return EXIT_USAGE;
 	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (i = 0; i < NELEM(commands); i++)
 		if (!strcmp(argv[a], commands[i].name))
 			return commands[i].fn(argc - a - 1, argv + a + 1);
 	pr_err("unknown command '%s' (see sluice --help)", argv[a]);

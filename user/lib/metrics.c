@@ -559,6 +559,26 @@ static void fleet_labels(struct render *r, const struct sluice_rule *rule)
 	out(r, "\",id=\"%u\"", rule->id);
 }
 
+/* One family with a sample per live global rule and limited kind: the
+ * fleet-wide limit, or (lease) what this gateway enforces of it. */
+static void fleet_kinds(struct render *r, const char *name, const char *help,
+			const struct sluice_fleet_rule *f, const struct sluice_rule *rules,
+			const int *live, int lease)
+{
+	__u32 slot;
+	int k;
+
+	family(r, name, "gauge", help);
+	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
+		for (k = 0; live[slot] && k < SLUICE_FLEET_KINDS; k++)
+			if (f[slot].global[k]) {
+				out(r, "%s", name);
+				fleet_labels(r, &rules[slot]);
+				out(r, ",kind=\"%s\"} %llu\n", lease_kind_name((enum sluice_fleet_kind)k),
+				    (unsigned long long)(lease ? f[slot].lease[k] : f[slot].global[k]));
+			}
+}
+
 static void render_fleet(struct render *r, const struct sluice_maps *m,
 			 const struct metrics_extra *x)
 {
@@ -567,7 +587,6 @@ static void render_fleet(struct render *r, const struct sluice_maps *m,
 	int live[SLUICE_MAX_RULES] = { 0 }, any = 0;
 	__u64 now = 0;
 	__u32 slot;
-	int k;
 
 	if (x && x->store) {
 		family(r, "sluice_store_up", "gauge",
@@ -587,26 +606,12 @@ static void render_fleet(struct render *r, const struct sluice_maps *m,
 	if (!any)
 		return;
 	now = monotonic_ns();
-	family(r, "sluice_global_limit", "gauge",
-	       "A global rule's limit for the whole fleet, by kind (pps, bps, conn_rate, conns).");
-	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
-		for (k = 0; live[slot] && k < SLUICE_FLEET_KINDS; k++)
-			if (f[slot].global[k]) {
-				out(r, "sluice_global_limit");
-				fleet_labels(r, &rules[slot]);
-				out(r, ",kind=\"%s\"} %llu\n", lease_kind_name((enum sluice_fleet_kind)k),
-				    (unsigned long long)f[slot].global[k]);
-			}
-	family(r, "sluice_global_lease", "gauge",
-	       "What this gateway enforces of a global rule now: its lease, or its safe share.");
-	for (slot = 0; slot < SLUICE_MAX_RULES; slot++)
-		for (k = 0; live[slot] && k < SLUICE_FLEET_KINDS; k++)
-			if (f[slot].global[k]) {
-				out(r, "sluice_global_lease");
-				fleet_labels(r, &rules[slot]);
-				out(r, ",kind=\"%s\"} %llu\n", lease_kind_name((enum sluice_fleet_kind)k),
-				    (unsigned long long)f[slot].lease[k]);
-			}
+	fleet_kinds(r, "sluice_global_limit",
+		    "A global rule's limit for the whole fleet, by kind (pps, bps, conn_rate, conns).",
+		    f, rules, live, 0);
+	fleet_kinds(r, "sluice_global_lease",
+		    "What this gateway enforces of a global rule now: its lease, or its safe share.",
+		    f, rules, live, 1);
 	family(r, "sluice_global_lease_expiry_seconds", "gauge",
 	       "Seconds until the lease expires (0: no live lease; the safe share applies).");
 	family(r, "sluice_global_leased", "gauge",

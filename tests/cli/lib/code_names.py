@@ -19,6 +19,10 @@ with, in whichever of the forms sluice's parsers use:
     directive.c compares through a pointer:
         static const struct directive directives[] = { { "interface", ... } }
   - getopt_long's option table (as --NAME) and its short options (as -X).
+  - the sluice CLI's option tables, struct cli_opt (user/cli/opts.h), whose
+    entries name their fields: .name = "mode" as --mode, .short_name = 'j'
+    as -j; and the words of its enum options, struct cli_choice tables
+    ({ "native", MODE_NATIVE }), which its parser compares through a pointer.
 
 So an if-chain turned into a table (or a table into an if-chain) yields the
 same names, and a directive added to either is found. Words that are not
@@ -81,7 +85,15 @@ def call_args(src, open_paren):
 
 # Tables of these element types are keyword tables wherever they are: their
 # reader compares the names elsewhere, through a pointer.
-READER_TYPES = {'directive'}
+READER_TYPES = {'directive', 'cli_choice'}
+# Option tables: their entries' .name (as --NAME) and .short_name (as -X).
+OPTION_TYPES = {'cli_opt'}
+
+
+def option_names(body):
+    out = ['--' + n for n in re.findall(r'\.name\s*=\s*"((?:[^"\\]|\\.)*)"', body)]
+    out += ['-' + c for c in re.findall(r"\.short_name\s*=\s*'(.)'", body)]
+    return out
 
 
 def tables(src, types=None):
@@ -124,6 +136,8 @@ def names(src):
     for t, tag in types.items():
         if tag in READER_TYPES:
             out.update(table_names(tabs[t]))
+        if tag in OPTION_TYPES:
+            out.update(option_names(tabs[t]))
     for m in re.finditer(r'\bstr(?:case)?cmp\s*\(', src):
         args = call_args(src, m.end() - 1)
         if len(args) != 2:

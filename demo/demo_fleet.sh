@@ -6,7 +6,7 @@
 # the whole fleet). The flood moves from one gateway to another and the
 # leases follow; Redis is stopped and the shares hold (each gateway keeps
 # its lease, then enforces a third); it comes back. Everything it creates is
-# removed on exit. Usage: tools/demo_fleet.sh [BUILD_DIR]   (as root)
+# removed on exit. Usage: demo/demo_fleet.sh [BUILD_DIR]   (as root)
 set -uo pipefail
 build=${1:-build}
 build=$(cd "$build" && pwd)

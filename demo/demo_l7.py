@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""demo_l7.py - the clients of `make demo`'s second act (tools/demo.sh).
+"""demo_l7.py - the clients of `make demo`'s second act (demo/demo.sh).
 
 Each client is a thread with its own source address and API key that sends
 paced chat completions through sluice-l7 on one keep-alive connection and

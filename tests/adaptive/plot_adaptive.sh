@@ -1,8 +1,8 @@
 #!/bin/sh
-# tools/plot_adaptive.sh - draw an adaptive-limit run (the CSV that
-# tools/sample_adaptive.py writes) as a PNG with gnuplot (Debian: gnuplot-nox).
+# tests/adaptive/plot_adaptive.sh - draw an adaptive-limit run (the CSV that
+# tests/adaptive/sample_adaptive.py writes) as a PNG with gnuplot (Debian: gnuplot-nox).
 #
-# Usage: tools/plot_adaptive.sh [-o OUT.png] [-t TITLE] [-l LATENCY_TARGET_MS]
+# Usage: tests/adaptive/plot_adaptive.sh [-o OUT.png] [-t TITLE] [-l LATENCY_TARGET_MS]
 #                               [-m T:LABEL]... [-L LOADGEN.csv] [-B BACKEND.log]
 #                               SAMPLES.csv
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/bench_fleet.sh - what fleet leases cost sluiced: its CPU per second
+# bench/bench_fleet.sh - what fleet leases cost sluiced: its CPU per second
 # with 64 global rules renewed through Redis every second, against the same
 # 64 rules without a store, in one run (interleaved rounds, medians).
 #
@@ -7,7 +7,7 @@
 # to it, a private redis-server on a unix socket. No traffic: the cost is the
 # renewals (64 EVALSHA a second, their replies, 64 rule writes when a lease
 # moves, the counter reads). CPU from /proc/PID/stat (utime + stime).
-# Usage: tools/bench_fleet.sh [BUILD_DIR] [ROUNDS] [SECS]
+# Usage: bench/bench_fleet.sh [BUILD_DIR] [ROUNDS] [SECS]
 set -uo pipefail
 build=$(cd "${1:-build}" && pwd)
 rounds=${2:-3} secs=${3:-10}

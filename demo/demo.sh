@@ -8,8 +8,8 @@
 #         address banned to sluice's XDP deny list, the others unaffected.
 #  Act 3: three gateways share one global limit through Redis: the leases
 #         follow the traffic, hold while Redis is down, come back with it
-#         (tools/demo_fleet.sh).
-# Usage: tools/demo.sh [--act 1|2|3] [BUILD_DIR]   (as root; `make demo` runs all three)
+#         (demo/demo_fleet.sh).
+# Usage: demo/demo.sh [--act 1|2|3] [BUILD_DIR]   (as root; `make demo` runs all three)
 set -euo pipefail
 
 acts="1 2 3"
