@@ -4,7 +4,7 @@
 # backend (build/mock-llm) reached directly and behind nginx with limit_req,
 # all driven by wrk, interleaved in rounds (docs/benchmarks.md, "sluice-l7").
 #
-#   tools/bench_l7.sh [BUILD] [--markdown] [--rounds N] [--duration S]
+#   bench/bench_l7.sh [BUILD] [--markdown] [--rounds N] [--duration S]
 #                     [--connections C] [--no-pin]
 #
 # Pinning (2 CPUs or more): wrk alone on CPU 0; the server side (backend, and
