@@ -224,6 +224,22 @@ t_begin "l7 tls: an expired certificate is refused"
 refused expired expired "certificate has expired (the backend must renew"
 t_end
 
+t_begin "l7 tls: a refused handshake is resent to the next backend"
+if l7_start retry "backend https://localhost:$MOCK_PORT_wrong tls-ca $TMP/ca.pem
+backend https://localhost:$MOCK_PORT_good tls-ca $TMP/ca.pem"; then
+	mock_reset "127.0.0.1:$MOCK_PORT_good"
+	n=0
+	for ((i = 0; i < 6; i++)); do [ "$(req "$L7_PORT_retry")" = 200 ] && n=$((n + 1)); done
+	t_expect "6 requests, one backend refusing its certificate: all 200" "$n" -eq 6
+	t_expect "the good backend served them" \
+		"$(mock_stats "127.0.0.1:$MOCK_PORT_good" | jq -r .requests)" -eq 6
+	t_expect "the refused handshakes counted" \
+		"$(metric "$L7_MPORT_retry" 'sluice_l7_upstream_errors_total{kind="tls"}')" -ge 1
+	t_expect "and resent" "$(metric "$L7_MPORT_retry" sluice_l7_retries_total)" -ge 1
+	l7_stop retry
+fi
+t_end
+
 # --- 4: tls-verify off ---------------------------------------------------------
 t_begin "l7 tls: tls-verify off works, and warns at start and at every reload"
 if l7_start off "backend https://localhost:$MOCK_PORT_wrong tls-verify off"; then
@@ -271,6 +287,15 @@ if mock_start v4 llm "127.0.0.1:$DP" && mock_start v6 llm "[::1]:$DP"; then
 			"$TMP/dual.err"
 		t_check "resolutions counted" test "$(metric "$M" \
 			"sluice_l7_backend_resolutions_total{backend=\"$B\",result=\"ok\"}")" -ge 2
+		# The name gone: the lookup fails, the address it had stays.
+		printf '127.0.0.2 other.test\n' | cat >"$TMP/hosts"
+		t_check "a failed lookup is counted" wait_metric "$M" \
+			"sluice_l7_backend_resolutions_total{backend=\"$B\",result=\"failed\"}" 1
+		t_check "and logged" grep -q "llm.test:$DP: .*(keeping its 1 address(es))" \
+			"$TMP/dual.err"
+		t_expect "the address stays" \
+			"$(metric "$M" "sluice_l7_backend_addresses{backend=\"$B\"}")" -eq 1
+		t_expect "requests still go: 200" "$(req "$P")" -eq 200
 		l7_stop dual
 	fi
 fi
