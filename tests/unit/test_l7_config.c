@@ -936,6 +936,31 @@ TEST(l7_config_warns_on_readable_keys)
 	}
 }
 
+/* An upstream key readable by others is warned about, by path and mode,
+ * never by content; one only its owner reads is not. */
+TEST(l7_config_warns_on_readable_api_key_file)
+{
+	char dir[] = "/tmp/l7cfg-akey-XXXXXX", key[64], text[256], log[1024];
+	int err;
+
+	if (!CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno)))
+		return;
+	snprintf(key, sizeof(key), "%s/key", dir);
+	CHECK(!write_file(key, "sk-provider-visible\n", 0644), "write %s", key);
+	snprintf(text, sizeof(text), "backend https://api.example.com api-key-file %s\ntier t\n",
+		 key);
+	load_logged(text, 0600, log, sizeof(log), &err);
+	CHECK(err == 0, "load failed (%d)", err);
+	CHECK(strstr(log, "api-key-file ") && strstr(log, "/key: readable by others (mode 644): "
+						       "chmod 600"), "logged '%s'", log);
+	CHECK(!strstr(log, "sk-provider"), "the key itself is never logged: '%s'", log);
+	CHECK(!chmod(key, 0600), "chmod");
+	load_logged(text, 0600, log, sizeof(log), &err);
+	CHECK(err == 0 && !log[0], "mode 600: logged '%s', want nothing", log);
+	unlink(key);
+	rmdir(dir);
+}
+
 /* `store`: the same words as sluiced's; the instance defaults to host:PORT of
  * the listener; given twice or malformed is an error naming the line. */
 TEST(l7_config_store)
