@@ -94,17 +94,24 @@ mock_start() {
 mock_stats() { curl -sfk --max-time 5 "https://$1/stats"; }
 mock_reset() { curl -sfk --max-time 5 -X POST "https://$1/stats/reset" >/dev/null; }
 
-# l7_start NAME CONFIG-BODY [WRAP...]: sluice-l7 (ASan), its config in
-# $TMP/NAME.cfg, stderr in $TMP/NAME.err; WRAP runs it (unshare ...).
+# "${WITH_HOSTS[@]}" FILE CMD...: CMD in a mount namespace of its own where
+# /etc/hosts is FILE. (`cat >FILE` rewrites it in place, and a bind mount
+# follows the inode.) So what "localhost" resolves to is the test's, not the
+# machine's: one address, or two where the test wants two. unshare and sh
+# exec, so $! of it in the background is CMD's own pid.
+WITH_HOSTS=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"')
+
+# l7_start NAME CONFIG-BODY [HOSTS]: sluice-l7 (ASan), its config in
+# $TMP/NAME.cfg, stderr in $TMP/NAME.err, /etc/hosts HOSTS ($TMP/hosts.local).
 l7_start() {
-	local name=$1 body=$2 pid port mport; shift 2
+	local name=$1 body=$2 hosts=${3:-$TMP/hosts.local} pid port mport
 	port=$(free_port)
 	mport=$(free_port)
 	printf -v "L7_PORT_$name" %s "$port"
 	printf -v "L7_MPORT_$name" %s "$mport"
 	(umask 077; printf 'listen 127.0.0.1:%s\nmetrics 127.0.0.1:%s\nkernel off\ntier free\n'\
 'key sk-sluice-caller tier free\n%s\n' "$port" "$mport" "$body" >"$TMP/$name.cfg")
-	"$@" "$L7" -c "$TMP/$name.cfg" 2>"$TMP/$name.err" &
+	"${WITH_HOSTS[@]}" "$hosts" "$L7" -c "$TMP/$name.cfg" 2>"$TMP/$name.err" &
 	pid=$!
 	PIDS+=("$pid")
 	printf -v "L7_PID_$name" %s "$pid"
@@ -157,6 +164,9 @@ t_begin "l7 tls setup: a CA, certificates, the upstream key"
 t_check "tls_ca_make" tls_ca_make "$TMP"
 t_check "a certificate for llm.test" tls_ca_leaf "$TMP" llm ca 'DNS:llm.test'
 (umask 077; echo "sk-provider-secret" >"$TMP/provider.key")
+printf '127.0.0.1 localhost\n' >"$TMP/hosts.local"
+t_check "a private /etc/hosts (unshare -m, mount --bind)" \
+	eval '"${WITH_HOSTS[@]}" "$TMP/hosts.local" cat /etc/hosts | grep -qx "127.0.0.1 localhost"'
 t_end
 
 # --- 1: verified ---------------------------------------------------------------
@@ -169,9 +179,19 @@ tls-ca $TMP/ca.pem api-key-file $TMP/provider.key header x-tenant t-1"; then
 	t_check "its usage came back" grep -q '"completion_tokens":5' "$TMP/body"
 	t_expect "a stream through TLS: 200" "$(req "$P" "$STREAM" -N)" -eq 200
 	t_check "the stream ended with [DONE]" grep -q 'data: \[DONE\]' "$TMP/body"
+	# As the OpenAI SDK asks: a stream with include_usage, a gzipped JSON answer.
+	r0=$(metric "$M" 'sluice_l7_usage_reconciled_total{tier="free"}')
+	t_expect "a stream with include_usage: 200" "$(req "$P" "${STREAM%\}},\"stream_options\":\
+{\"include_usage\":true}}" -N)" -eq 200
+	t_check "its usage event came through" grep -q '"usage":{"prompt_tokens"' "$TMP/body"
+	t_expect "a gzipped answer: 200" "$(req "$P" "$CHAT" -H 'Accept-Encoding: gzip' \
+		-H 'x-mock-gzip: 1' -D "$TMP/head")" -eq 200
+	t_check "it reached the client gzipped" grep -qi '^content-encoding: gzip' "$TMP/head"
+	t_expect "both reconciled from their usage" \
+		$(($(metric "$M" 'sluice_l7_usage_reconciled_total{tier="free"}') - r0)) -eq 2
 	n=0
-	for ((i = 0; i < 18; i++)); do [ "$(req "$P")" = 200 ] && n=$((n + 1)); done
-	t_expect "18 more requests: 200" "$n" -eq 18
+	for ((i = 0; i < 16; i++)); do [ "$(req "$P")" = 200 ] && n=$((n + 1)); done
+	t_expect "16 more requests: 200" "$n" -eq 16
 	st=$(mock_stats "127.0.0.1:$MOCK_PORT_good")
 	t_expect "the mock counted 20 requests with the provider's key" \
 		"$(jq -r '.by_key["sk-provider-secret"] // 0' <<<"$st")" -eq 20
@@ -195,6 +215,11 @@ tls-ca $TMP/ca.pem api-key-file $TMP/provider.key header x-tenant t-1"; then
 	t_expect "new connections resumed the session" "$res" -ge 1
 	t_expect "no failed handshake" \
 		"$(metric "$M" "sluice_l7_tls_handshakes_total{backend=\"$B\",result=\"failed\"}")" -eq 0
+	st=$(mock_stats "127.0.0.1:$MOCK_PORT_good")
+	toks=$(($(metric "$M" 'sluice_l7_tokens_total{tier="free",direction="input"}') +
+		$(metric "$M" 'sluice_l7_tokens_total{tier="free",direction="output"}')))
+	t_expect "sluice-l7's token count = the mock's own" "$toks" -eq \
+		"$(jq -r '.prompt_tokens + .completion_tokens' <<<"$st")"
 	l7_stop main
 fi
 t_end
@@ -258,10 +283,8 @@ t_begin "l7 tls: every address of a name used, a changed hosts file picked up"
 DP=$(free_port2)
 if mock_start v4 llm "127.0.0.1:$DP" && mock_start v6 llm "[::1]:$DP"; then
 	printf '127.0.0.1 llm.test\n::1 llm.test\n' >"$TMP/hosts"
-	# In a mount namespace of its own, /etc/hosts is the test's file;
-	# `cat >` rewrites it in place (a bind mount follows the inode).
 	if l7_start dual "backend https://llm.test:$DP tls-ca $TMP/ca.pem resolve-every 1s" \
-		unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$TMP/hosts"; then
+		"$TMP/hosts"; then
 		P=$L7_PORT_dual M=$L7_MPORT_dual B="https://llm.test:$DP"
 		t_check "both addresses resolved" \
 			wait_metric "$M" "sluice_l7_backend_addresses{backend=\"$B\"}" 2
