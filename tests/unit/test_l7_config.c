@@ -639,6 +639,11 @@ TEST(l7_config_backend_files)
 	CHECK(load_text(text, 0600, &c, &e, NULL, 0) < 0 &&
 	      strstr(e.msg, "the key must be one line of visible characters") &&
 	      !strstr(e.msg, "sk-a"), "key with a blank: '%s' (and the key not shown)", e.msg);
+	snprintf(text, sizeof(text), "backend https://api.example.com header Authorization "
+		 "x api-key-file %s\ntier free\n", key);
+	CHECK(load_text(text, 0600, &c, &e, NULL, 0) < 0 &&
+	      strstr(e.msg, ":1: backend https://api.example.com:443: header authorization "
+		     "would be sent besides the api-key-file's key"), "header and key: '%s'", e.msg);
 	snprintf(text, sizeof(text), "backend https://api.example.com api-key-file %s "
 		 "api-key-file %s\ntier free\n", key, wkey);
 	CHECK(load_text(text, 0600, &c, &e, NULL, 0) < 0 &&

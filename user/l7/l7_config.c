@@ -369,6 +369,11 @@ static int backend_options(struct l7_backend *b, int n, char **w, struct errbuf 
 			    "other (tls-ca is what verification trusts)", b->name);
 	if (b->api_key_header[0] && !b->api_key[0])
 		return errf(e, -EINVAL, "backend %s: api-key-header needs api-key-file", b->name);
+	for (unsigned int h = 0; b->api_key[0] && h < b->n_headers; h++)
+		if (!strcmp(b->headers[h].name, b->api_key_header[0] ? b->api_key_header :
+			    "authorization"))
+			return errf(e, -EINVAL, "backend %s: header %s would be sent besides the "
+				    "api-key-file's key (drop one)", b->name, b->headers[h].name);
 	return 0;
 }
 
