@@ -3,16 +3,21 @@
 # loopback: a CA made here (tests/lib/tls_ca.sh), mock-llm serving TLS with
 # its certificates, and `backend https://NAME:PORT tls-ca CA`.
 #
-#   1 verified: a request and a stream through TLS; the upstream API key
-#     (api-key-file) replaces the caller's sluice key, counted by the mock's
-#     own /stats; pooled connections reused (many requests, one handshake);
-#     a second connection resumes the session (result="resumed")
+#   1 verified: a request, a stream, an include_usage stream and a gzipped
+#     answer through TLS, tokens counted as the mock counts them; the
+#     upstream API key (api-key-file) replaces the caller's sluice key,
+#     counted by the mock's own /stats, and a rotated key is taken on
+#     SIGHUP; pooled connections reused (many requests, one handshake); new
+#     connections resume the session (result="resumed")
 #   2 a certificate for another name: 502, and the log says why
 #   3 an expired certificate: 502, and the log says why
+#   + a refused handshake is resent to the next backend
 #   4 tls-verify off: works, and warns at start and at every reload
 #   5 a name with an IPv4 and an IPv6 address (an /etc/hosts of the test's
-#     own, bind-mounted in a private mount namespace): both used; a changed
-#     hosts file is picked up by the next resolution (resolve-every 1s)
+#     own, bind-mounted in a private mount namespace): both used; one that
+#     stops answering leaves rotation while the other serves; a changed hosts
+#     file is picked up by the next resolution (resolve-every 1s), and a
+#     failed lookup keeps the addresses
 #
 # sluice-l7 is the ASan+UBSan build with `kernel off`; each instance must
 # exit 0 on SIGTERM with no sanitizer report.
@@ -88,6 +93,7 @@ mock_start() {
 	fi
 	port=$(sed -n 's/.*listening on .*:\([0-9]*\) (TLS).*/\1/p' "$err" | head -n1)
 	printf -v "MOCK_PORT_$name" %s "$port"
+	printf -v "MOCK_PID_$name" %s "$pid"
 }
 # mock_stats ADDR:PORT: its /stats (-k: some mocks have certificates made
 # to be refused).
@@ -220,6 +226,14 @@ tls-ca $TMP/ca.pem api-key-file $TMP/provider.key header x-tenant t-1"; then
 		$(metric "$M" 'sluice_l7_tokens_total{tier="free",direction="output"}')))
 	t_expect "sluice-l7's token count = the mock's own" "$toks" -eq \
 		"$(jq -r '.prompt_tokens + .completion_tokens' <<<"$st")"
+	# A rotated key: the file rewritten, SIGHUP, and the next request has it.
+	echo "sk-provider-rotated" >"$TMP/provider.key"
+	kill -HUP "$L7_PID_main"
+	t_check "reloaded" wait_log "$TMP/main.err" "reloaded"
+	t_expect "after the reload: 200" "$(req "$P")" -eq 200
+	t_expect "the rotated key reached the mock" "$(mock_stats "127.0.0.1:$MOCK_PORT_good" |
+		jq -r '.by_key["sk-provider-rotated"] // 0')" -eq 1
+	t_check "no key in the log" not_grep "sk-provider" "$TMP/main.err"
 	l7_stop main
 fi
 t_end
@@ -296,16 +310,27 @@ if mock_start v4 llm "127.0.0.1:$DP" && mock_start v6 llm "[::1]:$DP"; then
 		echo "  127.0.0.1 got $a, ::1 got $b" >&2
 		t_expect "127.0.0.1 served half" "$a" -eq 5
 		t_expect "::1 served half" "$b" -eq 5
+		# Health per address: ::1 gone, its requests resent to 127.0.0.1.
+		kill -TERM "$MOCK_PID_v6"
+		wait "$MOCK_PID_v6" 2>/dev/null
+		n=0
+		for ((i = 0; i < 8; i++)); do [ "$(req "$P")" = 200 ] && n=$((n + 1)); done
+		t_expect "::1 down: 8 requests still 200" "$n" -eq 8
+		t_check "::1 out of rotation after backend-fails refusals" grep -q \
+			"llm.test:$DP (\[::1\]:$DP): 3 failures in a row" "$TMP/dual.err"
+		t_expect "the backend is still up (127.0.0.1 is)" \
+			"$(metric "$M" "sluice_l7_backend_up{backend=\"$B\"}")" -eq 1
 		printf '127.0.0.1 llm.test\n' | cat >"$TMP/hosts"
 		t_check "the next resolution has one address" \
 			wait_metric "$M" "sluice_l7_backend_addresses{backend=\"$B\"}" 1
 		mock_reset "127.0.0.1:$DP"
-		mock_reset "[::1]:$DP"
+		c0=$(metric "$M" 'sluice_l7_upstream_errors_total{kind="connect"}')
 		n=0
 		for ((i = 0; i < 6; i++)); do [ "$(req "$P")" = 200 ] && n=$((n + 1)); done
 		t_expect "6 more: 200" "$n" -eq 6
 		t_expect "all to 127.0.0.1" "$(mock_stats "127.0.0.1:$DP" | jq -r .requests)" -eq 6
-		t_expect "none to ::1" "$(mock_stats "[::1]:$DP" | jq -r .requests)" -eq 0
+		t_expect "no connect to ::1 tried any more" \
+			"$(metric "$M" 'sluice_l7_upstream_errors_total{kind="connect"}')" -eq "$c0"
 		t_check "the change was logged" grep -q "llm.test:$DP: 1 address(es): 127.0.0.1:$DP" \
 			"$TMP/dual.err"
 		t_check "resolutions counted" test "$(metric "$M" \
