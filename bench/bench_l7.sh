@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 # bench_l7.sh - requests/s and p99 latency through sluice-l7, against the same
 # backend (build/mock-llm) reached directly and behind nginx with limit_req,
-# all driven by wrk, interleaved in rounds (docs/benchmarks.md, "sluice-l7").
+# all driven by wrk, interleaved in rounds (docs/benchmarks.md, "sluice-l7");
+# then TLS to the backend: sluice-l7 and nginx (proxy_pass https://, pooled,
+# sessions reused) in front of mock-llm --tls-cert, with a CA made here.
 #
 #   bench/bench_l7.sh [BUILD] [--markdown] [--rounds N] [--duration S]
 #                     [--connections C] [--no-pin]
@@ -98,6 +100,10 @@ P_L7B=$(free_port)      # sluice-l7, 1000 requests/s that bind
 P_L7B_MET=$(free_port)
 P_NGX=$(free_port)      # nginx, limit_req that never binds
 P_NGXB=$(free_port)     # nginx, 1000 requests/s that bind
+P_BACKT=$(free_port)    # mock-llm over TLS
+P_L7T=$(free_port)      # sluice-l7 -> https://localhost:P_BACKT
+P_L7T_MET=$(free_port)
+P_NGXT=$(free_port)     # nginx -> https://localhost:P_BACKT
 
 # Waits (at most 5 s) until a process logs LINE in FILE; fails if it died.
 wait_log() {
@@ -118,14 +124,22 @@ PIDS+=($!)
 declare -A SRV_PID
 SRV_PID[direct]=$!
 wait_log $! "$TMP/mock.log" "listening on" mock-llm
+# The TLS backend: the same mock-llm, serving a certificate of a test CA.
+mkdir -p "$TMP/ca"
+sh "$(dirname "$0")/../tests/lib/tls_ca.sh" "$TMP/ca" || die "could not make the test CA (openssl)"
+"${SERVER_CPU[@]}" "$MOCK" --listen "127.0.0.1:$P_BACKT" --completion-tokens 16 \
+	--tls-cert "$TMP/ca/server.pem" --tls-key "$TMP/ca/server.key" >"$TMP/mockt.log" 2>&1 &
+PIDS+=($!)
+SRV_PID[directtls]=$!
+wait_log $! "$TMP/mockt.log" "listening on" "mock-llm (TLS)"
 
 # --- sluice-l7: one tier, one key; every request goes through the per-key
 # request and token buckets and the concurrency count, which never bind in
 # the open instance and hold the key to 1000 requests/s in the bound one.
-l7_conf() {  # PORT METRICS_PORT TIER_LIMITS
+l7_conf() {  # PORT METRICS_PORT TIER_LIMITS [BACKEND]
 	cat <<EOF
 listen 127.0.0.1:$1
-backend 127.0.0.1:$P_BACK
+backend ${4:-127.0.0.1:$P_BACK}
 metrics 127.0.0.1:$2
 kernel off
 key-header x-api-key
@@ -146,8 +160,10 @@ l7_conf "$P_L7B" "$P_L7B_MET" \
 redis_start "$TMP/redis" || die "redis-server did not start (apt-get install redis-server)"
 { l7_conf "$P_L7S" "$P_L7S_MET" "rpm 1000000000000 tpm 1000000000000000 concurrency 100000"
   echo "store redis unix:$REDIS_SOCK timeout 200ms"; } >"$TMP/l7s.conf"
-chmod 600 "$TMP/l7.conf" "$TMP/l7b.conf" "$TMP/l7s.conf"
-for n in l7 l7s l7b; do
+l7_conf "$P_L7T" "$P_L7T_MET" "rpm 1000000000000 tpm 1000000000000000 concurrency 100000" \
+	"https://localhost:$P_BACKT tls-ca $TMP/ca/ca.pem" >"$TMP/l7t.conf"
+chmod 600 "$TMP/l7.conf" "$TMP/l7b.conf" "$TMP/l7s.conf" "$TMP/l7t.conf"
+for n in l7 l7s l7b l7t; do
 	"${SERVER_CPU[@]}" "$L7" -c "$TMP/$n.conf" >"$TMP/$n.log" 2>&1 &
 	PIDS+=($!)
 	SRV_PID[$n]=$!
@@ -187,6 +203,24 @@ http {
             proxy_set_header Connection "";
         }
     }
+    upstream mock_tls {
+        server 127.0.0.1:$P_BACKT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$P_NGXT;
+        location / {
+            limit_req zone=open burst=1000000 nodelay;
+            proxy_pass https://mock_tls;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_ssl_server_name on;
+            proxy_ssl_name localhost;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $TMP/ca/ca.pem;
+            proxy_ssl_session_reuse on;
+        }
+    }
     server {
         listen 127.0.0.1:$P_NGXB;
         location / {
@@ -212,6 +246,7 @@ done
 SRV_PID[nginx]=$(pgrep -P "$NGX_PID" | tr '\n' ' ')
 [ -n "${SRV_PID[nginx]}" ] || die "nginx has no worker process"
 SRV_PID[nginxb]=${SRV_PID[nginx]}
+SRV_PID[nginxt]=${SRV_PID[nginx]}
 
 # --- the workloads ---------------------------------------------------------------
 # One wrk Lua script per workload (wrk's -H needs "name: value" with the
@@ -235,6 +270,9 @@ URL[l7s]=http://127.0.0.1:$P_L7S
 URL[nginx]=http://127.0.0.1:$P_NGX
 URL[l7b]=http://127.0.0.1:$P_L7B
 URL[nginxb]=http://127.0.0.1:$P_NGXB
+URL[directtls]=https://localhost:$P_BACKT
+URL[l7t]=http://127.0.0.1:$P_L7T
+URL[nginxt]=http://127.0.0.1:$P_NGXT
 
 # Check each path answers as expected before measuring anything.
 check() {  # NAME URL WANT_STATUS [curl args]
@@ -254,6 +292,10 @@ for p in direct l7 l7s nginx; do
 	check "$p" "${URL[$p]}/bench" 200 -H "x-api-key: $KEY"
 	check "$p" "${URL[$p]}/v1/chat/completions" 200 -H "x-api-key: $KEY" \
 		-H 'Content-Type: application/json' -d "$CHAT_BODY"
+done
+for p in directtls l7t nginxt; do
+	check "$p" "${URL[$p]}/v1/chat/completions" 200 --cacert "$TMP/ca/ca.pem" \
+		-H "x-api-key: $KEY" -H 'Content-Type: application/json' -d "$CHAT_BODY"
 done
 # The key is known to sluice-l7 (an unknown one is refused), and its limits
 # are evaluated: every answer carries the x-ratelimit headers.
@@ -350,6 +392,27 @@ for r in $(seq 1 "$ROUNDS"); do
 		echo "bound $p $r $line $((after - before)) 0 $pp" >>"$RES"
 	done
 done
+# TLS to the backend: the chat workload through sluice-l7 and nginx, both
+# over pooled TLS connections to mock-llm --tls-cert; "directtls" is wrk
+# speaking TLS to it itself. Backend CPU is the TLS mock's.
+TLS_PATHS=(directtls l7t nginxt)
+for p in "${TLS_PATHS[@]}"; do
+	DURATION=1 run_wrk "${URL[$p]}" /bench bench >/dev/null
+done
+for r in $(seq 1 "$ROUNDS"); do
+	for p in "${TLS_PATHS[@]}"; do
+		# shellcheck disable=SC2086 # nginx: a list of pids
+		pb=$(cpu_ns "${SRV_PID[directtls]}") pp=$(cpu_ns ${SRV_PID[$p]})
+		line=$(run_wrk "${URL[$p]}" /v1/chat/completions chat)
+		# shellcheck disable=SC2086
+		pb=$(($(cpu_ns "${SRV_PID[directtls]}") - pb)) pp=$(($(cpu_ns ${SRV_PID[$p]}) - pp))
+		[ "$p" = directtls ] && pp=0
+		echo "tls $p $r $line - $pb $pp" >>"$RES"
+	done
+done
+L7T_HS=$(curl -s "http://127.0.0.1:$P_L7T_MET/metrics" |
+	awk '/^sluice_l7_tls_handshakes_total/ { match($0, /result="[a-z]*"/);
+		printf "%s%s %s", sep, substr($0, RSTART + 8, RLENGTH - 9), $NF; sep = ", " }')
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$(($(date +%s) - start))
 
@@ -372,8 +435,8 @@ per_req() {  # WORKLOAD PATH COLUMN -> CPU us per request over all rounds
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 declare -A MED_RPS MED_P99 MED_P50
-for w in "${WL_NAMES[@]}" bound; do
-	for p in "${PATHS[@]}" l7b nginxb; do
+for w in "${WL_NAMES[@]}" bound tls; do
+	for p in "${PATHS[@]}" l7b nginxb "${TLS_PATHS[@]}"; do
 		[ -n "$(col "$w" "$p" 4)" ] || continue
 		MED_RPS[$w.$p]=$(col "$w" "$p" 4 | median)
 		MED_P50[$w.$p]=$(col "$w" "$p" 5 | median)
@@ -445,3 +508,33 @@ echo
 echo "sluice-l7 (bound) counted $L7B_REJ rejections; wrk saw $(sum bound l7b 8) non-2xx"
 echo "(wrk does not count the answers in flight when it stops: up to $CONNS a run)."
 echo "sluice-l7 (open) reconciled usage on $L7_RECON responses."
+
+echo
+echo "TLS to the backend: POST /v1/chat/completions (JSON, usage reconciled), $wrk_cmd"
+if [ "$MARKDOWN" = 1 ]; then
+	echo "| path | req/s | p50 ms | p99 ms | l7 / path req/s | backend CPU µs/req | proxy CPU µs/req | non-2xx | errors |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+else
+	printf '%-22s %8s %7s %7s %8s %8s %8s %7s %6s\n' path req/s "p50 ms" "p99 ms" "l7/path" \
+		"back us" "proxy us" non-2xx errors
+fi
+for p in "${TLS_PATHS[@]}"; do
+	case $p in
+	directtls) name="direct (wrk speaks TLS)" ;;
+	l7t) name="sluice-l7 -> https" ;;
+	nginxt) name="nginx -> https" ;;
+	esac
+	rps=${MED_RPS[tls.$p]}
+	rt=$(ratio "${MED_RPS[tls.l7t]}" "$rps")
+	[ "$p" = l7t ] && rt=""
+	if [ "$MARKDOWN" = 1 ]; then
+		printf '| %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s |\n' "$name" "$rps" \
+			"${MED_P50[tls.$p]}" "${MED_P99[tls.$p]}" "$rt" "$(per_req tls "$p" 11)" \
+			"$(per_req tls "$p" 12)" "$(sum tls "$p" 8)" "$(sum tls "$p" 9)"
+	else
+		printf '%-22s %8s %7.2f %7.2f %8s %8s %8s %7s %6s\n' "$name" "$rps" \
+			"${MED_P50[tls.$p]}" "${MED_P99[tls.$p]}" "$rt" "$(per_req tls "$p" 11)" \
+			"$(per_req tls "$p" 12)" "$(sum tls "$p" 8)" "$(sum tls "$p" 9)"
+	fi
+done
+echo "sluice-l7's TLS handshakes to the backend over all its runs: $L7T_HS"

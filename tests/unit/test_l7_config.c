@@ -119,8 +119,38 @@ static int field_value(const struct l7_config *c, const char *name, char *out, s
 	if (sscanf(name, "b%u%n", &idx, &used) == 1 && !name[used]) {
 		if (idx >= c->n_backends)
 			return -1;
-		snprintf(out, len, "%s", c->backends[idx]);
+		snprintf(out, len, "%s", c->backends[idx].name);
 		return 0;
+	}
+	if (sscanf(name, "b%u.%n", &idx, &used) == 1 && used) {
+		const struct l7_backend *b;
+		unsigned int h;
+
+		if (idx >= c->n_backends)
+			return -1;
+		b = &c->backends[idx];
+		name += used;
+		if (!strcmp(name, "tls"))
+			return snprintf(out, len, "%d", b->url.tls) < 0;
+		if (!strcmp(name, "verify"))
+			return snprintf(out, len, "%d", b->tls_verify) < 0;
+		if (!strcmp(name, "plain"))
+			return snprintf(out, len, "%d", b->plain_addr) < 0;
+		if (!strcmp(name, "every"))
+			return snprintf(out, len, "%llu", (unsigned long long)b->resolve_every_ms) < 0;
+		if (!strcmp(name, "ca"))
+			return snprintf(out, len, "%s", b->tls_ca) < 0;
+		if (!strcmp(name, "nh"))
+			return snprintf(out, len, "%u", b->n_headers) < 0;
+		if (!strcmp(name, "haskey"))
+			return snprintf(out, len, "%d", b->api_key[0] != 0) < 0;
+		if (!strcmp(name, "key"))
+			return snprintf(out, len, "%s", b->api_key) < 0;
+		if (!strcmp(name, "keyhdr"))
+			return snprintf(out, len, "%s", b->api_key_header) < 0;
+		if (sscanf(name, "h%u", &h) == 1 && h < b->n_headers)
+			return snprintf(out, len, "%s:%s", b->headers[h].name, b->headers[h].value) < 0;
+		return -1;
 	}
 	if (sscanf(name, "t%u.%n", &idx, &used) == 1 && used) {
 		if (idx >= c->n_tiers)
@@ -220,9 +250,62 @@ static const struct cfg_case cfg_cases[] = {
 	{ "backend is the default listen address", "backend 127.0.0.1:8080\n" T,
 	  ":1: backend 127.0.0.1:8080: is the listen address" },
 	{ "backend two addresses", "backend 127.0.0.1:1 127.0.0.1:2\n" T,
-	  ":1: backend: expected ADDR:PORT" },
-	{ "backend bad", "backend example.com:80\n" T, ":1: backend: bad address" },
-	{ "no backend", T, "no 'backend ADDR:PORT' line: nothing to forward to" },
+	  ":1: backend 127.0.0.1:1: unknown option '127.0.0.1:2'" },
+	{ "backend name without a scheme", "backend example.com:80\n" T,
+	  ":1: backend 'example.com:80': 'example.com' is not an address (a name needs a URL: "
+	  "http://example.com:80)" },
+	{ "no backend", T, "no 'backend URL' line: nothing to forward to" },
+	/* backend URLs and their options (files: l7_config_backend_files) */
+	{ "backend https default port", "backend https://API.Example.com\n" T, OK
+	  "b0=https://api.example.com:443 b0.tls=1 b0.verify=1 b0.plain=0 b0.every=30000 "
+	  "signals_port=443" },
+	{ "backend http URL with port and slash", "backend http://10.0.0.5:8000/\n" T, OK
+	  "b0=http://10.0.0.5:8000 b0.tls=0 b0.plain=0" },
+	{ "backend ADDR:PORT is plain http", B T, OK "b0=127.0.0.1:9000 b0.tls=0 b0.plain=1" },
+	{ "backend https IPv6", "backend https://[::1]:8443 tls-verify off\n" T, OK
+	  "b0=https://[::1]:8443 b0.verify=0" },
+	{ "backend options", "backend https://api.example.com header OpenAI-Organization "
+	  "org-1 header x-b 2 resolve-every 5s\n" T, OK
+	  "b0.nh=2 b0.h0=openai-organization:org-1 b0.h1=x-b:2 b0.every=5000 b0.haskey=0" },
+	{ "backend URL duplicate", "backend https://a.example\nbackend https://A.example:443/\n"
+	  T, ":2: backend https://A.example:443/: already given on line 1" },
+	{ "backend URL same address as ADDR:PORT", B "backend http://127.0.0.1:9000\n" T,
+	  ":2: backend http://127.0.0.1:9000: already given on line 1" },
+	{ "backend URL is the listen address", "backend http://127.0.0.1:8080\n" T,
+	  ":1: backend http://127.0.0.1:8080: is the listen address" },
+	{ "backend scheme", "backend ftp://x.example\n" T, ":1: backend 'ftp://x.example': "
+	  "unknown scheme 'ftp'" },
+	{ "backend path", "backend https://x.example/v1\n" T, "a path ('/v1') is not supported" },
+	{ "backend unknown option", "backend https://x.example tls-vrify off\n" T,
+	  ":1: backend https://x.example:443: unknown option 'tls-vrify' (tls-ca, tls-verify, "
+	  "header, api-key-file, api-key-header, resolve-every)" },
+	{ "backend option without value", "backend https://x.example tls-verify\n" T,
+	  ":1: backend https://x.example:443: tls-verify: missing value" },
+	{ "backend header without value", "backend https://x.example header x-a\n" T,
+	  "header: missing values (header NAME VALUE)" },
+	{ "backend tls-verify bad", "backend https://x.example tls-verify maybe\n" T,
+	  ":1: tls-verify: expected on or off, not 'maybe'" },
+	{ "backend tls-verify on http", "backend http://x.example tls-verify off\n" T,
+	  ":1: backend http://x.example:80: tls-verify is for https:// backends" },
+	{ "backend tls-ca on http", "backend http://x.example tls-ca /etc/hostname\n" T,
+	  ":1: backend http://x.example:80: tls-ca is for https:// backends" },
+	{ "backend tls-ca missing file", "backend https://x.example tls-ca /nonexistent/ca.pem\n"
+	  T, ":1: tls-ca /nonexistent/ca.pem: No such file or directory" },
+	{ "backend header name", "backend https://x.example header x:y 1\n" T,
+	  ":1: header: 'x:y' is not a header name" },
+	{ "backend header host", "backend https://x.example header Host y\n" T,
+	  ":1: header: host is set by sluice-l7, not by the file" },
+	{ "backend header value", "backend https://x.example header x-a \x01\n" T,
+	  ":1: header x-a: the value must be one word of visible characters" },
+	{ "backend too many headers", "backend https://x.example header a 1 header b 1 header c "
+	  "1 header d 1 header e 1 header f 1 header g 1 header h 1 header i 1\n" T,
+	  ":1: header: more than 8 per backend" },
+	{ "backend api-key-header alone", "backend https://x.example api-key-header x-api-key\n"
+	  T, ":1: backend https://x.example:443: api-key-header needs api-key-file" },
+	{ "backend api-key-file missing", "backend https://x.example api-key-file /nonexistent/k\n"
+	  T, ":1: api-key-file /nonexistent/k: No such file or directory" },
+	{ "backend resolve-every too short", "backend https://x.example resolve-every 10ms\n" T,
+	  ":1: bad resolve-every '10ms'" },
 
 	/* metrics */
 	{ "metrics off", "metrics off\n" BT, OK "metrics= metrics_any=0" },
@@ -442,7 +525,7 @@ static const struct cfg_case cfg_cases[] = {
 	  ":3: unknown directive 'queue-timout' (did you mean 'queue-timeout'? "
 	  "sluice-l7.conf(5) lists them all)" },
 	{ "directive case matters", "Period 1s\n" BT, ":1: unknown directive 'Period'" },
-	{ "empty file", "", "no 'backend ADDR:PORT' line" },
+	{ "empty file", "", "no 'backend URL' line" },
 	{ "no newline at the end", B "tier free", OK "n_tiers=1" },
 };
 
@@ -495,6 +578,88 @@ TEST(l7_config_table)
 
 	for (i = 0; i < sizeof(cfg_cases) / sizeof(cfg_cases[0]); i++)
 		run_case(&cfg_cases[i]);
+}
+
+static int write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+	int ok = f && fputs(text, f) >= 0;
+
+	if (f && fclose(f))
+		ok = 0;
+	return ok && !chmod(path, mode) ? 0 : -1;
+}
+
+/* tls-ca and api-key-file read files: the key is read at load (trailing
+ * newline dropped), never shown in an error; api-key-header lowercased;
+ * a bad key file refused with its reason. */
+TEST(l7_config_backend_files)
+{
+	char dir[] = "/tmp/l7cfg-files-XXXXXX", ca[64], key[64], wkey[64], empty[64],
+	     spaced[64], text[512];
+	struct l7_config c;
+	struct errbuf e;
+
+	if (!CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno)))
+		return;
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(key, sizeof(key), "%s/key", dir);
+	snprintf(wkey, sizeof(wkey), "%s/wkey", dir);
+	snprintf(empty, sizeof(empty), "%s/empty", dir);
+	snprintf(spaced, sizeof(spaced), "%s/spaced", dir);
+	CHECK(!write_file(ca, "-----BEGIN CERTIFICATE-----\n", 0644) &&
+	      !write_file(key, "sk-provider-secret-1\n", 0600) &&
+	      !write_file(wkey, "sk-provider-secret-2", 0644) &&
+	      !write_file(empty, "\n", 0600) &&
+	      !write_file(spaced, "sk-a sk-b\n", 0600), "write the files");
+
+	snprintf(text, sizeof(text), "backend https://api.example.com tls-ca %s api-key-file %s "
+		 "api-key-header X-Api-Key\ntier free\n", ca, key);
+	if (CHECK(!load_text(text, 0600, &c, &e, NULL, 0), "load: %s", e.msg)) {
+		CHECK(!strcmp(c.backends[0].tls_ca, ca), "tls-ca '%s'", c.backends[0].tls_ca);
+		CHECK(!strcmp(c.backends[0].api_key, "sk-provider-secret-1"), "the key as read");
+		CHECK(!strcmp(c.backends[0].api_key_header, "x-api-key"), "api-key-header '%s'",
+		      c.backends[0].api_key_header);
+		l7_config_free(&c);
+	}
+	/* Authorization is the default header: as Bearer. */
+	snprintf(text, sizeof(text), "backend https://api.example.com api-key-file %s "
+		 "api-key-header Authorization\ntier free\n", wkey);
+	if (CHECK(!load_text(text, 0600, &c, &e, NULL, 0), "load: %s", e.msg)) {
+		CHECK(!strcmp(c.backends[0].api_key, "sk-provider-secret-2"), "the key as read");
+		CHECK(!c.backends[0].api_key_header[0], "Authorization: the default");
+		l7_config_free(&c);
+	}
+	snprintf(text, sizeof(text), "backend https://api.example.com tls-ca %s tls-verify off\n"
+		 "tier free\n", ca);
+	CHECK(load_text(text, 0600, &c, &e, NULL, 0) < 0 &&
+	      strstr(e.msg, ":1: backend https://api.example.com:443: tls-ca and tls-verify off "
+		     "contradict each other"), "tls-ca with tls-verify off: '%s'", e.msg);
+	snprintf(text, sizeof(text), "backend https://api.example.com api-key-file %s\n"
+		 "tier free\n", empty);
+	CHECK(load_text(text, 0600, &c, &e, NULL, 0) < 0 &&
+	      strstr(e.msg, ":1: api-key-file ") && strstr(e.msg, "/empty: empty"),
+	      "empty key file: '%s'", e.msg);
+	snprintf(text, sizeof(text), "backend https://api.example.com api-key-file %s\n"
+		 "tier free\n", spaced);
+	CHECK(load_text(text, 0600, &c, &e, NULL, 0) < 0 &&
+	      strstr(e.msg, "the key must be one line of visible characters") &&
+	      !strstr(e.msg, "sk-a"), "key with a blank: '%s' (and the key not shown)", e.msg);
+	snprintf(text, sizeof(text), "backend https://api.example.com header Authorization "
+		 "x api-key-file %s\ntier free\n", key);
+	CHECK(load_text(text, 0600, &c, &e, NULL, 0) < 0 &&
+	      strstr(e.msg, ":1: backend https://api.example.com:443: header authorization "
+		     "would be sent besides the api-key-file's key"), "header and key: '%s'", e.msg);
+	snprintf(text, sizeof(text), "backend https://api.example.com api-key-file %s "
+		 "api-key-file %s\ntier free\n", key, wkey);
+	CHECK(load_text(text, 0600, &c, &e, NULL, 0) < 0 &&
+	      strstr(e.msg, ":1: api-key-file: given twice"), "two key files: '%s'", e.msg);
+	unlink(ca);
+	unlink(key);
+	unlink(wkey);
+	unlink(empty);
+	unlink(spaced);
+	rmdir(dir);
 }
 
 /* The loaded struct starts from l7_config_defaults: the table's "defaults"
@@ -780,6 +945,31 @@ TEST(l7_config_warns_on_readable_keys)
 		else
 			CHECK(!log[0], "row %zu: logged '%s', want nothing", i, log);
 	}
+}
+
+/* An upstream key readable by others is warned about, by path and mode,
+ * never by content; one only its owner reads is not. */
+TEST(l7_config_warns_on_readable_api_key_file)
+{
+	char dir[] = "/tmp/l7cfg-akey-XXXXXX", key[64], text[256], log[1024];
+	int err;
+
+	if (!CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno)))
+		return;
+	snprintf(key, sizeof(key), "%s/key", dir);
+	CHECK(!write_file(key, "sk-provider-visible\n", 0644), "write %s", key);
+	snprintf(text, sizeof(text), "backend https://api.example.com api-key-file %s\ntier t\n",
+		 key);
+	load_logged(text, 0600, log, sizeof(log), &err);
+	CHECK(err == 0, "load failed (%d)", err);
+	CHECK(strstr(log, "api-key-file ") && strstr(log, "/key: readable by others (mode 644): "
+						       "chmod 600"), "logged '%s'", log);
+	CHECK(!strstr(log, "sk-provider"), "the key itself is never logged: '%s'", log);
+	CHECK(!chmod(key, 0600), "chmod");
+	load_logged(text, 0600, log, sizeof(log), &err);
+	CHECK(err == 0 && !log[0], "mode 600: logged '%s', want nothing", log);
+	unlink(key);
+	rmdir(dir);
 }
 
 /* `store`: the same words as sluiced's; the instance defaults to host:PORT of

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * backend.c - the backends: round robin over those that are up, passive
- * health (a backend that fails `backend-fails` times in a row rests for
- * `backend-down`, then gets traffic again; one more failure sends it back),
- * and a pool of idle keep-alive connections per backend.
+ * backend.c - the backends: round robin over those that are up and, within
+ * one, over its addresses (every address of its name, backend_addr.c);
+ * passive health per address (an address that fails `backend-fails` times
+ * in a row rests for `backend-down`, then gets traffic again; one more
+ * failure sends it back), and a pool of idle keep-alive connections per
+ * address.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -14,71 +16,104 @@
 #include <unistd.h>
 #include "l7.h"
 #include "log.h"
-#include "sockaddr.h"
 
 int backends_init(struct l7 *l)
 {
 	l->n_backends = l->cfg.n_backends;
 	for (unsigned int i = 0; i < l->n_backends; i++) {
 		struct backend *b = &l->backends[i];
-		int any;
+		int err;
 
 		memset(b, 0, sizeof(*b));
-		memcpy(b->name, l->cfg.backends[i], sizeof(b->name));
-		b->name[sizeof(b->name) - 1] = '\0';
-		if (sockaddr_parse(b->name, 0, &b->addr, &b->addr_len, &any) || any) {
-			pr_err("backend %s: not a numeric ADDR:PORT of one host", b->name);
-			return -EINVAL;
-		}
+		b->l7 = l;
+		b->index = i;
+		memcpy(b->name, l->cfg.backends[i].name, sizeof(b->name));
+		err = backend_addrs_init(l, b);
+		if (err)
+			return err;
 	}
 	return 0;
 }
 
-int backend_pick(struct l7 *l, uint64_t *retry_ns)
+/* An address of be that is up (round robin), or -1 with the soonest time
+ * one comes back in *soonest (unchanged when be has no address yet). */
+static int addr_pick(struct l7 *l, struct backend *be, uint64_t *soonest)
 {
-	uint64_t soonest = UINT64_MAX;
+	uint64_t now = loop_now(l->loop);
 
-	for (unsigned int i = 0; i < l->n_backends; i++) {
-		unsigned int b = (l->rr + i) % l->n_backends;
-		struct backend *be = &l->backends[b];
+	for (unsigned int i = 0; i < be->n_addrs; i++) {
+		unsigned int a = (be->rr + i) % be->n_addrs;
+		struct backend_addr *ad = &be->addrs[a];
 
-		if (be->down_until_ns <= loop_now(l->loop)) {
-			l->rr = b + 1;
-			return (int)b;
+		if (ad->down_until_ns <= now) {
+			be->rr = a + 1;
+			return (int)a;
 		}
-		if (be->down_until_ns < soonest)
-			soonest = be->down_until_ns;
+		if (ad->down_until_ns < *soonest)
+			*soonest = ad->down_until_ns;
 	}
-	*retry_ns = soonest - loop_now(l->loop);
 	return -1;
 }
 
-void backend_failed(struct l7 *l, unsigned int b)
+int backend_pick(struct l7 *l, unsigned int *addr, uint64_t *retry_ns)
+{
+	uint64_t now = loop_now(l->loop), soonest = UINT64_MAX;
+
+	for (unsigned int i = 0; i < l->n_backends; i++) {
+		unsigned int b = (l->rr + i) % l->n_backends;
+		int a = addr_pick(l, &l->backends[b], &soonest);
+
+		if (a >= 0) {
+			l->rr = b + 1;
+			*addr = (unsigned int)a;
+			return (int)b;
+		}
+	}
+	/* No address at all (names not resolved yet): look again in a second. */
+	*retry_ns = soonest == UINT64_MAX ? 1000000000ULL : soonest - now;
+	return -1;
+}
+
+unsigned int backend_tries(const struct l7 *l)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < l->n_backends; i++)
+		n += l->backends[i].n_addrs;
+	return n ? n : 1;
+}
+
+void backend_failed(struct l7 *l, unsigned int b, unsigned int addr, uint64_t gen)
 {
 	struct backend *be = &l->backends[b];
+	struct backend_addr *ad = &be->addrs[addr];
 
 	be->failures_total++;
-	if (++be->fails < l->cfg.backend_fails)
+	if (gen != be->gen)
+		return;   /* an address of an older resolution */
+	if (++ad->fails < l->cfg.backend_fails)
 		return;
-	if (be->down_until_ns <= loop_now(l->loop))
-		pr_warn("backend %s: %u failures in a row: out of rotation for %llu ms", be->name,
-			be->fails, (unsigned long long)l->cfg.backend_down_ms);
-	be->down_until_ns = loop_now(l->loop) + l->cfg.backend_down_ms * 1000000ULL;
+	if (ad->down_until_ns <= loop_now(l->loop))
+		pr_warn("backend %s (%s): %u failures in a row: out of rotation for %llu ms",
+			be->name, ad->str, ad->fails, (unsigned long long)l->cfg.backend_down_ms);
+	ad->down_until_ns = loop_now(l->loop) + l->cfg.backend_down_ms * 1000000ULL;
 }
 
-void backend_ok(struct l7 *l, unsigned int b)
+void backend_ok(struct l7 *l, unsigned int b, unsigned int addr, uint64_t gen)
 {
 	struct backend *be = &l->backends[b];
+	struct backend_addr *ad = &be->addrs[addr];
 
-	if (be->fails >= l->cfg.backend_fails)
-		pr_info("backend %s: answering again", be->name);
-	be->fails = 0;
+	if (gen != be->gen)
+		return;
+	if (ad->fails >= l->cfg.backend_fails)
+		pr_info("backend %s (%s): answering again", be->name, ad->str);
+	ad->fails = 0;
 }
 
-struct upstream *backend_idle_take(struct l7 *l, unsigned int b)
+struct upstream *backend_idle_take(struct l7 *l, unsigned int b, unsigned int addr)
 {
-	struct backend *be = &l->backends[b];
-	struct upstream *u = be->idle;
+	struct upstream *u = l->backends[b].addrs[addr].idle;
 
 	if (!u)
 		return NULL;
@@ -89,43 +124,59 @@ struct upstream *backend_idle_take(struct l7 *l, unsigned int b)
 int backend_idle_put(struct l7 *l, struct upstream *u)
 {
 	struct backend *be = &l->backends[u->backend];
+	struct backend_addr *ad = &be->addrs[u->addr];
 
-	if (be->n_idle >= L7_POOL_MAX)
+	if (u->gen != be->gen)
+		return -ESTALE;   /* its address may be gone: not worth keeping */
+	if (ad->n_idle >= L7_POOL_MAX)
 		return -ENOSPC;
 	u->state = UP_IDLE;
 	upstream_deadline(u, 0);
 	u->readable = 0;
 	u->prev = NULL;
-	u->next = be->idle;
-	if (be->idle)
-		be->idle->prev = u;
-	be->idle = u;
-	be->n_idle++;
+	u->next = ad->idle;
+	if (ad->idle)
+		ad->idle->prev = u;
+	ad->idle = u;
+	ad->n_idle++;
 	return 0;
 }
 
 void backend_idle_drop(struct l7 *l, struct upstream *u)
 {
-	struct backend *be = &l->backends[u->backend];
+	struct backend_addr *ad = &l->backends[u->backend].addrs[u->addr];
 
 	if (u->prev)
 		u->prev->next = u->next;
-	else if (be->idle == u)
-		be->idle = u->next;
+	else if (ad->idle == u)
+		ad->idle = u->next;
 	else
 		return; /* not pooled */
 	if (u->next)
 		u->next->prev = u->prev;
 	u->prev = u->next = NULL;
-	be->n_idle--;
+	ad->n_idle--;
 }
 
 void backends_close(struct l7 *l)
 {
+	/* Connections first: their TLS sessions belong to the contexts. */
+	while (l->busy) {
+		struct upstream *u = l->busy;
+
+		if (u->cl)
+			u->cl->up = NULL;
+		upstream_abort(u);
+	}
 	for (unsigned int i = 0; i < l->n_backends; i++) {
 		struct backend *be = &l->backends[i];
 
-		while (be->idle)
-			upstream_close(be->idle);   /* freed by upstream.c's reap */
+		for (unsigned int a = 0; a < be->n_addrs; a++)
+			while (be->addrs[a].idle)
+				upstream_close(be->addrs[a].idle);   /* freed by upstream.c's reap */
 	}
+	for (unsigned int i = 0; i < l->n_backends; i++)
+		backend_addrs_close(l, &l->backends[i]);
+	resolver_free(l->resolver);
+	l->resolver = NULL;
 }

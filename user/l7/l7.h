@@ -11,6 +11,8 @@
  *               x-ratelimit-* headers every response carries
  *   upstream.c  backend connections: send the request, stream the response
  *   backend.c   the backend set: round robin, passive health, idle pool
+ *   backend_addr.c  a backend's addresses (a name resolved and re-resolved on
+ *               the loop), its TLS context, the headers it adds
  *   l7_metrics.c  the Prometheus exposition
  *   fleet.c     the store (docs/fleet.md): fleet-wide limits, the local
  *               share when the store fails, slot renewals, l7_hello
@@ -55,6 +57,8 @@
 #include "loop.h"
 #include "metrics_http.h"
 #include "queue.h"
+#include "resolve.h"
+#include "tls.h"
 #include "tokens.h"
 
 /* "Name: value\r\n" (respond.c) */
@@ -157,6 +161,7 @@ struct client {
 
 enum upstream_state {
 	UP_CONNECTING = 0,
+	UP_HANDSHAKE,     /* TLS, on an https backend */
 	UP_SENDING,
 	UP_HEAD,          /* waiting for / reading the response head */
 	UP_BODY,
@@ -168,6 +173,9 @@ struct upstream {
 	struct l7 *l7;
 	struct upstream *prev, *next;   /* the pool's idle list, or the busy list */
 	unsigned int backend;
+	unsigned int addr;              /* index in the backend's addrs, valid while gen is its */
+	uint64_t gen;
+	struct tls_conn *tls;           /* https: the session on io.fd; NULL for http */
 	enum upstream_state state;
 	int readable;                   /* an input edge not yet read to EAGAIN */
 	int rdhup;
@@ -207,16 +215,36 @@ struct upstream {
 #define L7_POOL_MAX 64            /* idle connections kept per backend */
 #define L7_DRAIN_MS 10000u        /* a stop waits this long for requests in progress */
 
-struct backend {
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	char name[L7_ADDR_LEN];
+/* One address of a backend: its own health and idle pool, so the round
+ * robin over a name's addresses reuses connections to each. */
+struct backend_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char str[L7_ADDR_LEN];          /* "127.0.0.1:9000", "[::1]:9000" */
 	unsigned int fails;             /* in a row */
 	uint64_t down_until_ns;
-	uint64_t failures_total, requests_total;
 	struct upstream *idle;          /* idle pool (list) */
 	unsigned int n_idle;
 };
+
+struct backend {
+	struct l7 *l7;
+	unsigned int index;
+	char name[L7_URL_LEN];          /* cfg.backends[index].name: logs and metrics */
+	struct backend_addr addrs[RESOLVE_MAX_ADDRS];
+	unsigned int n_addrs, rr;
+	/* Bumped when the address set changes: an upstream of an older one
+	 * neither reports health nor goes back to a pool. */
+	uint64_t gen;
+	uint64_t failures_total, requests_total;
+	struct tls_ctx *tls;            /* https: one per backend, for its session cache */
+	/* A host name: looked up every resolve_every_ms on the loop. */
+	struct resolve_req *rreq;
+	struct loop_timer rtimer;
+	uint64_t resolutions_ok, resolutions_failed;
+	int resolve_failing;            /* the last one failed: log the recovery */
+};
+enum { UPERR_CONNECT = 0, UPERR_RESET, UPERR_TIMEOUT, UPERR_MALFORMED, UPERR_TLS, UPERR_MAX };
 
 /* Counters for the metrics, per tier where it matters. */
 struct l7_stats {
@@ -229,15 +257,13 @@ struct l7_stats {
 	uint64_t reconciled[L7_MAX_TIERS];            /* requests with a usage count */
 	uint64_t unserved_refunds[L7_MAX_TIERS];      /* admitted, then our own 5xx: refunded */
 	uint64_t bad_requests[600];                   /* our 4xx/5xx by status */
-	uint64_t upstream_errors[4];                  /* connect, reset, timeout, malformed */
+	uint64_t upstream_errors[UPERR_MAX];          /* connect, reset, timeout, malformed, tls */
 	uint64_t retries, bans, accepted, refused_conns;
 	uint64_t queued_total;
 	uint64_t fleet_local[L7_MAX_TIERS];           /* rate decided locally: the store failed */
 	uint64_t fleet_decided[L7_MAX_TIERS];         /* rate decided by the store */
 	uint64_t fleet_settles, fleet_renew_fail, fleet_state_changes;
 };
-
-enum { UPERR_CONNECT = 0, UPERR_RESET, UPERR_TIMEOUT, UPERR_MALFORMED };
 
 struct l7 {
 	struct l7_config cfg;
@@ -251,6 +277,7 @@ struct l7 {
 	struct wait_queue wq;
 	struct backend backends[L7_MAX_BACKENDS];
 	unsigned int n_backends, rr;
+	struct resolver *resolver;                     /* backends by name; NULL if none */
 	unsigned int backend_inflight;
 	struct l7_kernel *kern;
 	struct metrics_http *mh;
@@ -344,13 +371,27 @@ void upstream_inflate_end(struct upstream *u);  /* frees u->zin */
 
 /* backend.c */
 int backends_init(struct l7 *l);
-int backend_pick(struct l7 *l, uint64_t *retry_ns);   /* index, or -1 (all down) */
-void backend_failed(struct l7 *l, unsigned int b);
-void backend_ok(struct l7 *l, unsigned int b);
-struct upstream *backend_idle_take(struct l7 *l, unsigned int b);
-int backend_idle_put(struct l7 *l, struct upstream *u);   /* -ENOSPC: pool full */
+/* A backend in rotation and one of its addresses (round robin over both):
+ * the backend's index with *addr set, or -1 (all down) with *retry_ns. */
+int backend_pick(struct l7 *l, unsigned int *addr, uint64_t *retry_ns);
+/* Passive health of one address; ignored for an older gen's address. */
+void backend_failed(struct l7 *l, unsigned int b, unsigned int addr, uint64_t gen);
+void backend_ok(struct l7 *l, unsigned int b, unsigned int addr, uint64_t gen);
+/* Addresses over all backends: how many tries a request may make. */
+unsigned int backend_tries(const struct l7 *l);
+struct upstream *backend_idle_take(struct l7 *l, unsigned int b, unsigned int addr);
+int backend_idle_put(struct l7 *l, struct upstream *u);   /* -ENOSPC: pool full; -ESTALE */
 void backend_idle_drop(struct l7 *l, struct upstream *u);
 void backends_close(struct l7 *l);
+
+/* backend_addr.c */
+/* Addresses (numeric at once, names on the loop) and TLS contexts. */
+int backend_addrs_init(struct l7 *l, struct backend *be);
+void backend_addrs_close(struct l7 *l, struct backend *be);
+/* The request head for backend b from the client's (fwd): Host for a URL,
+ * the backend's headers, its API key in place of the caller's. */
+int backend_request_head(const struct l7 *l, unsigned int b, const struct buf *fwd,
+			 struct buf *out);
 
 /* fleet.c */
 #define FLEET_SLOT_TTL_MS 10000u       /* a slot not renewed is free after this */

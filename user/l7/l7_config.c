@@ -46,6 +46,7 @@ struct l7_parse {
 	struct directive_seen seen;            /* line of a once-only directive, by index */
 	unsigned int tier_line[L7_MAX_TIERS];
 	struct addr backend[L7_MAX_BACKENDS];
+	int backend_numeric[L7_MAX_BACKENDS];  /* the host is an address: backend[] holds it */
 	unsigned int backend_line[L7_MAX_BACKENDS];
 	struct addr listen, metrics;
 	char default_tier[L7_NAME_LEN];
@@ -209,30 +210,216 @@ static int do_metrics(void *ctx, int n, char **w, unsigned int line, struct errb
 	return 0;
 }
 
+/* A numeric host in comparable form (for duplicates and the listen check);
+ * 0 for a name, which is compared as written. */
+static int url_numeric(const struct backend_url *u, struct addr *a, int *wildcard)
+{
+	char s[L7_ADDR_LEN];
+	struct errbuf e;
+
+	if (u->kind == URL_HOST_NAME)
+		return 0;
+	snprintf(s, sizeof(s), u->kind == URL_HOST_IPV6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
+	return !parse_addr("backend", s, a, wildcard, &e);
+}
+
+/* An HTTP header name (RFC 9110 token), lowercased in place. */
+static int header_name(const char *what, char *s, struct errbuf *e)
+{
+	if (!*s || strlen(s) >= L7_HDR_NAME_LEN)
+		return errf(e, -EINVAL, "%s: header name '%.20s' is empty or longer than %d "
+			    "characters", what, s, L7_HDR_NAME_LEN - 1);
+	for (char *q = s; *q; q++) {
+		if (!isalnum((unsigned char)*q) && !strchr("!#$%&'*+-.^_`|~", *q))
+			return errf(e, -EINVAL, "%s: '%s' is not a header name", what, s);
+		*q = (char)tolower((unsigned char)*q);
+	}
+	return 0;
+}
+
+/* Visible ASCII only: a value goes into a request head as it is. */
+static int printable(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* The upstream API key, read once per load: a secret, so neither the key
+ * nor any part of it is ever put in a message. */
+static int read_api_key(struct l7_backend *b, const char *path, struct errbuf *e)
+{
+	char buf[L7_SECRET_LEN + 2];
+	struct stat st;
+	size_t n;
+	FILE *f;
+
+	if (strlen(path) >= L7_PATH_LEN)
+		return errf(e, -EINVAL, "api-key-file: path longer than %d characters",
+			    L7_PATH_LEN - 1);
+	f = fopen(path, "r");
+	if (!f)
+		return errf(e, -errno, "api-key-file %s: %s", path, strerror(errno));
+	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return errf(e, -EINVAL, "api-key-file %s: not a regular file", path);
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+		     buf[n - 1] == '\t'))
+		buf[--n] = '\0';
+	if (!n)
+		return errf(e, -EINVAL, "api-key-file %s: empty", path);
+	if (n >= L7_SECRET_LEN)
+		return errf(e, -EINVAL, "api-key-file %s: longer than %d characters", path,
+			    L7_SECRET_LEN - 1);
+	if (!printable(buf))
+		return errf(e, -EINVAL, "api-key-file %s: the key must be one line of visible "
+			    "characters (no blanks inside)", path);
+	if (st.st_mode & S_IROTH)
+		pr_warn("api-key-file %s: readable by others (mode %03o): chmod 600 %s", path,
+			(unsigned int)(st.st_mode & 0777), path);
+	memcpy(b->api_key, buf, n + 1);
+	snprintf(b->api_key_file, sizeof(b->api_key_file), "%s", path);
+	return 0;
+}
+
+/* The options after a backend's URL, each a word and its values. */
+static int backend_options(struct l7_backend *b, int n, char **w, struct errbuf *e)
+{
+	int i, verify_set = 0;
+
+	for (i = 2; i < n; i++) {
+		const char *o = w[i];
+		int left = n - i - 1;
+
+		if (!strcmp(o, "tls-ca") && left >= 1) {
+			FILE *f;
+
+			if (!b->url.tls)
+				return errf(e, -EINVAL, "backend %s: tls-ca is for https:// backends",
+					    b->name);
+			if (strlen(w[++i]) >= L7_PATH_LEN)
+				return errf(e, -EINVAL, "tls-ca: path longer than %d characters",
+					    L7_PATH_LEN - 1);
+			f = fopen(w[i], "r");
+			if (!f)
+				return errf(e, -errno, "tls-ca %s: %s", w[i], strerror(errno));
+			fclose(f);
+			snprintf(b->tls_ca, sizeof(b->tls_ca), "%s", w[i]);
+		} else if (!strcmp(o, "tls-verify") && left >= 1) {
+			i++;
+			if (!b->url.tls)
+				return errf(e, -EINVAL, "backend %s: tls-verify is for https:// "
+					    "backends", b->name);
+			if (strcmp(w[i], "on") && strcmp(w[i], "off"))
+				return errf(e, -EINVAL, "tls-verify: expected on or off, not '%s'",
+					    w[i]);
+			b->tls_verify = !strcmp(w[i], "on");
+			verify_set = 1;
+		} else if (!strcmp(o, "header") && left >= 2) {
+			struct l7_header_set *h;
+
+			if (b->n_headers == L7_BACKEND_HEADERS)
+				return errf(e, -ENOSPC, "header: more than %d per backend",
+					    L7_BACKEND_HEADERS);
+			h = &b->headers[b->n_headers];
+			if (header_name("header", w[i + 1], e))
+				return -EINVAL;
+			snprintf(h->name, sizeof(h->name), "%s", w[i + 1]);
+			/* Framing and routing are sluice-l7's to set. */
+			if (!strcmp(h->name, "host") || !strcmp(h->name, "content-length") ||
+			    !strcmp(h->name, "transfer-encoding") || !strcmp(h->name, "connection"))
+				return errf(e, -EINVAL, "header: %s is set by sluice-l7, not by the "
+					    "file", h->name);
+			if (strlen(w[i + 2]) >= L7_HDR_VALUE_LEN || !printable(w[i + 2]))
+				return errf(e, -EINVAL, "header %s: the value must be one word of "
+					    "visible characters, at most %d", h->name,
+					    L7_HDR_VALUE_LEN - 1);
+			snprintf(h->value, sizeof(h->value), "%s", w[i + 2]);
+			b->n_headers++;
+			i += 2;
+		} else if (!strcmp(o, "api-key-file") && left >= 1) {
+			if (b->api_key[0])
+				return errf(e, -EINVAL, "api-key-file: given twice");
+			if (read_api_key(b, w[++i], e))
+				return -EINVAL;
+		} else if (!strcmp(o, "api-key-header") && left >= 1) {
+			if (header_name("api-key-header", w[++i], e))
+				return -EINVAL;
+			snprintf(b->api_key_header, sizeof(b->api_key_header), "%s", w[i]);
+			if (!strcmp(b->api_key_header, "authorization"))
+				b->api_key_header[0] = '\0';   /* the default, as Bearer */
+		} else if (!strcmp(o, "resolve-every") && left >= 1) {
+			if (parse_duration_ms(w[++i], 1000, MS_PER_DAY, "resolve-every",
+					      &b->resolve_every_ms, e))
+				return -EINVAL;
+		} else if (!strcmp(o, "tls-ca") || !strcmp(o, "tls-verify") ||
+			   !strcmp(o, "header") || !strcmp(o, "api-key-file") ||
+			   !strcmp(o, "api-key-header") || !strcmp(o, "resolve-every")) {
+			return errf(e, -EINVAL, "backend %s: %s: missing value%s", b->name, o,
+				    !strcmp(o, "header") ? "s (header NAME VALUE)" : "");
+		} else {
+			return errf(e, -EINVAL, "backend %s: unknown option '%s' (tls-ca, "
+				    "tls-verify, header, api-key-file, api-key-header, "
+				    "resolve-every)", b->name, o);
+		}
+	}
+	if (b->tls_ca[0] && verify_set && !b->tls_verify)
+		return errf(e, -EINVAL, "backend %s: tls-ca and tls-verify off contradict each "
+			    "other (tls-ca is what verification trusts)", b->name);
+	if (b->api_key_header[0] && !b->api_key[0])
+		return errf(e, -EINVAL, "backend %s: api-key-header needs api-key-file", b->name);
+	for (unsigned int h = 0; b->api_key[0] && h < b->n_headers; h++)
+		if (!strcmp(b->headers[h].name, b->api_key_header[0] ? b->api_key_header :
+			    "authorization"))
+			return errf(e, -EINVAL, "backend %s: header %s would be sent besides the "
+				    "api-key-file's key (drop one)", b->name, b->headers[h].name);
+	return 0;
+}
+
 static int do_backend(void *ctx, int n, char **w, unsigned int line, struct errbuf *e)
 {
 	struct l7_parse *p = ctx;
 	struct l7_config *c = p->c;
+	struct l7_backend *b;
 	struct addr a;
 	unsigned int i;
-	int wild;
+	int wild = 0, numeric;
 
-	if (n != 2)
-		return errf(e, -EINVAL, "backend: expected ADDR:PORT");
-	if (parse_addr("backend", w[1], &a, &wild, e))
+	if (n < 2)
+		return errf(e, -EINVAL, "backend: expected a URL (https://api.example.com) or "
+			    "ADDR:PORT, then options");
+	if (c->n_backends == L7_MAX_BACKENDS)
+		return errf(e, -ENOSPC, "backend: more than %d backends", L7_MAX_BACKENDS);
+	b = &c->backends[c->n_backends];
+	memset(b, 0, sizeof(*b));
+	if (url_parse(w[1], &b->url, e))
 		return -EINVAL;
+	b->plain_addr = !strstr(w[1], "://");
+	if (b->plain_addr)
+		snprintf(b->name, sizeof(b->name), "%s", w[1]);
+	else
+		url_str(&b->url, b->name, sizeof(b->name));
+	b->tls_verify = 1;
+	b->resolve_every_ms = L7_RESOLVE_EVERY_MS;
+	numeric = url_numeric(&b->url, &a, &wild);
 	if (wild)
 		return errf(e, -EINVAL, "backend: %s is a wildcard, not an address to connect "
 			    "to", w[1]);
 	for (i = 0; i < c->n_backends; i++)
-		if (same_addr(&p->backend[i], &a))
+		if (numeric ? p->backend_numeric[i] && same_addr(&p->backend[i], &a)
+			    : !strcmp(c->backends[i].name, b->name))
 			return errf(e, -EEXIST, "backend %s: already given on line %u", w[1],
 				    p->backend_line[i]);
-	if (c->n_backends == L7_MAX_BACKENDS)
-		return errf(e, -ENOSPC, "backend: more than %d backends", L7_MAX_BACKENDS);
-	p->backend[c->n_backends] = a;
+	if (backend_options(b, n, w, e))
+		return -EINVAL;
+	p->backend[c->n_backends] = numeric ? a : (struct addr){ .port = b->url.port };
+	p->backend_numeric[c->n_backends] = numeric;
 	p->backend_line[c->n_backends] = line;
-	snprintf(c->backends[c->n_backends], sizeof(c->backends[0]), "%s", w[1]);
 	c->n_backends++;
 	return 0;
 }
@@ -613,15 +800,15 @@ static int validate(struct l7_parse *p, unsigned int *line, struct errbuf *e)
 
 	*line = 0;
 	if (!c->n_backends)
-		return errf(e, -EINVAL, "no 'backend ADDR:PORT' line: nothing to forward to");
+		return errf(e, -EINVAL, "no 'backend URL' line: nothing to forward to");
 	if (!c->n_tiers)
 		return errf(e, -EINVAL, "no 'tier NAME ...' line: every caller needs a tier (a "
 			    "tier with no limits is 'tier free')");
 	for (i = 0; i < c->n_backends; i++) {
-		if (same_addr(&p->backend[i], &p->listen)) {
+		if (p->backend_numeric[i] && same_addr(&p->backend[i], &p->listen)) {
 			*line = p->backend_line[i];
 			return errf(e, -EINVAL, "backend %s: is the listen address (requests would "
-				    "loop)", c->backends[i]);
+				    "loop)", c->backends[i].name);
 		}
 	}
 	if (c->metrics[0] && same_addr(&p->metrics, &p->listen)) {
@@ -673,7 +860,7 @@ static int validate(struct l7_parse *p, unsigned int *line, struct errbuf *e)
 	}
 	c->n_keys = p->n_keys;
 	if (!c->signals_port)
-		c->signals_port = p->backend[0].port;
+		c->signals_port = c->backends[0].url.port;
 	if (c->store.on && !c->store.instance[0]) {
 		char port[8];
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include "log.h"
 #include "store.h"
+#include "url.h"
 
 #define L7_MAX_TIERS 16
 #define L7_MAX_BACKENDS 16
@@ -23,6 +24,13 @@
 #define L7_NAME_LEN 32
 #define L7_KEY_LEN 128          /* an API key, as sent */
 #define L7_ADDR_LEN 64          /* "127.0.0.1:8080", "[::1]:8080" */
+#define L7_URL_LEN 280          /* "https://" + a 253-character name + ":65535" */
+#define L7_PATH_LEN 256         /* tls-ca, api-key-file */
+#define L7_BACKEND_HEADERS 8    /* `header NAME VALUE` words per backend */
+#define L7_HDR_NAME_LEN 64
+#define L7_HDR_VALUE_LEN 256
+#define L7_SECRET_LEN 512       /* an upstream API key, from api-key-file */
+#define L7_RESOLVE_EVERY_MS 30000ULL
 
 enum l7_tpm_kind {
 	L7_TPM_TOTAL = 0,        /* input + output */
@@ -58,10 +66,31 @@ struct l7_key {
 	unsigned int tier;           /* index into tiers */
 };
 
+struct l7_header_set {
+	char name[L7_HDR_NAME_LEN];       /* lowercased */
+	char value[L7_HDR_VALUE_LEN];
+};
+
+/* `backend URL [options]` (docs/l7-config.md). */
+struct l7_backend {
+	char name[L7_URL_LEN];            /* as metrics and logs name it: ADDR:PORT as written
+	                                     for the older form, else the canonical URL */
+	struct backend_url url;
+	int plain_addr;                   /* written as ADDR:PORT: Host passes through */
+	char tls_ca[L7_PATH_LEN];         /* "" = the system store */
+	int tls_verify;                   /* `tls-verify off` = 0 */
+	struct l7_header_set headers[L7_BACKEND_HEADERS];
+	unsigned int n_headers;
+	char api_key[L7_SECRET_LEN];      /* from api-key-file; "" = the caller's passes */
+	char api_key_file[L7_PATH_LEN];
+	char api_key_header[L7_HDR_NAME_LEN];  /* "" = Authorization: Bearer KEY; lowercased */
+	uint64_t resolve_every_ms;        /* a host name's addresses, looked up again */
+};
+
 struct l7_config {
 	char listen[L7_ADDR_LEN];                /* default 127.0.0.1:8080 */
 	int listen_any;                          /* `listen ... public`: allow a wildcard */
-	char backends[L7_MAX_BACKENDS][L7_ADDR_LEN];
+	struct l7_backend backends[L7_MAX_BACKENDS];
 	unsigned int n_backends;
 	char metrics[L7_ADDR_LEN];               /* default 127.0.0.1:9465; "" = off */
 	int metrics_any;                         /* `metrics ... public`: allow a wildcard */

@@ -16,7 +16,8 @@ static const char *const outcome_names[OUT_MAX] = {
 	[OUT_TOO_LARGE] = "too_large",
 };
 
-static const char *const uperr_names[] = { "connect", "reset", "timeout", "malformed" };
+static const char *const uperr_names[UPERR_MAX] = { "connect", "reset", "timeout", "malformed",
+						     "tls" };
 
 static int family(struct buf *o, const char *name, const char *type, const char *help)
 {
@@ -86,6 +87,52 @@ static int store_metrics(struct buf *o, const struct l7 *l)
 		      "Slot renewals and releases that failed (the slot then ends at its deadline).");
 	err |= buf_printf(o, "sluice_l7_store_renew_failures_total %llu\n",
 			  (unsigned long long)st->fleet_renew_fail);
+	return err;
+}
+
+/* Addresses, resolutions and TLS handshakes, per backend. */
+static int backend_addr_metrics(struct buf *o, const struct l7 *l)
+{
+	int err = 0;
+
+	err |= family(o, "sluice_l7_backend_addresses", "gauge",
+		      "Addresses in use for the backend (every address of its name).");
+	for (unsigned int b = 0; b < l->n_backends; b++)
+		err |= buf_printf(o, "sluice_l7_backend_addresses{backend=\"%s\"} %u\n",
+				  l->backends[b].name, l->backends[b].n_addrs);
+	err |= family(o, "sluice_l7_backend_resolutions_total", "counter",
+		      "Lookups of a backend's host name, by result (a failed one keeps the "
+		      "addresses).");
+	for (unsigned int b = 0; b < l->n_backends; b++) {
+		const struct backend *be = &l->backends[b];
+
+		if (l->cfg.backends[b].url.kind != URL_HOST_NAME)
+			continue;
+		err |= buf_printf(o, "sluice_l7_backend_resolutions_total{backend=\"%s\","
+				  "result=\"ok\"} %llu\n", be->name,
+				  (unsigned long long)be->resolutions_ok);
+		err |= buf_printf(o, "sluice_l7_backend_resolutions_total{backend=\"%s\","
+				  "result=\"failed\"} %llu\n", be->name,
+				  (unsigned long long)be->resolutions_failed);
+	}
+	err |= family(o, "sluice_l7_tls_handshakes_total", "counter",
+		      "TLS handshakes with https backends: ok (full), resumed (a session "
+		      "reused), failed.");
+	for (unsigned int b = 0; b < l->n_backends; b++) {
+		const struct backend *be = &l->backends[b];
+		struct tls_stats ts;
+
+		if (!be->tls)
+			continue;
+		tls_ctx_stats(be->tls, &ts);
+		err |= buf_printf(o, "sluice_l7_tls_handshakes_total{backend=\"%s\",result=\"ok\"} "
+				  "%llu\n", be->name, (unsigned long long)(ts.handshakes - ts.resumed));
+		err |= buf_printf(o, "sluice_l7_tls_handshakes_total{backend=\"%s\","
+				  "result=\"resumed\"} %llu\n", be->name,
+				  (unsigned long long)ts.resumed);
+		err |= buf_printf(o, "sluice_l7_tls_handshakes_total{backend=\"%s\","
+				  "result=\"failed\"} %llu\n", be->name, (unsigned long long)ts.failed);
+	}
 	return err;
 }
 
@@ -213,17 +260,20 @@ int l7_metrics_render(struct buf *o, void *arg)
 		      "Connect failures, resets, timeouts and malformed responses, by backend.");
 	for (unsigned int b = 0; b < l->n_backends; b++) {
 		const struct backend *be = &l->backends[b];
+		int up = 0;
 
-		err |= buf_printf(o, "sluice_l7_backend_up{backend=\"%s\"} %d\n", be->name,
-				     be->down_until_ns <= loop_now(l->loop));
+		for (unsigned int a = 0; a < be->n_addrs; a++)
+			up |= be->addrs[a].down_until_ns <= loop_now(l->loop);
+		err |= buf_printf(o, "sluice_l7_backend_up{backend=\"%s\"} %d\n", be->name, up);
 		err |= buf_printf(o, "sluice_l7_backend_requests_total{backend=\"%s\"} %llu\n",
 				     be->name, (unsigned long long)be->requests_total);
 		err |= buf_printf(o, "sluice_l7_backend_failures_total{backend=\"%s\"} %llu\n",
 				     be->name, (unsigned long long)be->failures_total);
 	}
+	err |= backend_addr_metrics(o, l);
 	err |= family(o, "sluice_l7_upstream_errors_total", "counter",
 		      "Failed backend exchanges by kind.");
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < UPERR_MAX; k++)
 		err |= buf_printf(o, "sluice_l7_upstream_errors_total{kind=\"%s\"} %llu\n",
 				     uperr_names[k], (unsigned long long)st->upstream_errors[k]);
 	err |= family(o, "sluice_l7_retries_total", "counter",

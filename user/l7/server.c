@@ -199,6 +199,36 @@ int l7_open(struct l7 *l, const char *config_path, const struct l7_config *c)
 	return 0;
 }
 
+/* The same backend as far as its connections go: address, TLS, lookups. */
+static int backend_same(const struct l7_backend *a, const struct l7_backend *b)
+{
+	return !strcmp(a->name, b->name) && !strcmp(a->tls_ca, b->tls_ca) &&
+	       a->tls_verify == b->tls_verify && a->resolve_every_ms == b->resolve_every_ms;
+}
+
+/* Backends keep their addresses, TLS contexts and pools: a reload takes
+ * their headers and API keys (a rotated key), and nothing else; a changed
+ * list waits for a restart. */
+static void reload_backends(struct l7 *l, struct l7_config *c)
+{
+	int same = c->n_backends == l->cfg.n_backends;
+
+	for (unsigned int i = 0; same && i < c->n_backends; i++)
+		same = backend_same(&c->backends[i], &l->cfg.backends[i]);
+	if (!same) {
+		pr_warn("reload: the backend list or its addresses and TLS settings change only "
+			"with a restart (headers and API keys do change on reload)");
+		memcpy(c->backends, l->cfg.backends, sizeof(c->backends));
+		c->n_backends = l->cfg.n_backends;
+	}
+	/* Said again at every reload: it must not be forgotten. */
+	for (unsigned int i = 0; i < c->n_backends; i++)
+		if (c->backends[i].url.tls && !c->backends[i].tls_verify)
+			pr_warn("backend %s: TLS verification is OFF (tls-verify off): its "
+				"certificate and name are not checked, so anyone on the path can "
+				"read and change this traffic, API keys included", c->backends[i].name);
+}
+
 int l7_reload(struct l7 *l)
 {
 	struct l7_config c;
@@ -214,15 +244,10 @@ int l7_reload(struct l7 *l)
 		pr_warn("reload: listen and metrics addresses change only with a restart");
 	snprintf(c.listen, sizeof(c.listen), "%s", l->cfg.listen);
 	snprintf(c.metrics, sizeof(c.metrics), "%s", l->cfg.metrics);
-	/* Backends keep their slots (and pools) when the list is the same. */
-	if (c.n_backends != l->cfg.n_backends ||
-	    memcmp(c.backends, l->cfg.backends, sizeof(c.backends)))
-		pr_warn("reload: the backend list changes only with a restart");
-	memcpy(c.backends, l->cfg.backends, sizeof(c.backends));
+	reload_backends(l, &c);
 	if (!store_config_equal(&c.store, &l->cfg.store))
 		pr_warn("reload: the store line changes only with a restart");
 	c.store = l->cfg.store;
-	c.n_backends = l->cfg.n_backends;
 	l7_config_free(&l->cfg);
 	l->cfg = c;
 	limiter_reconfigure(l->lim, &l->cfg);

@@ -11,12 +11,18 @@
  * the backend's token count: the `usage` of a JSON body (from a bounded
  * copy) or of a stream's final event.
  *
+ * An https backend's connection does its TLS handshake on the loop between
+ * the connect and the request (UP_HANDSHAKE), and keeps its session when it
+ * is pooled; the byte I/O goes through up_io_recv / up_io_send, which speak
+ * TLS or plain TCP.
+ *
  * Failures: a pooled connection that the backend had already closed is
- * retried once on a new one; other failures count against the backend's
- * health and answer 502 (connect, reset, malformed) or 504 (no response in
- * time) while nothing has been sent to the client, and close the client's
- * connection when part of the response has (so it sees a truncated body,
- * not a complete wrong one).
+ * retried once on a new one; a refused connect or a failed handshake goes
+ * to the next address or backend; other failures count against the
+ * address's health and answer 502 (connect, TLS, reset, malformed) or 504
+ * (no response in time) while nothing has been sent to the client, and
+ * close the client's connection when part of the response has (so it sees
+ * a truncated body, not a complete wrong one).
  *
  * This file owns an upstream's life: up_connect makes it, and only this
  * file closes it (up_close, and upstream_close / upstream_abort for the
@@ -69,6 +75,8 @@ static void up_close(struct upstream *u)
 	up_unlink(u);
 	loop_io_del(l->loop, &u->io);
 	loop_timer_stop(l->loop, &u->timer);
+	tls_close(u->tls);   /* a close_notify if it goes at once; the fd stays ours */
+	u->tls = NULL;
 	if (close(u->io.fd))
 		pr_warn("close backend connection: %s", strerror(errno));
 	u->dead = 1;
@@ -102,9 +110,10 @@ void upstream_reap(struct l7 *l)
 
 static void up_timer(struct loop_timer *t);
 
-static struct upstream *up_connect(struct l7 *l, unsigned int b)
+static struct upstream *up_connect(struct l7 *l, unsigned int b, unsigned int a)
 {
 	struct backend *be = &l->backends[b];
+	struct backend_addr *ad = &be->addrs[a];
 	struct upstream *u;
 	int one = 1;
 
@@ -113,16 +122,18 @@ static struct upstream *up_connect(struct l7 *l, unsigned int b)
 		return NULL;
 	u->l7 = l;
 	u->backend = b;
+	u->addr = a;
+	u->gen = be->gen;
 	loop_timer_init(&u->timer, up_timer);
-	u->io.fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	u->io.fd = socket(ad->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->io.fd < 0) {
 		pr_warn("backend %s: socket: %s", be->name, strerror(errno));
 		free(u);
 		return NULL;
 	}
 	setsockopt(u->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(u->io.fd, (struct sockaddr *)&be->addr, be->addr_len) && errno != EINPROGRESS) {
-		pr_warn("backend %s: connect: %s", be->name, strerror(errno));
+	if (connect(u->io.fd, (struct sockaddr *)&ad->sa, ad->len) && errno != EINPROGRESS) {
+		pr_warn("backend %s (%s): connect: %s", be->name, ad->str, strerror(errno));
 		close(u->io.fd);
 		free(u);
 		return NULL;
@@ -170,7 +181,8 @@ static int build_request(struct upstream *u, struct client *c)
 {
 	int err = 0;
 
-	err |= buf_append(&u->req, buf_data(&c->fwd), buf_used(&c->fwd));
+	if (backend_request_head(u->l7, u->backend, &c->fwd, &u->req))
+		return -ENOMEM;
 	if (buf_used(&c->body) || c->body_kind != HTTP_BODY_NONE)
 		err |= buf_str(&u->req, "Content-Length: ") |
 		       buf_u64(&u->req, buf_used(&c->body)) | buf_str(&u->req, "\r\n");
@@ -190,31 +202,32 @@ void upstream_start(struct client *c)
 	struct l7 *l = c->l7;
 	uint64_t retry = 0;
 	struct upstream *u;
+	unsigned int a = 0;
 	int b;
 
-	/* A backend that refuses at once costs a try; the next one gets it. */
+	/* An address that refuses at once costs a try; the next one gets it. */
 	for (;;) {
-		b = backend_pick(l, &retry);
+		b = backend_pick(l, &a, &retry);
 		if (b < 0) {
 			l->st.outcomes[c->tier][OUT_OVERLOAD]++;
 			respond_error(c, 503, "server_error", "backend_unavailable",
 				      "Every backend is failing; retry later.", retry);
 			return;
 		}
-		u = c->retried ? NULL : backend_idle_take(l, (unsigned int)b);
+		u = c->retried ? NULL : backend_idle_take(l, (unsigned int)b, a);
 		if (u) {
 			u->reused = 1;
 			break;
 		}
-		u = up_connect(l, (unsigned int)b);
+		u = up_connect(l, (unsigned int)b, a);
 		if (u) {
 			u->reused = 0;
 			break;
 		}
-		backend_failed(l, (unsigned int)b);
+		backend_failed(l, (unsigned int)b, a, l->backends[b].gen);
 		l->st.upstream_errors[UPERR_CONNECT]++;
-		/* Each backend once: retrying the one that just refused is no use. */
-		if (++c->retried >= l->n_backends) {
+		/* Each address once: retrying the one that just refused is no use. */
+		if (++c->retried >= backend_tries(l)) {
 			l->st.outcomes[c->tier][OUT_UPSTREAM_ERR]++;
 			respond_error(c, 502, "server_error", "backend_error",
 				      "No backend could be reached.", 0);
@@ -258,12 +271,16 @@ static void up_fail(struct upstream *u, int kind, const char *what)
 	 * backend had closed (once). */
 	int stale = u->reused && !u->got_bytes && kind == UPERR_RESET;
 	int retry = c && ((stale && !c->retried) ||
-			  (kind == UPERR_CONNECT && c->retried + 1 < l->n_backends));
+			  ((kind == UPERR_CONNECT || kind == UPERR_TLS) &&
+			   c->retried + 1 < backend_tries(l)));
 
 	if (!stale) {
+		const struct backend *be = &l->backends[u->backend];
+
 		l->st.upstream_errors[kind]++;
-		backend_failed(l, u->backend);
-		pr_warn("backend %s: %s", l->backends[u->backend].name, what);
+		pr_warn("backend %s (%s): %s", be->name,
+			u->gen == be->gen ? be->addrs[u->addr].str : "an older address", what);
+		backend_failed(l, u->backend, u->addr, u->gen);
 	}
 	u->cl = NULL;
 	up_close(u);
@@ -289,22 +306,90 @@ static void up_fail(struct upstream *u, int kind, const char *what)
 		respond_error(c, 502, "server_error", "backend_error", what, 0);
 }
 
+/* Results of up_io_send / up_io_recv besides a count (and 0, the end). */
+#define IO_AGAIN (-1)     /* wait for the next event (plain: EAGAIN; TLS: WANT_*) */
+#define IO_ERR (-2)       /* broken: *why says how */
+
+/* Bytes to the backend, through TLS on https. */
+static ssize_t up_io_send(struct upstream *u, const char **why)
+{
+	ssize_t n;
+
+	if (u->tls) {
+		n = tls_write(u->tls, buf_data(&u->req), buf_used(&u->req));
+		if (n == TLS_WANT_READ || n == TLS_WANT_WRITE)
+			return IO_AGAIN;   /* any event calls up_send again (upstream_event) */
+		if (n < 0)
+			*why = tls_error(u->tls);
+		return n < 0 ? IO_ERR : n;
+	}
+	do
+		n = send(u->io.fd, buf_data(&u->req), buf_used(&u->req), MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	if (n < 0)
+		*why = strerror(errno);
+	return n < 0 ? IO_ERR : n;
+}
+
+/* Bytes from the backend into u->in's free space. Plain TCP: a short read
+ * emptied the socket (as for clients, client.c), so readable is cleared.
+ * TLS: OpenSSL hands out a record at a time, so only TLS_WANT_READ says
+ * the socket is empty; TLS_WANT_WRITE keeps readable set, and the next
+ * event (EPOLLOUT) calls up_read again. */
+static ssize_t up_io_recv(struct upstream *u, const char **why)
+{
+	size_t room = u->in.cap - u->in.len;
+	ssize_t n;
+
+	if (u->tls) {
+		n = tls_read(u->tls, u->in.p + u->in.len, room);
+		if (n == TLS_WANT_READ)
+			u->readable = 0;
+		if (n == TLS_WANT_READ || n == TLS_WANT_WRITE)
+			return IO_AGAIN;
+		if (n < 0)
+			*why = tls_error(u->tls);
+		return n < 0 ? IO_ERR : n;
+	}
+	do
+		n = recv(u->io.fd, u->in.p + u->in.len, room, 0);
+	while (n < 0 && errno == EINTR);
+	if (n > 0 && (size_t)n < room && !u->rdhup)
+		u->readable = 0;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		u->readable = 0;
+		return IO_AGAIN;
+	}
+	if (n <= 0)
+		u->readable = 0;
+	if (n < 0)
+		*why = strerror(errno);
+	return n < 0 ? IO_ERR : n;
+}
+
 static void up_send(struct upstream *u)
 {
 	struct l7 *l = u->l7;
+	const char *why = "";
 
 	while (buf_used(&u->req)) {
-		ssize_t n = send(u->io.fd, buf_data(&u->req), buf_used(&u->req), MSG_NOSIGNAL);
+		ssize_t n = up_io_send(u, &why);
 
 		if (n > 0) {
 			buf_consume(&u->req, (size_t)n);
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return; /* the next EPOLLOUT edge goes on */
-		up_fail(u, UPERR_RESET, "the connection broke while sending the request");
+		if (n == IO_AGAIN)
+			return; /* the next edge goes on */
+		{
+			char what[TLS_ERR_LEN + 64];
+
+			snprintf(what, sizeof(what), "the connection broke while sending the "
+				 "request: %s", why);
+			up_fail(u, UPERR_RESET, what);
+		}
 		return;
 	}
 	u->state = UP_HEAD;
@@ -348,7 +433,7 @@ static void up_finish(struct upstream *u)
 		else if (tokens)
 			l7_kernel_observe(l->kern, port, SLUICE_HIST_PER_TOKEN, total / tokens);
 	}
-	backend_ok(l, u->backend);
+	backend_ok(l, u->backend, u->addr, u->gen);
 	u->cl = NULL;
 	up_unlink(u);
 	if (u->keep_alive && !buf_used(&u->in)) {
@@ -655,18 +740,18 @@ static void up_read(struct upstream *u)
 {
 	struct l7 *l = u->l7;
 
+	/* Paused with decrypted bytes inside OpenSSL: readable stays set (only
+	 * TLS_WANT_READ clears it), so upstream_resume reads them. */
 	while (u->readable && !u->dead && !u->paused) {
+		const char *why = "";
 		ssize_t n;
 
 		if (buf_reserve(&u->in, READ_CHUNK)) {
 			up_fail(u, UPERR_MALFORMED, "response head too large");
 			return;
 		}
-		n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+		n = up_io_recv(u, &why);
 		if (n > 0) {
-			/* As for clients (client.c): a short read emptied it. */
-			if ((size_t)n < u->in.cap - u->in.len && !u->rdhup)
-				u->readable = 0;
 			u->in.len += (size_t)n;
 			u->got_bytes = 1;
 			upstream_deadline(u, loop_now(l->loop) + l->cfg.backend_timeout_ms * 1000000ULL);
@@ -674,26 +759,62 @@ static void up_read(struct upstream *u)
 				return;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		u->readable = 0;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n == IO_AGAIN)
 			return;
-		if (u->state == UP_BODY && u->body_kind == HTTP_BODY_UNTIL_CLOSE) {
+		if (n == 0 && u->state == UP_BODY && u->body_kind == HTTP_BODY_UNTIL_CLOSE) {
 			u->keep_alive = 0;
 			up_finish(u);
 			return;
 		}
-		up_fail(u, UPERR_RESET, n < 0 ? strerror(errno)
+		up_fail(u, UPERR_RESET, n < 0 ? why
 				: u->state == UP_BODY ? "closed in the middle of the response body"
 						      : "closed before answering");
 		return;
 	}
 }
 
+/* The handshake, on every event until it is done (any event may be the
+ * one it waits for; a call too early only asks again). Its failure is the
+ * address's, like a refused connect: the request goes to the next one. */
+static void up_handshake(struct upstream *u)
+{
+	int r = tls_handshake(u->tls);
+	char what[TLS_ERR_LEN + 32];
+
+	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
+		return;
+	if (r != TLS_OK) {
+		snprintf(what, sizeof(what), "TLS: %s", tls_error(u->tls));
+		up_fail(u, UPERR_TLS, what);
+		return;
+	}
+	u->state = UP_SENDING;
+	up_send(u);
+}
+
+/* The TCP connection is up: TLS over it, SNI and verification for the
+ * URL's host. */
+static void up_tls_start(struct upstream *u)
+{
+	struct l7 *l = u->l7;
+	struct errbuf e = { "" };
+	char what[sizeof(e.msg) + 8];
+
+	u->tls = tls_conn_new(l->backends[u->backend].tls, u->io.fd,
+			      l->cfg.backends[u->backend].url.host, &e);
+	if (!u->tls) {
+		snprintf(what, sizeof(what), "TLS: %s", e.msg);
+		up_fail(u, UPERR_TLS, what);
+		return;
+	}
+	u->state = UP_HANDSHAKE;
+	up_handshake(u);
+}
+
 void upstream_event(struct loop_io *io, uint32_t ev)
 {
 	struct upstream *u = container_of(io, struct upstream, io);
+	struct l7 *l = u->l7;
 
 	if (u->dead)
 		return;
@@ -719,10 +840,19 @@ void upstream_event(struct loop_io *io, uint32_t ev)
 			up_fail(u, UPERR_CONNECT, what);
 			return;
 		}
+		if (l->backends[u->backend].tls) {
+			up_tls_start(u);
+			return;
+		}
 		u->state = UP_SENDING;
 	}
+	if (u->state == UP_HANDSHAKE) {
+		up_handshake(u);
+		return;
+	}
 	if (u->state == UP_SENDING) {
-		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		/* TLS may wait for input to write (TLS_WANT_READ): any event. */
+		if (u->tls || (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			up_send(u);
 		return;
 	}
@@ -761,6 +891,8 @@ static void up_timer(struct loop_timer *t)
 	}
 	if (u->state == UP_CONNECTING)
 		up_fail(u, UPERR_CONNECT, "connect timed out");
+	else if (u->state == UP_HANDSHAKE)
+		up_fail(u, UPERR_TLS, "TLS handshake timed out (connect-timeout)");
 	else
 		up_fail(u, UPERR_TIMEOUT, u->state == UP_BODY ?
 			"no response bytes within backend-timeout" :
