@@ -22,43 +22,11 @@
 # sluice-l7 is the ASan+UBSan build with `kernel off`; each instance must
 # exit 0 on SIGTERM with no sanitizer report.
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 . "$here/../lib.sh"
-. "$root/tests/lib/tls_ca.sh"
-BUILD=${SLUICE_BUILD:-$root/build}
-L7=${SLUICE_L7:-$BUILD/san/sluice-l7}
-MOCK=${MOCK_LLM:-$BUILD/mock-llm}
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+. "$here/../lib/tls_ca.sh"
+. "$here/lib/l7_suite.sh"
+l7_suite_begin "l7 tls" openssl unshare
 
-for b in "$L7" "$MOCK"; do
-	if [ ! -x "$b" ]; then
-		echo "not ok l7 tls setup: $b is missing (make build/san/sluice-l7 build/mock-llm)"
-		exit 1
-	fi
-done
-for tool in curl jq openssl unshare; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "not ok l7 tls setup: $tool is missing"
-		exit 1
-	fi
-done
-
-TMP=$(mktemp -d /tmp/sluice-l7-tls.XXXXXX)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 # A port free on both 127.0.0.1 and ::1.
 free_port2() {
 	"$PY" -c '
@@ -71,17 +39,9 @@ while True:
     except OSError:
         pass'
 }
-wait_log() {
-	local i
-	for ((i = 0; i < ${3:-100}; i++)); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
-# mock_start NAME CERT [LISTEN]: mock-llm over TLS with CERT.pem/CERT.key.
-mock_start() {
+# tls_mock_start NAME CERT [LISTEN]: mock-llm over TLS with CERT.pem/CERT.key.
+tls_mock_start() {
 	local name=$1 cert=$2 listen=${3:-127.0.0.1:0} err=$TMP/mock-$1.err pid port
 	"$MOCK" --listen "$listen" --tls-cert "$TMP/$cert.pem" --tls-key "$TMP/$cert.key" \
 		2>"$err" &
@@ -95,10 +55,10 @@ mock_start() {
 	printf -v "MOCK_PORT_$name" %s "$port"
 	printf -v "MOCK_PID_$name" %s "$pid"
 }
-# mock_stats ADDR:PORT: its /stats (-k: some mocks have certificates made
+# tls_mock_stats ADDR:PORT: its /stats (-k: some mocks have certificates made
 # to be refused).
-mock_stats() { curl -sfk --max-time 5 "https://$1/stats"; }
-mock_reset() { curl -sfk --max-time 5 -X POST "https://$1/stats/reset" >/dev/null; }
+tls_mock_stats() { curl -sfk --max-time 5 "https://$1/stats"; }
+tls_mock_reset() { curl -sfk --max-time 5 -X POST "https://$1/stats/reset" >/dev/null; }
 
 # "${WITH_HOSTS[@]}" FILE CMD...: CMD in a mount namespace of its own where
 # /etc/hosts is FILE. (`cat >FILE` rewrites it in place, and a bind mount
@@ -107,9 +67,9 @@ mock_reset() { curl -sfk --max-time 5 -X POST "https://$1/stats/reset" >/dev/nul
 # exec, so $! of it in the background is CMD's own pid.
 WITH_HOSTS=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"')
 
-# l7_start NAME CONFIG-BODY [HOSTS]: sluice-l7 (ASan), its config in
+# tls_l7_start NAME CONFIG-BODY [HOSTS]: sluice-l7 (ASan), its config in
 # $TMP/NAME.cfg, stderr in $TMP/NAME.err, /etc/hosts HOSTS ($TMP/hosts.local).
-l7_start() {
+tls_l7_start() {
 	local name=$1 body=$2 hosts=${3:-$TMP/hosts.local} pid port mport
 	port=$(free_port)
 	mport=$(free_port)
@@ -125,37 +85,6 @@ l7_start() {
 		echo "  sluice-l7 $name did not start: $(cat "$TMP/$name.err")" >&2
 		return 1
 	fi
-}
-l7_stop() {
-	local name=$1 pid rc
-	pid=$(eval echo "\$L7_PID_$name")
-	kill -TERM "$pid" 2>/dev/null
-	wait "$pid"
-	rc=$?
-	t_expect "sluice-l7 $name exits 0 on SIGTERM" "$rc" -eq 0
-	t_check "no sanitizer report in sluice-l7 $name's stderr" \
-		not_grep 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|SUMMARY: ' \
-		"$TMP/$name.err"
-}
-not_grep() {
-	if grep -q -- "$1" "$2"; then
-		sed -n '1,40p' "$2" >&2
-		return 1
-	fi
-	return 0
-}
-metric() {
-	curl -sf --max-time 5 "http://127.0.0.1:$1/metrics" |
-		awk -v m="$2" '$1 == m { v = $2; f = 1 } END { print f ? v : 0 }'
-}
-# wait_metric PORT NAME VALUE: the metric reaches VALUE within 5 s.
-wait_metric() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		[ "$(metric "$1" "$2")" = "$3" ] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 CHAT='{"model":"m","messages":[{"role":"user","content":"hello"}],"max_tokens":5}'
 STREAM='{"model":"m","messages":[{"role":"user","content":"hello"}],"max_tokens":5,"stream":true}'
@@ -177,7 +106,7 @@ t_end
 
 # --- 1: verified ---------------------------------------------------------------
 t_begin "l7 tls: verified backend, streams, the upstream key, pooling, resumption"
-if mock_start good server && l7_start main "backend https://localhost:$MOCK_PORT_good \
+if tls_mock_start good server && tls_l7_start main "backend https://localhost:$MOCK_PORT_good \
 tls-ca $TMP/ca.pem api-key-file $TMP/provider.key header x-tenant t-1"; then
 	P=$L7_PORT_main M=$L7_MPORT_main B="https://localhost:$MOCK_PORT_good"
 	t_check "the name resolved" wait_metric "$M" "sluice_l7_backend_addresses{backend=\"$B\"}" 1
@@ -198,7 +127,7 @@ tls-ca $TMP/ca.pem api-key-file $TMP/provider.key header x-tenant t-1"; then
 	n=0
 	for ((i = 0; i < 16; i++)); do [ "$(req "$P")" = 200 ] && n=$((n + 1)); done
 	t_expect "16 more requests: 200" "$n" -eq 16
-	st=$(mock_stats "127.0.0.1:$MOCK_PORT_good")
+	st=$(tls_mock_stats "127.0.0.1:$MOCK_PORT_good")
 	t_expect "the mock counted 20 requests with the provider's key" \
 		"$(jq -r '.by_key["sk-provider-secret"] // 0' <<<"$st")" -eq 20
 	t_expect "the caller's sluice key never reached the mock" \
@@ -221,7 +150,7 @@ tls-ca $TMP/ca.pem api-key-file $TMP/provider.key header x-tenant t-1"; then
 	t_expect "new connections resumed the session" "$res" -ge 1
 	t_expect "no failed handshake" \
 		"$(metric "$M" "sluice_l7_tls_handshakes_total{backend=\"$B\",result=\"failed\"}")" -eq 0
-	st=$(mock_stats "127.0.0.1:$MOCK_PORT_good")
+	st=$(tls_mock_stats "127.0.0.1:$MOCK_PORT_good")
 	toks=$(($(metric "$M" 'sluice_l7_tokens_total{tier="free",direction="input"}') +
 		$(metric "$M" 'sluice_l7_tokens_total{tier="free",direction="output"}')))
 	t_expect "sluice-l7's token count = the mock's own" "$toks" -eq \
@@ -231,7 +160,7 @@ tls-ca $TMP/ca.pem api-key-file $TMP/provider.key header x-tenant t-1"; then
 	kill -HUP "$L7_PID_main"
 	t_check "reloaded" wait_log "$TMP/main.err" "reloaded"
 	t_expect "after the reload: 200" "$(req "$P")" -eq 200
-	t_expect "the rotated key reached the mock" "$(mock_stats "127.0.0.1:$MOCK_PORT_good" |
+	t_expect "the rotated key reached the mock" "$(tls_mock_stats "127.0.0.1:$MOCK_PORT_good" |
 		jq -r '.by_key["sk-provider-rotated"] // 0')" -eq 1
 	t_check "no key in the log" not_grep "sk-provider" "$TMP/main.err"
 	l7_stop main
@@ -242,8 +171,8 @@ t_end
 # refused NAME CERT WHY: a backend with CERT answers 502, the log says WHY.
 refused() {
 	local name=$1 cert=$2 why=$3 code
-	mock_start "$name" "$cert" || return
-	l7_start "$name" "backend https://localhost:$(eval echo "\$MOCK_PORT_$name") \
+	tls_mock_start "$name" "$cert" || return
+	tls_l7_start "$name" "backend https://localhost:$(eval echo "\$MOCK_PORT_$name") \
 tls-ca $TMP/ca.pem" || return
 	code=$(req "$(eval echo "\$L7_PORT_$name")")
 	t_expect "$cert certificate: 502 to the client" "$code" -eq 502
@@ -251,7 +180,7 @@ tls-ca $TMP/ca.pem" || return
 	t_check "the log says why ($why)" grep -q "TLS: certificate verify failed: .*$why" \
 		"$TMP/$name.err"
 	t_expect "the mock answered nothing" \
-		"$(mock_stats "127.0.0.1:$(eval echo "\$MOCK_PORT_$name")" | jq -r .requests)" -eq 0
+		"$(tls_mock_stats "127.0.0.1:$(eval echo "\$MOCK_PORT_$name")" | jq -r .requests)" -eq 0
 	t_expect "failed handshakes counted" "$(metric "$(eval echo "\$L7_MPORT_$name")" \
 		'sluice_l7_upstream_errors_total{kind="tls"}')" -ge 1
 	l7_stop "$name"
@@ -264,14 +193,14 @@ refused expired expired "certificate has expired (the backend must renew"
 t_end
 
 t_begin "l7 tls: a refused handshake is resent to the next backend"
-if l7_start retry "backend https://localhost:$MOCK_PORT_wrong tls-ca $TMP/ca.pem
+if tls_l7_start retry "backend https://localhost:$MOCK_PORT_wrong tls-ca $TMP/ca.pem
 backend https://localhost:$MOCK_PORT_good tls-ca $TMP/ca.pem"; then
-	mock_reset "127.0.0.1:$MOCK_PORT_good"
+	tls_mock_reset "127.0.0.1:$MOCK_PORT_good"
 	n=0
 	for ((i = 0; i < 6; i++)); do [ "$(req "$L7_PORT_retry")" = 200 ] && n=$((n + 1)); done
 	t_expect "6 requests, one backend refusing its certificate: all 200" "$n" -eq 6
 	t_expect "the good backend served them" \
-		"$(mock_stats "127.0.0.1:$MOCK_PORT_good" | jq -r .requests)" -eq 6
+		"$(tls_mock_stats "127.0.0.1:$MOCK_PORT_good" | jq -r .requests)" -eq 6
 	t_expect "the refused handshakes counted" \
 		"$(metric "$L7_MPORT_retry" 'sluice_l7_upstream_errors_total{kind="tls"}')" -ge 1
 	t_expect "and resent" "$(metric "$L7_MPORT_retry" sluice_l7_retries_total)" -ge 1
@@ -281,7 +210,7 @@ t_end
 
 # --- 4: tls-verify off ---------------------------------------------------------
 t_begin "l7 tls: tls-verify off works, and warns at start and at every reload"
-if l7_start off "backend https://localhost:$MOCK_PORT_wrong tls-verify off"; then
+if tls_l7_start off "backend https://localhost:$MOCK_PORT_wrong tls-verify off"; then
 	t_check "warned at start" grep -q "TLS verification is OFF" "$TMP/off.err"
 	t_expect "the wrong-name backend answers: 200" "$(req "$L7_PORT_off")" -eq 200
 	kill -HUP "$L7_PID_off"
@@ -295,9 +224,9 @@ t_end
 # --- 5: a name with two addresses, re-resolved ---------------------------------
 t_begin "l7 tls: every address of a name used, a changed hosts file picked up"
 DP=$(free_port2)
-if mock_start v4 llm "127.0.0.1:$DP" && mock_start v6 llm "[::1]:$DP"; then
+if tls_mock_start v4 llm "127.0.0.1:$DP" && tls_mock_start v6 llm "[::1]:$DP"; then
 	printf '127.0.0.1 llm.test\n::1 llm.test\n' >"$TMP/hosts"
-	if l7_start dual "backend https://llm.test:$DP tls-ca $TMP/ca.pem resolve-every 1s" \
+	if tls_l7_start dual "backend https://llm.test:$DP tls-ca $TMP/ca.pem resolve-every 1s" \
 		"$TMP/hosts"; then
 		P=$L7_PORT_dual M=$L7_MPORT_dual B="https://llm.test:$DP"
 		t_check "both addresses resolved" \
@@ -305,8 +234,8 @@ if mock_start v4 llm "127.0.0.1:$DP" && mock_start v6 llm "[::1]:$DP"; then
 		n=0
 		for ((i = 0; i < 10; i++)); do [ "$(req "$P")" = 200 ] && n=$((n + 1)); done
 		t_expect "10 requests to llm.test: 200" "$n" -eq 10
-		a=$(mock_stats "127.0.0.1:$DP" | jq -r .requests)
-		b=$(mock_stats "[::1]:$DP" | jq -r .requests)
+		a=$(tls_mock_stats "127.0.0.1:$DP" | jq -r .requests)
+		b=$(tls_mock_stats "[::1]:$DP" | jq -r .requests)
 		echo "  127.0.0.1 got $a, ::1 got $b" >&2
 		t_expect "127.0.0.1 served half" "$a" -eq 5
 		t_expect "::1 served half" "$b" -eq 5
@@ -323,12 +252,12 @@ if mock_start v4 llm "127.0.0.1:$DP" && mock_start v6 llm "[::1]:$DP"; then
 		printf '127.0.0.1 llm.test\n' | cat >"$TMP/hosts"
 		t_check "the next resolution has one address" \
 			wait_metric "$M" "sluice_l7_backend_addresses{backend=\"$B\"}" 1
-		mock_reset "127.0.0.1:$DP"
+		tls_mock_reset "127.0.0.1:$DP"
 		c0=$(metric "$M" 'sluice_l7_upstream_errors_total{kind="connect"}')
 		n=0
 		for ((i = 0; i < 6; i++)); do [ "$(req "$P")" = 200 ] && n=$((n + 1)); done
 		t_expect "6 more: 200" "$n" -eq 6
-		t_expect "all to 127.0.0.1" "$(mock_stats "127.0.0.1:$DP" | jq -r .requests)" -eq 6
+		t_expect "all to 127.0.0.1" "$(tls_mock_stats "127.0.0.1:$DP" | jq -r .requests)" -eq 6
 		t_expect "no connect to ::1 tried any more" \
 			"$(metric "$M" 'sluice_l7_upstream_errors_total{kind="connect"}')" -eq "$c0"
 		t_check "the change was logged" grep -q "llm.test:$DP: 1 address(es): 127.0.0.1:$DP" \

@@ -16,6 +16,7 @@
 #   not_grep TEXT FILE true if FILE lacks TEXT, else shows FILE's head
 #   no_san_report FILE true if FILE has no sanitizer report
 #   metric PORT SERIES a sample's value from 127.0.0.1:PORT/metrics, 0 if absent
+#   wait_metric PORT SERIES VALUE   the sample reads VALUE within 5 s
 #   within PCT ACTUAL EXPECTED   |ACTUAL - EXPECTED| <= PCT% of EXPECTED
 #   mock_start NAME [OPTION...]  build/mock-llm on a free port: MOCK_PORT_NAME,
 #                      MOCK_PID_NAME; mock_stats PORT, mock_reset PORT
@@ -105,6 +106,15 @@ no_san_report() {
 metric() {
 	curl -sf --max-time 5 "http://127.0.0.1:$1/metrics" |
 		awk -v m="$2" '$1 == m { v = $2; f = 1 } END { print f ? v : 0 }'
+}
+
+wait_metric() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(metric "$1" "$2")" = "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 within() {
