@@ -31,23 +31,27 @@ int backends_init(struct l7 *l)
 			return -EINVAL;
 		}
 	}
+	prov_init(l);
 	return 0;
 }
 
-int backend_pick(struct l7 *l, uint64_t *retry_ns)
+int backend_pick(struct l7 *l, struct client *c, uint64_t *retry_ns)
 {
 	uint64_t soonest = UINT64_MAX;
 
 	for (unsigned int i = 0; i < l->n_backends; i++) {
 		unsigned int b = (l->rr + i) % l->n_backends;
 		struct backend *be = &l->backends[b];
+		uint64_t at = prov_ready_at(l, b, c);   /* its own limits (provider_glue.c) */
 
-		if (be->down_until_ns <= loop_now(l->loop)) {
+		if (be->down_until_ns > at)
+			at = be->down_until_ns;
+		if (at <= loop_now(l->loop)) {
 			l->rr = b + 1;
 			return (int)b;
 		}
-		if (be->down_until_ns < soonest)
-			soonest = be->down_until_ns;
+		if (at < soonest)
+			soonest = at;
 	}
 	*retry_ns = soonest - loop_now(l->loop);
 	return -1;
@@ -128,4 +132,5 @@ void backends_close(struct l7 *l)
 		while (be->idle)
 			upstream_close(be->idle);   /* freed by upstream.c's reap */
 	}
+	prov_close(l);
 }

@@ -11,6 +11,7 @@
  *               x-ratelimit-* headers every response carries
  *   upstream.c  backend connections: send the request, stream the response
  *   backend.c   the backend set: round robin, passive health, idle pool
+ *   provider_glue.c  limits the backends announce (429, x-ratelimit-*)
  *   l7_metrics.c  the Prometheus exposition
  *   fleet.c     the store (docs/fleet.md): fleet-wide limits, the local
  *               share when the store fails, slot renewals, l7_hello
@@ -54,6 +55,7 @@
 #include "limiter.h"
 #include "loop.h"
 #include "metrics_http.h"
+#include "provider.h"
 #include "queue.h"
 #include "tokens.h"
 
@@ -152,6 +154,8 @@ struct client {
 	char rid[128];                  /* the request id, unique across the fleet */
 	struct upstream *up;
 	uint64_t t_start;               /* head complete */
+	uint64_t wait_until_ns;         /* queue deadline, from its first wait; 0: none */
+	uint32_t prov_held;             /* backends a provider limit kept it off (counted) */
 };
 
 enum upstream_state {
@@ -197,6 +201,7 @@ struct upstream {
 	void *zin;                      /* a z_stream: a gzip/deflate body inflated for usage */
 	uint64_t zin_out;               /* bytes it gave, at most L7_INFLATE_MAX */
 	uint64_t t_sent, t_first;
+	struct provider_ticket prov_ticket;   /* closed by prov_response or prov_closed */
 };
 
 /* A compressed response is inflated for its usage up to this many bytes
@@ -215,6 +220,7 @@ struct backend {
 	uint64_t failures_total, requests_total;
 	struct upstream *idle;          /* idle pool (list) */
 	unsigned int n_idle;
+	struct provider prov;           /* its own limits, learned (provider_glue.c) */
 };
 
 /* Counters for the metrics, per tier where it matters. */
@@ -245,6 +251,7 @@ struct l7 {
 	struct loop_timer tick;                        /* every TICK_NS: queue expiry, flush */
 	struct loop_post reap;                         /* frees the dead, checks a drain */
 	struct loop_post dispatch;                     /* a slot was freed: start waiters */
+	struct loop_timer prov_timer;                  /* a backend's provider limit lifts */
 	struct limiter *lim;
 	struct wait_queue wq;
 	struct backend backends[L7_MAX_BACKENDS];
@@ -307,6 +314,9 @@ void admit_request(struct client *c);          /* a complete request */
 void admit_dispatch_queue(struct l7 *l);
 void admit_expire(struct l7 *l);               /* queue timeouts */
 void admit_release(struct client *c);          /* the request is over: limits */
+/* A backend refused c (its own limit) before answering: back to the queue,
+ * or refused when it cannot wait that long. */
+void admit_requeue(struct client *c);
 void admit_reconcile(struct client *c, const struct tokens_usage *u, uint64_t fallback_out);
 const char *tier_name(const struct l7 *l, unsigned int tier);
 
@@ -330,7 +340,8 @@ void upstream_inflate_end(struct upstream *u);  /* frees u->zin */
 
 /* backend.c */
 int backends_init(struct l7 *l);
-int backend_pick(struct l7 *l, uint64_t *retry_ns);   /* index, or -1 (all down) */
+/* An index, or -1 (all down, or kept off c by their provider limits). */
+int backend_pick(struct l7 *l, struct client *c, uint64_t *retry_ns);
 void backend_failed(struct l7 *l, unsigned int b);
 void backend_ok(struct l7 *l, unsigned int b);
 struct upstream *backend_idle_take(struct l7 *l, unsigned int b);
@@ -360,6 +371,26 @@ void fleet_settle(struct client *c, uint64_t actual, int refund_request);
 void fleet_release_slot(struct client *c);
 /* c goes: cancels its request in flight, and undoes what it may have done. */
 void fleet_drop(struct client *c);
+
+/* provider_glue.c */
+void prov_init(struct l7 *l);                  /* from backends_init */
+void prov_close(struct l7 *l);
+/* Backend b's readiness for c's request (>= now). */
+uint64_t prov_ready_at(struct l7 *l, unsigned int b, struct client *c);
+/* 1: a backend may take c now (or none is held by its provider), 0: wait
+ * (a timer wakes the queue then). */
+int prov_admit(struct client *c);
+/* 1: no backend may take c before deadline_ns. */
+int prov_too_late(struct client *c, uint64_t deadline_ns);
+/* A wait that ends: 1 when the backends' limits kept c off them, and it is
+ * answered 429 with their wait as Retry-After; 0: not them (no answer). */
+int prov_refuse(struct client *c, enum l7_outcome out);
+void prov_sent(struct upstream *u, struct client *c);
+void prov_closed(struct upstream *u);
+/* At a response head: learns, and takes u's client off it when the backend
+ * refused (it is queued again). Returns u's client after it, or NULL. */
+struct client *prov_response(struct upstream *u);
+int prov_metrics(struct buf *o, const struct l7 *l);
 
 /* l7_metrics.c */
 int l7_metrics_render(struct buf *out, void *arg);

@@ -211,6 +211,7 @@ int l7_metrics_render(struct buf *o, void *arg)
 		err |= buf_printf(o, "sluice_l7_backend_failures_total{backend=\"%s\"} %llu\n",
 				     be->name, (unsigned long long)be->failures_total);
 	}
+	err |= prov_metrics(o, l);
 	err |= family(o, "sluice_l7_upstream_errors_total", "counter",
 		      "Failed backend exchanges by kind.");
 	for (int k = 0; k < 4; k++)
