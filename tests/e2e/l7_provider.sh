@@ -215,6 +215,11 @@ t_check "metric: the hot backend held requests back" \
 	metric_pos two "sluice_l7_backend_held_back_total{backend=\"127.0.0.1:$HOT\"}"
 t_check "metric: the hot backend is cooling down" \
 	metric_pos two "sluice_l7_backend_cooldown_seconds{backend=\"127.0.0.1:$HOT\"}"
+# A 503 without Retry-After is the backend's answer, not its limit: relayed.
+out=$($CLIENT req --addr "127.0.0.1:$LP" --body "$(chat 40 83)" --header 'x-mock-status: 503')
+t_expect "a plain 503 reaches the client" "$(jget "$out" '.responses[0].status')" -eq 503
+t_expect "metric: the cold backend never cooled down" \
+	"$(l7_metric two "sluice_l7_backend_cooldowns_total{backend=\"127.0.0.1:$COLD\"}")" -eq 0
 t_expect "metric: the cold backend held nothing back" \
 	"$(l7_metric two "sluice_l7_backend_held_back_total{backend=\"127.0.0.1:$COLD\"}")" -eq 0
 t_check "sluice-l7 two stops cleanly" l7_stop two
