@@ -15,6 +15,7 @@
 #   4. a cooldown longer than the queue timeout: 429 with the provider's
 #      wait as Retry-After, the second one without asking the backend
 #   5. a cooldown shorter than the queue timeout: the request waits, then 200
+#   6. waiting for the provider goes by tier priority
 #
 # sluice-l7 is the ASan+UBSan build with `kernel off`, stopped with SIGTERM
 # at the end of each case (exit 0, no sanitizer report).
@@ -291,5 +292,30 @@ t_expect "they waited for the provider (the three took >= 1.5 s)" \
 	"$(jget "$out" '[.responses[].total] | add * 1000 | floor')" -ge 1500
 t_expect "sluice-l7 counted them as queued" "$(l7_metric wq sluice_l7_queued_total)" -ge 2
 t_check "sluice-l7 wq stops cleanly" l7_stop wq
+t_end
+fi
+
+# --- 6. waiting by priority ------------------------------------------------------
+
+if want 6; then
+t_begin "the provider's capacity goes by tier priority: a later high-tier request first"
+mock_start prio --limit-rpm 60 || t_fail "start mock-llm prio"   # one a second
+PP=$MOCK_PORT LP=$(free_port) MMP=$(free_port)
+l7_start prio "$(l7_conf "$LP" "$MMP" 8s "$PP")
+tier lo priority 0 rpm 1000000
+tier hi priority 8 rpm 1000000
+key sk-lo tier lo
+key sk-hi tier hi" || t_fail "start sluice-l7"
+drain "$PP" 62 >/dev/null
+body=$(chat 40 83)
+spec=$(jq -nc --arg b "$body" '[
+	{name: "lo1", at_ms: 0, key: "sk-lo", body: $b}, {name: "lo2", at_ms: 100, key: "sk-lo", body: $b},
+	{name: "lo3", at_ms: 150, key: "sk-lo", body: $b}, {name: "hi", at_ms: 300, key: "sk-hi", body: $b}]')
+out=$($CLIENT multi --addr "127.0.0.1:$LP" --spec "$spec")
+echo "  $(jget "$out" '[.[] | "\(.name) \(.status) sent \(.t_sent * 1000 | floor) done \(.t_done * 1000 | floor) ms"] | join(", ")')" >&2
+t_expect "all four answered 200" "$(jget "$out" '[.[] | select(.status == 200)] | length')" -eq 4
+t_expect "the high-tier request, sent last, was served first" \
+	"$(jget "$out" '([.[] | select(.name == "hi") | .t_done][0]) < ([.[] | select(.name != "hi") | .t_done] | min) | if . then 1 else 0 end')" -eq 1
+t_check "sluice-l7 prio stops cleanly" l7_stop prio
 t_end
 fi
