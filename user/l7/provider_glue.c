@@ -18,7 +18,9 @@
  *              and inflight never leaks.
  * The files above only call in here, each in a line or two.
  */
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include "l7.h"
 #include "log.h"
@@ -170,59 +172,61 @@ struct client *prov_response(struct upstream *u)
 	return NULL;
 }
 
+static int family(struct buf *o, const char *name, const char *type, const char *help)
+{
+	return buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A counter of struct provider_stats (the field at off), per backend. */
+static int stat_family(struct buf *o, const struct l7 *l, const char *name, const char *help,
+		       size_t off)
+{
+	int err = family(o, name, "counter", help);
+
+	for (unsigned int b = 0; b < l->n_backends; b++) {
+		const struct backend *be = &l->backends[b];
+		uint64_t v;
+
+		memcpy(&v, (const char *)&be->prov.st + off, sizeof(v));
+		err |= buf_printf(o, "%s{backend=\"%s\"} %llu\n", name, be->name,
+				  (unsigned long long)v);
+	}
+	return err;
+}
+
 int prov_metrics(struct buf *o, const struct l7 *l)
 {
-	static const struct {
-		const char *name, *type, *help;
-	} fam[] = {
-		{ "sluice_l7_backend_429_total", "counter",
-		  "429 answers from the backend (its own rate limit)." },
-		{ "sluice_l7_backend_cooldowns_total", "counter",
-		  "Cooldowns begun after the backend's 429 or 503 with Retry-After." },
-		{ "sluice_l7_backend_held_back_total", "counter",
-		  "Requests kept off the backend by its cooldown or learned budget." },
-		{ "sluice_l7_backend_remaining", "gauge",
-		  "What the backend's learned budget allows now, by kind; -1 when unknown." },
-		{ "sluice_l7_backend_cooldown_seconds", "gauge",
-		  "Time left of the backend's cooldown (0: none)." },
-	};
 	uint64_t now = loop_now(l->loop);
 	int err = 0;
 
-	for (unsigned int f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
-		err |= buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
-				  fam[f].name, fam[f].type);
-		for (unsigned int b = 0; b < l->n_backends; b++) {
-			const struct backend *be = &l->backends[b];
-			const struct provider *p = &be->prov;
+	err |= stat_family(o, l, "sluice_l7_backend_429_total",
+			   "429 answers from the backend (its own rate limit).",
+			   offsetof(struct provider_stats, seen_429));
+	err |= stat_family(o, l, "sluice_l7_backend_cooldowns_total",
+			   "Cooldowns begun after the backend's 429 or 503 with Retry-After.",
+			   offsetof(struct provider_stats, cooldowns));
+	err |= stat_family(o, l, "sluice_l7_backend_held_back_total",
+			   "Requests kept off the backend by its cooldown or learned budget.",
+			   offsetof(struct provider_stats, held_back));
+	err |= family(o, "sluice_l7_backend_remaining", "gauge",
+		      "What the backend's learned budget allows now, by kind; -1 when unknown.");
+	for (unsigned int b = 0; b < l->n_backends; b++) {
+		const struct backend *be = &l->backends[b];
 
-			switch (f) {
-			case 0:
-				err |= buf_printf(o, "%s{backend=\"%s\"} %llu\n", fam[f].name,
-						  be->name, (unsigned long long)p->st.seen_429);
-				break;
-			case 1:
-				err |= buf_printf(o, "%s{backend=\"%s\"} %llu\n", fam[f].name,
-						  be->name, (unsigned long long)p->st.cooldowns);
-				break;
-			case 2:
-				err |= buf_printf(o, "%s{backend=\"%s\"} %llu\n", fam[f].name,
-						  be->name, (unsigned long long)p->st.held_back);
-				break;
-			case 3:
-				err |= buf_printf(o, "%s{backend=\"%s\",kind=\"requests\"} %lld\n"
-						  "%s{backend=\"%s\",kind=\"tokens\"} %lld\n",
-						  fam[f].name, be->name,
-						  (long long)provider_remaining(p, now, PROV_REQUESTS),
-						  fam[f].name, be->name,
-						  (long long)provider_remaining(p, now, PROV_TOKENS));
-				break;
-			default:
-				err |= buf_printf(o, "%s{backend=\"%s\"} %.3f\n", fam[f].name,
-						  be->name,
-						  (double)provider_cooldown_left(p, now) / 1e9);
-			}
-		}
+		err |= buf_printf(o, "sluice_l7_backend_remaining{backend=\"%s\",kind=\"requests\"} "
+				  "%lld\n", be->name,
+				  (long long)provider_remaining(&be->prov, now, PROV_REQUESTS));
+		err |= buf_printf(o, "sluice_l7_backend_remaining{backend=\"%s\",kind=\"tokens\"} "
+				  "%lld\n", be->name,
+				  (long long)provider_remaining(&be->prov, now, PROV_TOKENS));
+	}
+	err |= family(o, "sluice_l7_backend_cooldown_seconds", "gauge",
+		      "Time left of the backend's cooldown (0: none).");
+	for (unsigned int b = 0; b < l->n_backends; b++) {
+		const struct backend *be = &l->backends[b];
+
+		err |= buf_printf(o, "sluice_l7_backend_cooldown_seconds{backend=\"%s\"} %.3f\n",
+				  be->name, (double)provider_cooldown_left(&be->prov, now) / 1e9);
 	}
 	return err;
 }
