@@ -32,6 +32,8 @@ for tool in curl jq; do
 	fi
 done
 
+# Every mock-llm and sluice-l7 gets its own NAME: l7bad_lib.sh keys its pids
+# and stderr files by it, so a shared one would leave a process behind.
 # L7_CASES="3 4": run only those cases.
 want() { [ -z "${L7_CASES:-}" ] || [[ " $L7_CASES " == *" $1 "* ]]; }
 
@@ -113,7 +115,7 @@ metric_pos() {   # NAME SERIES: the series is present and > 0
 if want 1; then
 t_begin "rpm: through sluice-l7 the clients see <= 1% 429s and the limit is used within 5%"
 RPM=1200 LRATE=36 SECS=8       # 20/s allowed, 36/s offered (1.8x)
-mock_start rpm --limit-rpm $RPM || t_fail "start mock-llm --limit-rpm"
+mock_start mock_rpm --limit-rpm $RPM || t_fail "start mock-llm --limit-rpm"
 MP=$MOCK_PORT LP=$(free_port) MMP=$(free_port)
 l7_start rpm "$(l7_conf "$LP" "$MMP" 5s "$MP")" || t_fail "start sluice-l7"
 n=$(drain "$MP" $((RPM + 40)))
@@ -163,7 +165,7 @@ fi
 if want 2; then
 t_begin "tpm: through sluice-l7 the clients see <= 1% 429s and the token limit is used within 5%"
 TPM=60000 LRATE=15 SECS=8    # 1000 tokens/s = 10 requests/s of 100 tokens; 1.5x offered
-mock_start tpm --limit-tpm $TPM || t_fail "start mock-llm --limit-tpm"
+mock_start mock_tpm --limit-tpm $TPM || t_fail "start mock-llm --limit-tpm"
 MP=$MOCK_PORT LP=$(free_port) MMP=$(free_port)
 l7_start tpm "$(l7_conf "$LP" "$MMP" 5s "$MP")" || t_fail "start sluice-l7"
 n=$(drain "$MP" $((TPM / 100 + 40)))
@@ -299,7 +301,7 @@ fi
 
 if want 6; then
 t_begin "the provider's capacity goes by tier priority: a later high-tier request first"
-mock_start prio --limit-rpm 60 || t_fail "start mock-llm prio"   # one a second
+mock_start mock_prio --limit-rpm 60 || t_fail "start mock-llm prio"   # one a second
 PP=$MOCK_PORT LP=$(free_port) MMP=$(free_port)
 l7_start prio "$(l7_conf "$LP" "$MMP" 8s "$PP")
 tier lo priority 0 rpm 1000000
