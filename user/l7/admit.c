@@ -128,6 +128,8 @@ static void refuse_wait(struct client *c, enum l7_outcome out)
 	fleet_drop(c);
 	fleet_release_slot(c);
 	cancel_charge(c);
+	if (c->wait_backend && prov_refuse(c, out))
+		return;   /* 429: the backends' own limits, with their wait */
 	if (c->wait_backend) {
 		c->l7->st.outcomes[c->tier][out]++;
 		respond_error(c, 503, "server_error", "overloaded",
@@ -189,7 +191,7 @@ static int try_slot(struct client *c, enum lim_reason *why)
 	}
 	if (backends_saturated(l))
 		return 0;
-	return 1;
+	return prov_admit(c);   /* a backend whose own limits let it go now */
 }
 
 /*
@@ -376,13 +378,28 @@ static void enqueue(struct client *c, enum lim_reason why)
 
 	c->wait_backend = why == LIM_OK;
 	c->wait_reason = why;
-	if (wq_push(&l->wq, &c->wq, l->cfg.tiers[c->tier].priority,
-		    loop_now(l->loop) + l->cfg.queue_timeout_ms * 1000000ULL)) {
+	if (!c->wait_until_ns)
+		c->wait_until_ns = loop_now(l->loop) + l->cfg.queue_timeout_ms * 1000000ULL;
+	if (c->wait_backend && prov_too_late(c, c->wait_until_ns)) {
+		refuse_wait(c, OUT_QUEUE_TIMEOUT);
+		return;
+	}
+	if (wq_push(&l->wq, &c->wq, l->cfg.tiers[c->tier].priority, c->wait_until_ns)) {
 		refuse_wait(c, OUT_QUEUE_FULL);
 		return;
 	}
 	l->st.queued_total++;
 	c->state = CL_QUEUED;
+}
+
+void admit_requeue(struct client *c)
+{
+	if (c->holds_slot) {
+		c->holds_slot = 0;
+		c->l7->backend_inflight--;
+		l7_dispatch_later(c->l7);
+	}
+	enqueue(c, LIM_OK);   /* its rate charge and concurrency ticket stay */
 }
 
 /* A slot came (or the store failed the ask: local slots), or not. */

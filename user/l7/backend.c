@@ -32,6 +32,7 @@ int backends_init(struct l7 *l)
 		if (err)
 			return err;
 	}
+	prov_init(l);
 	return 0;
 }
 
@@ -55,14 +56,21 @@ static int addr_pick(struct l7 *l, struct backend *be, uint64_t *soonest)
 	return -1;
 }
 
-int backend_pick(struct l7 *l, unsigned int *addr, uint64_t *retry_ns)
+int backend_pick(struct l7 *l, struct client *c, unsigned int *addr, uint64_t *retry_ns)
 {
 	uint64_t now = loop_now(l->loop), soonest = UINT64_MAX;
 
 	for (unsigned int i = 0; i < l->n_backends; i++) {
 		unsigned int b = (l->rr + i) % l->n_backends;
-		int a = addr_pick(l, &l->backends[b], &soonest);
+		uint64_t at = prov_ready_at(l, b, c);   /* its own limits (provider_glue.c) */
+		int a;
 
+		if (at > now) {
+			if (at < soonest)
+				soonest = at;
+			continue;
+		}
+		a = addr_pick(l, &l->backends[b], &soonest);
 		if (a >= 0) {
 			l->rr = b + 1;
 			*addr = (unsigned int)a;
@@ -72,6 +80,16 @@ int backend_pick(struct l7 *l, unsigned int *addr, uint64_t *retry_ns)
 	/* No address at all (names not resolved yet): look again in a second. */
 	*retry_ns = soonest == UINT64_MAX ? 1000000000ULL : soonest - now;
 	return -1;
+}
+
+int backend_up(const struct l7 *l, const struct backend *be)
+{
+	uint64_t now = loop_now(l->loop);
+
+	for (unsigned int a = 0; a < be->n_addrs; a++)
+		if (be->addrs[a].down_until_ns <= now)
+			return 1;
+	return 0;
 }
 
 unsigned int backend_tries(const struct l7 *l)
@@ -175,6 +193,7 @@ void backends_close(struct l7 *l)
 			while (be->addrs[a].idle)
 				upstream_close(be->addrs[a].idle);   /* freed by upstream.c's reap */
 	}
+	prov_close(l);
 	for (unsigned int i = 0; i < l->n_backends; i++)
 		backend_addrs_close(l, &l->backends[i]);
 	resolver_free(l->resolver);

@@ -44,6 +44,8 @@ static void client_reset_request(struct client *c)
 	memset(&c->est, 0, sizeof(c->est));
 	c->admitted = c->wait_backend = 0;
 	c->retried = 0;
+	c->wait_until_ns = 0;
+	c->prov_held = 0;
 	c->body_left = 0;
 	c->is_head = 0;
 	c->req_id[0] = '\0';

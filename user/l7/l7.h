@@ -13,6 +13,7 @@
  *   backend.c   the backend set: round robin, passive health, idle pool
  *   backend_addr.c  a backend's addresses (a name resolved and re-resolved on
  *               the loop), its TLS context, the headers it adds
+ *   provider_glue.c  limits the backends announce (429, x-ratelimit-*)
  *   l7_metrics.c  the Prometheus exposition
  *   fleet.c     the store (docs/fleet.md): fleet-wide limits, the local
  *               share when the store fails, slot renewals, l7_hello
@@ -56,6 +57,7 @@
 #include "limiter.h"
 #include "loop.h"
 #include "metrics_http.h"
+#include "provider.h"
 #include "queue.h"
 #include "resolve.h"
 #include "tls.h"
@@ -157,6 +159,8 @@ struct client {
 	char rid[128];                  /* the request id, unique across the fleet */
 	struct upstream *up;
 	uint64_t t_start;               /* head complete */
+	uint64_t wait_until_ns;         /* queue deadline, from its first wait; 0: none */
+	uint32_t prov_held;             /* backends a provider limit kept it off (counted) */
 };
 
 enum upstream_state {
@@ -206,6 +210,7 @@ struct upstream {
 	void *zin;                      /* a z_stream: a gzip/deflate body inflated for usage */
 	uint64_t zin_out;               /* bytes it gave, at most L7_INFLATE_MAX */
 	uint64_t t_sent, t_first;
+	struct provider_ticket prov_ticket;   /* closed by prov_response or prov_closed */
 };
 
 /* A compressed response is inflated for its usage up to this many bytes
@@ -237,6 +242,7 @@ struct backend {
 	 * neither reports health nor goes back to a pool. */
 	uint64_t gen;
 	uint64_t failures_total, requests_total;
+	struct provider prov;           /* its own limits, learned (provider_glue.c) */
 	struct tls_ctx *tls;            /* https: one per backend, for its session cache */
 	/* A host name: looked up every resolve_every_ms on the loop. */
 	struct resolve_req *rreq;
@@ -273,6 +279,7 @@ struct l7 {
 	struct loop_timer tick;                        /* every TICK_NS: queue expiry, flush */
 	struct loop_post reap;                         /* frees the dead, checks a drain */
 	struct loop_post dispatch;                     /* a slot was freed: start waiters */
+	struct loop_timer prov_timer;                  /* a backend's provider limit lifts */
 	struct limiter *lim;
 	struct wait_queue wq;
 	struct backend backends[L7_MAX_BACKENDS];
@@ -345,6 +352,9 @@ void admit_reconcile(struct client *c, int status, const struct tokens_usage *u,
  * failed connect or exchange, overload): nothing was served, so its request
  * and its whole token reservation go back, to the store if it charged them. */
 void admit_unserved(struct client *c);
+/* A backend refused c (its own limit) before answering: back to the queue,
+ * or refused when it cannot wait that long. */
+void admit_requeue(struct client *c);
 const char *tier_name(const struct l7 *l, unsigned int tier);
 
 /* respond.c */
@@ -371,12 +381,15 @@ void upstream_inflate_end(struct upstream *u);  /* frees u->zin */
 
 /* backend.c */
 int backends_init(struct l7 *l);
-/* A backend in rotation and one of its addresses (round robin over both):
- * the backend's index with *addr set, or -1 (all down) with *retry_ns. */
-int backend_pick(struct l7 *l, unsigned int *addr, uint64_t *retry_ns);
+/* A backend in rotation and one of its addresses (round robin over both)
+ * whose provider limits let c through: the backend's index with *addr set,
+ * or -1 (all down, or kept off c by their provider limits) with *retry_ns. */
+int backend_pick(struct l7 *l, struct client *c, unsigned int *addr, uint64_t *retry_ns);
 /* Passive health of one address; ignored for an older gen's address. */
 void backend_failed(struct l7 *l, unsigned int b, unsigned int addr, uint64_t gen);
 void backend_ok(struct l7 *l, unsigned int b, unsigned int addr, uint64_t gen);
+/* Some address of be is not resting after failures. */
+int backend_up(const struct l7 *l, const struct backend *be);
 /* Addresses over all backends: how many tries a request may make. */
 unsigned int backend_tries(const struct l7 *l);
 struct upstream *backend_idle_take(struct l7 *l, unsigned int b, unsigned int addr);
@@ -415,6 +428,26 @@ void fleet_settle(struct client *c, uint64_t actual, int refund_request);
 void fleet_release_slot(struct client *c);
 /* c goes: cancels its request in flight, and undoes what it may have done. */
 void fleet_drop(struct client *c);
+
+/* provider_glue.c */
+void prov_init(struct l7 *l);                  /* from backends_init */
+void prov_close(struct l7 *l);
+/* Backend b's readiness for c's request (>= now). */
+uint64_t prov_ready_at(struct l7 *l, unsigned int b, struct client *c);
+/* 1: a backend may take c now (or none is held by its provider), 0: wait
+ * (a timer wakes the queue then). */
+int prov_admit(struct client *c);
+/* 1: no backend may take c before deadline_ns. */
+int prov_too_late(struct client *c, uint64_t deadline_ns);
+/* A wait that ends: 1 when the backends' limits kept c off them, and it is
+ * answered 429 with their wait as Retry-After; 0: not them (no answer). */
+int prov_refuse(struct client *c, enum l7_outcome out);
+void prov_sent(struct upstream *u, struct client *c);
+void prov_closed(struct upstream *u);
+/* At a response head: learns, and takes u's client off it when the backend
+ * refused (it is queued again). Returns u's client after it, or NULL. */
+struct client *prov_response(struct upstream *u);
+int prov_metrics(struct buf *o, const struct l7 *l);
 
 /* l7_metrics.c */
 int l7_metrics_render(struct buf *out, void *arg);

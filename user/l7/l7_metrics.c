@@ -271,6 +271,7 @@ int l7_metrics_render(struct buf *o, void *arg)
 				     be->name, (unsigned long long)be->failures_total);
 	}
 	err |= backend_addr_metrics(o, l);
+	err |= prov_metrics(o, l);
 	err |= family(o, "sluice_l7_upstream_errors_total", "counter",
 		      "Failed backend exchanges by kind.");
 	for (int k = 0; k < UPERR_MAX; k++)

@@ -73,6 +73,7 @@ static void up_close(struct upstream *u)
 	if (u->dead)
 		return;
 	up_unlink(u);
+	prov_closed(u);   /* a request without its response head: the ticket ends */
 	loop_io_del(l->loop, &u->io);
 	loop_timer_stop(l->loop, &u->timer);
 	tls_close(u->tls);   /* a close_notify if it goes at once; the fd stays ours */
@@ -207,7 +208,7 @@ void upstream_start(struct client *c)
 
 	/* An address that refuses at once costs a try; the next one gets it. */
 	for (;;) {
-		b = backend_pick(l, &a, &retry);
+		b = backend_pick(l, c, &a, &retry);
 		if (b < 0) {
 			l->st.outcomes[c->tier][OUT_OVERLOAD]++;
 			respond_error(c, 503, "server_error", "backend_unavailable",
@@ -252,6 +253,7 @@ void upstream_start(struct client *c)
 	u->prev = NULL;
 	l->busy = u;
 	l->backends[b].requests_total++;
+	prov_sent(u, c);
 	upstream_deadline(u, loop_now(l->loop) + l->cfg.connect_timeout_ms * 1000000ULL);
 	if (l->kern)
 		l7_kernel_count(l->kern, l->cfg.signals_port, SLUICE_SIG_REQUESTS);
@@ -640,6 +642,7 @@ static int up_head(struct upstream *u, long head_len)
 							: 0;
 	if (u->body_kind == HTTP_BODY_CHUNKED)
 		http_chunked_init(&u->chunked, 0);
+	c = prov_response(u);   /* a 429 of the backend's own limit: c is queued again */
 	/* Usage from any JSON answer (an error's too: it is charged only what
 	 * it reports, admit_reconcile), from a 2xx's stream. */
 	if (c && c->api != TOKENS_API_NONE) {
