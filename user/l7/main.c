@@ -115,5 +115,7 @@ int main(int argc, char **argv)
 	if (!err)
 		err = l7_run(&l7);
 	l7_close(&l7);
+	if (!err)
+		pr_info("stopped");   /* the last line: all that follows is exit(3) */
 	return err ? 1 : 0;
 }

@@ -14,7 +14,9 @@
 #                             in the background; waits for "listening on"
 #   l7_alive NAME             true while it runs
 #   l7_stop NAME              SIGTERM; true if it exited 0 within 15 s with
-#                             no sanitizer report on its stderr
+#                             no sanitizer report on its stderr (t_stop in
+#                             tests/lib.sh: a hang in LeakSanitizer's check
+#                             after its last line is said, not failed)
 #   l7_metric NAME SERIES     a sample's value from its /metrics (the whole
 #                             series as printed, e.g. 'x{code="400"}'), 0 if absent
 #   l7_wait_metric NAME SERIES VALUE SECS   until it reads VALUE
@@ -102,22 +104,14 @@ l7_san_report() {
 }
 
 l7_stop() {
-	local name=$1 pid=${_l7_pid[$1]:-} rc
+	local name=$1 pid=${_l7_pid[$1]:-} st rc
 	[ -n "$pid" ] || return 1
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 300); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "  $name: still running 15 s after SIGTERM" >&2
-		pkill -KILL -P "$pid" 2>/dev/null # timeout's child
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-	rc=$?
+	t_stop "$pid" "$L7_TMP/$name.err" 15
+	st=$?
+	rc=$T_RC
 	unset "_l7_pid[$name]"
-	if [ "$rc" != 0 ]; then
+	[ "$st" = 1 ] && return 1
+	if [ "$st" = 0 ] && [ "$rc" != 0 ]; then
 		echo "  $name: exit status $rc; the end of its stderr:" >&2
 		tail -20 "$L7_TMP/$name.err" | sed 's/^/    /' >&2
 		return 1
