@@ -244,11 +244,11 @@ TEST(adaptive_formula_fixed_inputs)
 	CHECK_EQ(l, 250, "1000 * 0.25");
 	CHECK(absd(a->capacity - 100) < 1e-6, "capacity re-measured: %g", a->capacity);
 
-	/* Under, far below the capacity: straight back to 90% of it. */
+	/* Under, far below the capacity: straight back to 85% of it. */
 	a->limit = 40;
 	in = win(50000, 40, 40, 0);
 	adaptive_tick(a, &in, &why);
-	CHECK(absd(a->limit - 90) < 1e-6, "back to 0.9 * 100: %g", a->limit);
+	CHECK(absd(a->limit - 85) < 1e-6, "back to 0.85 * 100: %g", a->limit);
 
 	/* Under, no capacity known: ref / latency = 1.5, bounded at +15%. */
 	a->capacity = 0;
@@ -258,11 +258,16 @@ TEST(adaptive_formula_fixed_inputs)
 	CHECK(absd(a->limit - 40 * 1.15) < 1e-6, "40 * 1.15: %g", a->limit);
 	a->capacity = 200;
 
-	/* Under, near the capacity (200): +2% only. */
-	a->limit = 185;
-	in = win(50000, 185, 185, 0);
+	/* Under, near the capacity (200): +2% only... */
+	a->limit = 172;
+	in = win(50000, 172, 172, 0);
 	adaptive_tick(a, &in, &why);
-	CHECK(absd(a->limit - 185 * 1.02) < 1e-6, "185 * 1.02 near capacity: %g", a->limit);
+	CHECK(absd(a->limit - 172 * 1.02) < 1e-6, "172 * 1.02 near capacity: %g", a->limit);
+	/* ... and no higher than 10% under it */
+	a->limit = 178;
+	in = win(50000, 178, 178, 0);
+	adaptive_tick(a, &in, &why);
+	CHECK(absd(a->limit - 180) < 1e-6, "178 * 1.02 held at 0.9 * 200: %g", a->limit);
 
 	/* Just under ref: the raise is the gradient, 75 / 70 - 1 = 7%. */
 	a->capacity = 0;

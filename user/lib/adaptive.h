@@ -37,8 +37,8 @@
 #define ADAPTIVE_MIN_CUT 0.25       /* one tick cuts the limit to no less than this */
 #define ADAPTIVE_MAX_RAISE 0.15     /* one tick raises the limit by at most this */
 #define ADAPTIVE_NEAR_RAISE 0.02    /* ... and by this near the known capacity */
-#define ADAPTIVE_NEAR_MARGIN 0.10   /* "near": within 10% of it */
-#define ADAPTIVE_HEADROOM 0.05      /* held this far under a measured capacity */
+#define ADAPTIVE_NEAR_MARGIN 0.15   /* "near": within 15% of it */
+#define ADAPTIVE_HEADROOM 0.10      /* held this far under a measured capacity */
 #define ADAPTIVE_QUEUE_SLACK 0.05   /* responses this far short of requests: a queue */
 #define ADAPTIVE_QUEUE_MIN_SHORT 5  /* ... and at least this many: a few is noise at low rates */
 #define ADAPTIVE_BINDING 0.80       /* admitted under this share of the limit: not binding */
