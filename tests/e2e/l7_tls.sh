@@ -42,18 +42,7 @@ while True:
 
 # tls_mock_start NAME CERT [LISTEN]: mock-llm over TLS with CERT.pem/CERT.key.
 tls_mock_start() {
-	local name=$1 cert=$2 listen=${3:-127.0.0.1:0} err=$TMP/mock-$1.err pid port
-	"$MOCK" --listen "$listen" --tls-cert "$TMP/$cert.pem" --tls-key "$TMP/$cert.key" \
-		2>"$err" &
-	pid=$!
-	PIDS+=("$pid")
-	if ! wait_log "$err" "listening on"; then
-		echo "  mock-llm $name did not start: $(cat "$err")" >&2
-		return 1
-	fi
-	port=$(sed -n 's/.*listening on .*:\([0-9]*\) (TLS).*/\1/p' "$err" | head -n1)
-	printf -v "MOCK_PORT_$name" %s "$port"
-	printf -v "MOCK_PID_$name" %s "$pid"
+	mock_start_on "$1" "${3:-127.0.0.1:0}" --tls-cert "$TMP/$2.pem" --tls-key "$TMP/$2.key"
 }
 # tls_mock_stats ADDR:PORT: its /stats (-k: some mocks have certificates made
 # to be refused).

@@ -19,7 +19,8 @@
 #   wait_metric PORT SERIES VALUE   the sample reads VALUE within 5 s
 #   within PCT ACTUAL EXPECTED   |ACTUAL - EXPECTED| <= PCT% of EXPECTED
 #   mock_start NAME [OPTION...]  build/mock-llm on a free port: MOCK_PORT_NAME,
-#                      MOCK_PID_NAME; mock_stats PORT, mock_reset PORT
+#                      MOCK_PID_NAME (mock_start_on NAME LISTEN [OPTION...]:
+#                      on LISTEN); mock_stats PORT, mock_reset PORT
 #   l7_start NAME CONFIG-BODY    sluice-l7 with CONFIG-BODY after its own
 #                      listen/metrics lines: L7_PORT_NAME, L7_MPORT_NAME,
 #                      L7_PID_NAME; $TMP/NAME.cfg (mode 600), $TMP/NAME.err.
@@ -122,20 +123,25 @@ within() {
 		exit !(e > 0 && d <= e * p / 100) }'
 }
 
-# mock_start NAME [OPTIONS]: starts mock-llm on a free port; sets
-# MOCK_PORT_<NAME> and MOCK_PID_<NAME>.
-mock_start() {
-	local name=$1 err=$TMP/mock-$1.err pid port; shift
-	"$MOCK" --listen 127.0.0.1:0 "$@" 2>"$err" &
+# mock_start_on NAME LISTEN [OPTIONS]: starts mock-llm on LISTEN (port 0: a
+# free one); sets MOCK_PORT_<NAME> and MOCK_PID_<NAME>. mock_start NAME
+# [OPTIONS]: on 127.0.0.1, a free port.
+mock_start_on() {
+	local name=$1 listen=$2 err=$TMP/mock-$1.err pid port; shift 2
+	"$MOCK" --listen "$listen" "$@" 2>"$err" &
 	pid=$!
 	PIDS+=("$pid")
 	if ! wait_log "$err" "listening on"; then
 		echo "  mock-llm $name did not start: $(cat "$err")" >&2
 		return 1
 	fi
-	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$err" | head -n1)
+	port=$(sed -n 's/.*listening on .*:\([0-9]*\).*/\1/p' "$err" | head -n1)
 	printf -v "MOCK_PORT_$name" %s "$port"
 	printf -v "MOCK_PID_$name" %s "$pid"
+}
+mock_start() {
+	local name=$1; shift
+	mock_start_on "$name" 127.0.0.1:0 "$@"
 }
 
 mock_stats() { curl -sf --max-time 5 "http://127.0.0.1:$1/stats"; }
