@@ -53,6 +53,15 @@ t_check "the headers a fresh key of tier free will see" \
 	grep -q 'x-ratelimit-limit-tokens 10000$' <<<"$OUT"
 t_end
 
+t_begin "--check on an https backend with tls-verify off: valid, and a loud warning"
+(umask 077; printf 'backend https://llm.example:8443 tls-verify off\ntier t\n' >"$W/insecure.conf")
+run --check -c "$W/insecure.conf"
+t_expect "exit status ($ERR)" "$RC" -eq 0
+t_check "the warning names the backend and says verification is off" \
+	grep -q 'backend https://llm.example:8443: TLS verification is OFF' <<<"$ERR"
+t_check "no sanitizer report" no_sanitizer
+t_end
+
 t_begin "--check on a group-readable file holding keys: a warning to chmod 600"
 cp "$W/good.conf" "$W/open.conf"
 chmod 644 "$W/open.conf"

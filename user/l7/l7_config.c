@@ -1028,3 +1028,13 @@ void l7_config_describe(const struct l7_config *c, FILE *f)
 				(unsigned long long)big);
 	}
 }
+
+void l7_config_warn_insecure(const struct l7_config *c)
+{
+	for (unsigned int i = 0; i < c->n_backends; i++)
+		if (c->backends[i].url.tls && !c->backends[i].tls_verify)
+			pr_warn("backend %s: TLS verification is OFF (tls-verify off): its "
+				"certificate and name are not checked, so anyone on the path can "
+				"read and change this traffic, API keys included; use tls-ca FILE "
+				"for a private CA instead", c->backends[i].name);
+}

@@ -149,6 +149,9 @@ void l7_config_free(struct l7_config *c);
  * equals them), and the size above which a request is refused as too large:
  * for `sluice-l7 --check`. */
 void l7_config_describe(const struct l7_config *c, FILE *f);
+/* A warning (pr_warn) for each https backend with tls-verify off: said by
+ * --check and at every reload (lib/tls.c says it when the context is made). */
+void l7_config_warn_insecure(const struct l7_config *c);
 /* The tier of an API key, or -1 if the key is not configured. */
 int l7_config_key_tier(const struct l7_config *c, const char *key, size_t len);
 

@@ -104,6 +104,7 @@ int main(int argc, char **argv)
 		printf("%s: ok: listen %s, %u backend(s), %u tier(s), %u key(s)\n", path, cfg.listen,
 		       cfg.n_backends, cfg.n_tiers, cfg.n_keys);
 		l7_config_describe(&cfg, stdout);
+		l7_config_warn_insecure(&cfg);
 		l7_config_free(&cfg);
 		return 0;
 	}

@@ -222,11 +222,7 @@ static void reload_backends(struct l7 *l, struct l7_config *c)
 		c->n_backends = l->cfg.n_backends;
 	}
 	/* Said again at every reload: it must not be forgotten. */
-	for (unsigned int i = 0; i < c->n_backends; i++)
-		if (c->backends[i].url.tls && !c->backends[i].tls_verify)
-			pr_warn("backend %s: TLS verification is OFF (tls-verify off): its "
-				"certificate and name are not checked, so anyone on the path can "
-				"read and change this traffic, API keys included", c->backends[i].name);
+	l7_config_warn_insecure(c);
 }
 
 int l7_reload(struct l7 *l)
