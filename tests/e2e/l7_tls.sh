@@ -59,21 +59,11 @@ WITH_HOSTS=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"')
 # tls_l7_start NAME CONFIG-BODY [HOSTS]: sluice-l7 (ASan), its config in
 # $TMP/NAME.cfg, stderr in $TMP/NAME.err, /etc/hosts HOSTS ($TMP/hosts.local).
 tls_l7_start() {
-	local name=$1 body=$2 hosts=${3:-$TMP/hosts.local} pid port mport
-	port=$(free_port)
-	mport=$(free_port)
-	printf -v "L7_PORT_$name" %s "$port"
-	printf -v "L7_MPORT_$name" %s "$mport"
-	(umask 077; printf 'listen 127.0.0.1:%s\nmetrics 127.0.0.1:%s\nkernel off\ntier free\n'\
-'key sk-sluice-caller tier free\n%s\n' "$port" "$mport" "$body" >"$TMP/$name.cfg")
-	"${WITH_HOSTS[@]}" "$hosts" "$L7" -c "$TMP/$name.cfg" 2>"$TMP/$name.err" &
-	pid=$!
-	PIDS+=("$pid")
-	printf -v "L7_PID_$name" %s "$pid"
-	if ! wait_log "$TMP/$name.err" "listening on"; then
-		echo "  sluice-l7 $name did not start: $(cat "$TMP/$name.err")" >&2
-		return 1
-	fi
+	local L7_WRAP=("${WITH_HOSTS[@]}" "${3:-$TMP/hosts.local}")
+	l7_start "$1" "kernel off
+tier free
+key sk-sluice-caller tier free
+$2"
 }
 CHAT='{"model":"m","messages":[{"role":"user","content":"hello"}],"max_tokens":5}'
 STREAM='{"model":"m","messages":[{"role":"user","content":"hello"}],"max_tokens":5,"stream":true}'

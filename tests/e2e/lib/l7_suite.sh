@@ -156,12 +156,15 @@ l7_write_cfg() {
 		"$(eval echo "\$L7_PORT_$name")" "$(eval echo "\$L7_MPORT_$name")" "$body" \
 		>"$TMP/$name.cfg")
 }
+# L7_WRAP: the command sluice-l7 runs under (none by default; l7_tls.sh gives
+# it a private /etc/hosts), the exec'ing kind, so $! stays sluice-l7's pid.
+L7_WRAP=()
 l7_start() {
 	local name=$1 body=$2 pid
 	printf -v "L7_PORT_$name" %s "$(free_port)"
 	printf -v "L7_MPORT_$name" %s "$(free_port)"
 	l7_write_cfg "$name" "$body"
-	"$L7" -c "$TMP/$name.cfg" 2>"$TMP/$name.err" &
+	"${L7_WRAP[@]}" "$L7" -c "$TMP/$name.cfg" 2>"$TMP/$name.err" &
 	pid=$!
 	PIDS+=("$pid")
 	printf -v "L7_PID_$name" %s "$pid"
